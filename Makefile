@@ -1,0 +1,43 @@
+# The two quick-start commands (`make run`, `make test`) work on a fresh clone:
+# every target builds what it needs, starting from an empty .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYO3_PYTHON := $(abspath $(PY))
+# cargo's test binaries embed CPython; they need to find libpython at run time.
+PY_LIBDIR = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
+
+.PHONY: run test build venv lint bench cargo-test pytest clean
+
+$(VENV)/.ready: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.ready
+
+# Release build of the extension, installed into .venv (editable: python/ is on sys.path).
+build: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+
+run: build
+	$(VENV)/bin/ferrogate examples/hello.py:app --bind 127.0.0.1:8000 --access-log -
+
+cargo-test: venv
+	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet
+
+pytest: build
+	$(PY) -m pytest -q tests
+
+test: cargo-test pytest
+
+lint: venv
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
+
+bench: build
+	bash benches/e2e/run.sh
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,73 @@
+"""ferrogate: a PEP 3333 WSGI server written in Rust.
+
+Run an app from the command line with ``ferrogate module:app``, or from Python::
+
+    import ferrogate
+    ferrogate.run(app, bind="127.0.0.1:8000", workers=2)
+
+``make_server`` is a drop-in for ``wsgiref.simple_server.make_server``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from . import _ferrogate
+from ._ferrogate import FileWrapper, SimpleServer, __version__
+
+__all__ = ["FileWrapper", "SimpleServer", "__version__", "make_server", "run"]
+
+WsgiApp = Callable[..., Any]
+
+
+def _settings_argv(options: dict[str, Any]) -> list[str]:
+    """Turn keyword options into command-line flags, so a setting is declared once (in Rust)."""
+    argv: list[str] = []
+    for name, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if item is True:
+                argv.append(flag)
+            else:
+                argv.extend([flag, str(item)])
+    return argv
+
+
+def run(
+    app: WsgiApp,
+    bind: str | list[str] = "127.0.0.1:8000",
+    workers: int = 1,
+    threads: Optional[int] = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, like the ``ferrogate`` command.
+
+    ``bind`` is one address or a list (``host:port``, ``[::1]:port``, ``unix:/path``).
+    Any other command-line setting is accepted as a keyword (``access_log="-"``,
+    ``graceful_timeout=10``, ``debug=True``). With ``workers > 1`` the app object is
+    shared by fork, as with gunicorn's ``--preload``.
+    """
+    argv = ["ferrogate", *_settings_argv(dict(bind=bind, workers=workers, threads=threads, **options))]
+    code = _ferrogate.run(app, argv)
+    if code:
+        raise SystemExit(code)
+
+
+def make_server(
+    host: str,
+    port: int,
+    app: WsgiApp,
+    server_class: Any = None,
+    handler_class: Any = None,
+) -> SimpleServer:
+    """Create a server for ``app`` on ``host:port``, as ``wsgiref.simple_server.make_server`` does.
+
+    The socket is bound at once (``port=0`` picks a free port; see ``server_address``).
+    ``server_class`` and ``handler_class`` are accepted for signature compatibility and ignored:
+    ferrogate's HTTP handling is not customised by subclassing.
+    """
+    del server_class, handler_class
+    return _ferrogate.SimpleServer(host, port, app)

@@ -1,0 +1,41 @@
+"""Type stubs for the Rust extension module ``ferrogate._ferrogate``."""
+
+from types import TracebackType
+from typing import Any, Callable, Iterator, Optional
+
+__version__: str
+
+def main(argv: list[str]) -> int:
+    """Parse ``argv`` like the ``ferrogate`` command, serve until stopped, return the exit code."""
+
+def run(app: Callable[..., Any], argv: list[str]) -> int:
+    """Serve an already-imported app with the settings parsed from ``argv`` (no APP argument)."""
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates ``filelike`` in ``blksize`` blocks; a real file is sent zero-copy."""
+
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+    def close(self) -> None: ...
+
+class SimpleServer:
+    """What ``ferrogate.make_server`` returns: the ``wsgiref`` server interface."""
+
+    server_address: tuple[str, int]
+    def __init__(self, host: str, port: int, app: Callable[..., Any]) -> None: ...
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until ``shutdown()`` is called from another thread or KeyboardInterrupt."""
+    def handle_request(self) -> None:
+        """Accept one connection, answer its request, and return."""
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` and wait until it has returned."""
+    def server_close(self) -> None:
+        """Close the listening socket."""
+    def __enter__(self) -> "SimpleServer": ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None: ...

@@ -1,0 +1,15 @@
+"""The ``ferrogate`` console command: hands argv to the Rust supervisor."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn, Optional, Sequence
+
+from . import _ferrogate
+
+
+def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
+    """Parse the command line, serve until stopped, and exit with the server's exit code."""
+    args = list(sys.argv if argv is None else argv)
+    args[0] = "ferrogate"
+    sys.exit(_ferrogate.main(args))
