@@ -1,0 +1,27 @@
+//! The seam between the HTTP layer and what answers requests: request head and body in,
+//! response out. `http` calls a `Handler`, middleware wraps one, `wsgi` implements one.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use crate::http::ResponseBody;
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    /// The client's address; `None` on a Unix socket.
+    pub peer: Option<SocketAddr>,
+    /// The address the client connected to; `None` on a Unix socket.
+    pub local: Option<SocketAddr>,
+}
+
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// Resolves to the response head; the body may still be streaming when it resolves.
+    /// `Unpin` so the HTTP layer can poll it without boxing every request.
+    type Future: Future<Output = Response<ResponseBody>> + Send + Unpin + 'static;
+
+    fn call(&self, request: Request<Incoming>, connection: &ConnectionInfo) -> Self::Future;
+}

@@ -1,0 +1,119 @@
+//! The hyper service for one connection: calls the handler, stamps `Server`, and hands the
+//! access log what it needs. Also the hyper connection settings, in one place.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, REFERER, SERVER, USER_AGENT};
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioTimer;
+
+use super::ResponseBody;
+use crate::handler::{ConnectionInfo, Handler};
+use crate::observe::{AccessLog, AccessRecord};
+
+/// Largest request head (request line plus headers) accepted; beyond it hyper answers 431.
+/// 64 KiB is well above any browser's and far below what would let a client pin memory.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// Per-connection HTTP settings, shared by every connection of a server.
+#[derive(Clone)]
+pub struct ConnectionOptions {
+    /// How long an idle keep-alive connection, or a client still sending its head, is waited for.
+    pub keep_alive_timeout: Duration,
+    /// `false` answers every request with `Connection: close` (make_server's handle_request).
+    pub keep_alive: bool,
+    pub access_log: Option<Arc<AccessLog>>,
+}
+
+impl ConnectionOptions {
+    pub fn http1_builder(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .keep_alive(self.keep_alive)
+            .header_read_timeout(self.keep_alive_timeout)
+            .max_header_size(MAX_REQUEST_HEAD_BYTES)
+            // Clients and WSGI tests expect `Content-Type`, not `content-type`.
+            .title_case_headers(true)
+            // PERF: several pipelined responses go out in one write (benches/e2e pipelining).
+            .pipeline_flush(true);
+        builder
+    }
+}
+
+pub struct HttpService<H> {
+    handler: H,
+    connection: ConnectionInfo,
+    access_log: Option<Arc<AccessLog>>,
+}
+
+impl<H: Handler> HttpService<H> {
+    pub fn new(handler: H, connection: ConnectionInfo, access_log: Option<Arc<AccessLog>>) -> Self {
+        HttpService { handler, connection, access_log }
+    }
+}
+
+fn access_record(request: &Request<Incoming>, connection: &ConnectionInfo) -> AccessRecord {
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    AccessRecord {
+        remote: connection.peer,
+        request_line: format!("{} {} {:?}", request.method(), request.uri(), request.version()),
+        referer: header(REFERER),
+        user_agent: header(USER_AGENT),
+    }
+}
+
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for HttpService<H> {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ServiceFuture<H::Future>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let access = self
+            .access_log
+            .as_ref()
+            .map(|log| (log.clone(), access_record(&request, &self.connection)));
+        ServiceFuture { inner: self.handler.call(request, &self.connection), access }
+    }
+}
+
+pub struct ServiceFuture<F> {
+    inner: F,
+    access: Option<(Arc<AccessLog>, AccessRecord)>,
+}
+
+impl<F> Future for ServiceFuture<F>
+where
+    F: Future<Output = Response<ResponseBody>> + Unpin,
+{
+    type Output = Result<Response<ResponseBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Ready(response) => response,
+            Poll::Pending => return Poll::Pending,
+        };
+        response
+            .headers_mut()
+            .entry(SERVER)
+            .or_insert(HeaderValue::from_static("ferrogate"));
+        if let Some((log, record)) = self.access.take() {
+            let status = response.status().as_u16();
+            response.body_mut().with_access_log(log, record, status);
+        }
+        Poll::Ready(Ok(response))
+    }
+}

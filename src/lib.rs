@@ -1,0 +1,35 @@
+//! ferrogate: a PEP 3333 WSGI server written in Rust, driven from Python.
+//!
+//! # Layout
+//! - `config`: every setting, declared once (CLI, env, Python keywords derive from it).
+//! - `observe`: the error log and the access log.
+//! - `handler`: the seam between HTTP and whatever answers requests.
+//! - `http`: hyper glue, the response body type, failure → status mapping.
+//! - `server`: one worker's listeners, accept loop and graceful drain.
+//! - `supervisor`: the master process (workers, respawn, signals).
+//! - `wsgi`: the PEP 3333 bridge (the only place, with `python`, that touches Python).
+//! - `python`: the Python-facing entry points, the fork launcher and `make_server`.
+//!
+//! One request's journey is told file by file in docs/architecture.md.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod http;
+pub mod observe;
+pub mod python;
+pub mod server;
+pub mod supervisor;
+pub mod wsgi;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(python::main, module)?)?;
+    module.add_function(wrap_pyfunction!(python::run, module)?)?;
+    module.add_class::<python::SimpleServer>()?;
+    module.add_class::<wsgi::FileWrapper>()?;
+    Ok(())
+}

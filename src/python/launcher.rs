@@ -1,0 +1,100 @@
+//! Starting a worker: `os.fork()` (so CPython's own at-fork bookkeeping runs), then, in the
+//! child, the worker's whole life: load the app, serve until a signal, `os._exit`.
+
+use std::io;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::serving::{load_app, AppRuntime, AppSource};
+use crate::config::Settings;
+use crate::server::{self, Listener};
+use crate::supervisor::{self, WorkerLauncher};
+
+pub struct ForkLauncher<'py, 'a> {
+    pub py: Python<'py>,
+    pub settings: &'a Settings,
+    pub listeners: &'a [Listener],
+    pub app: &'a AppSource,
+}
+
+impl WorkerLauncher for ForkLauncher<'_, '_> {
+    fn launch(&mut self) -> io::Result<libc::pid_t> {
+        let os = self.py.import("os").map_err(io::Error::other)?;
+        let pid: libc::pid_t = os.call_method0("fork").and_then(|pid| pid.extract()).map_err(io::Error::other)?;
+        if pid != 0 {
+            return Ok(pid);
+        }
+        let code = run_worker(self.py, self.settings, self.listeners, self.app);
+        flush_python_streams(self.py);
+        let _ = os.call_method1("_exit", (code,));
+        std::process::exit(code)
+    }
+}
+
+fn flush_python_streams(py: Python<'_>) {
+    if let Ok(sys) = py.import("sys") {
+        for stream in ["stdout", "stderr"] {
+            if let Ok(stream) = sys.getattr(stream) {
+                let _ = stream.call_method0("flush");
+            }
+        }
+    }
+}
+
+/// A worker process from fork to exit; returns its exit code.
+fn run_worker(py: Python<'_>, settings: &Settings, listeners: &[Listener], app: &AppSource) -> i32 {
+    supervisor::signals::reset_in_child();
+    log::info!("Booting worker with pid: {}", std::process::id());
+    let app = match load_app(py, app) {
+        Ok(app) => app,
+        Err(error) => {
+            log::error!("{error}");
+            return error.exit_code();
+        }
+    };
+    let listeners = match listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>() {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            log::error!("Cannot use the listening sockets: {error}");
+            return 1;
+        }
+    };
+    let runtime = match AppRuntime::start(app, settings) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            log::error!("{error}");
+            return error.exit_code();
+        }
+    };
+    let grace = settings.graceful_timeout();
+    let served = runtime.run(py, move |handler, options| async move {
+        server::serve(listeners, handler, options, termination(grace)).await
+    });
+    match served {
+        Ok(()) => 0,
+        Err(error) => {
+            log::error!("Worker failed: {error}");
+            1
+        }
+    }
+}
+
+/// Resolves to the grace period on SIGTERM or SIGINT; SIGQUIT ends the process at once.
+async fn termination(grace: Duration) -> Duration {
+    let (Ok(mut term), Ok(mut interrupt), Ok(mut quit)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
+    else {
+        log::error!("Cannot install signal handlers; this worker will only stop when killed");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => grace,
+        _ = interrupt.recv() => grace,
+        _ = quit.recv() => {
+            // SAFETY: _exit ends the process without running destructors, which is the point.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The Python-facing surface: the `ferrogate` command's entry points, the fork launcher and
+//! worker process body, `make_server`'s server, and the one Rust-error → exception mapping.
+
+mod entry;
+mod errors;
+mod launcher;
+mod serving;
+mod simple_server;
+
+pub use entry::{main, run};
+pub use simple_server::SimpleServer;

@@ -1,0 +1,102 @@
+//! Serving an app inside this process: load it, start its Python threads and an I/O runtime,
+//! and run a serving future with the GIL released. Used by workers and by `make_server`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::http::ConnectionOptions;
+use crate::observe::AccessLog;
+use crate::wsgi::{PythonThreads, WsgiConfig, WsgiHandler};
+
+/// Where a worker's app comes from.
+pub enum AppSource {
+    /// An import string, loaded in each worker after the fork.
+    Spec(String),
+    /// An app object already loaded by the caller (`ferrogate.run(app)`), shared by fork.
+    Object(Py<PyAny>),
+}
+
+/// Applies --chdir and --pythonpath; done once, in the master, before binding.
+pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
+    let chdir = settings.chdir.as_ref().map(|p| p.to_string_lossy().into_owned());
+    py.import("ferrogate._loader")
+        .and_then(|loader| loader.call_method1("prepare_path", (chdir, PyList::new(py, &settings.pythonpath)?)))
+        .map(|_| ())
+        .map_err(|error| Error::Config(format!("cannot apply --chdir/--pythonpath: {error}")))
+}
+
+/// Imports the app named by `source`, or hands back the object given.
+pub fn load_app(py: Python<'_>, source: &AppSource) -> Result<Py<PyAny>> {
+    match source {
+        AppSource::Object(app) => Ok(app.clone_ref(py)),
+        AppSource::Spec(spec) => py
+            .import("ferrogate._loader")
+            .and_then(|loader| loader.call_method1("load", (spec.as_str(),)))
+            .map(Bound::unbind)
+            .map_err(|error| {
+                let traceback = error
+                    .traceback(py)
+                    .and_then(|tb| tb.format().ok())
+                    .unwrap_or_default();
+                Error::AppLoad(format!("Failed to load the app {spec:?}:\n{traceback}{error}"))
+            }),
+    }
+}
+
+/// An app ready to serve in this process: its Python threads and an I/O runtime.
+pub struct AppRuntime {
+    threads: PythonThreads,
+    runtime: tokio::runtime::Runtime,
+    options: ConnectionOptions,
+}
+
+/// After the connections drained (or the graceful timeout passed), how long Python threads
+/// still inside the app are waited for before the process moves on.
+const THREAD_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl AppRuntime {
+    pub fn start(app: Py<PyAny>, settings: &Settings) -> Result<AppRuntime> {
+        let config = WsgiConfig {
+            threads: settings.threads as usize,
+            workers: settings.workers as usize,
+            root_path: settings.root_path.trim_end_matches('/').to_string(),
+            debug: settings.debug,
+        };
+        let access_log = match &settings.access_log {
+            Some(target) => Some(Arc::new(AccessLog::open(target).map_err(|error| {
+                Error::Config(format!("cannot open the access log {target:?}: {error}"))
+            })?)),
+            None => None,
+        };
+        let options = ConnectionOptions { keep_alive_timeout: settings.keep_alive(), keep_alive: true, access_log };
+        // PERF: one I/O thread per worker; with the app on other threads, a multi-threaded
+        // runtime only adds cross-thread wake-ups (benches/e2e hello keep-alive).
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let threads = PythonThreads::start(app, config)?;
+        Ok(AppRuntime { threads, runtime, options })
+    }
+
+    /// Runs the future `serve` builds until it ends, with the GIL released; then lets the
+    /// Python threads finish what they were doing, within the graceful timeout.
+    pub fn run<F, Fut>(self, py: Python<'_>, serve: F) -> Fut::Output
+    where
+        F: FnOnce(WsgiHandler, ConnectionOptions) -> Fut + Send,
+        Fut: Future,
+        Fut::Output: Send,
+    {
+        let AppRuntime { threads, runtime, options } = self;
+        let handler = threads.handler();
+        py.detach(move || {
+            let output = runtime.block_on(async move { serve(handler, options).await });
+            drop(runtime);
+            threads.stop(THREAD_STOP_TIMEOUT);
+            output
+        })
+    }
+}

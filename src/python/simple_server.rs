@@ -1,0 +1,151 @@
+//! `ferrogate.make_server(host, port, app)`: the `wsgiref.simple_server` interface, served by
+//! ferrogate in the calling process (no fork), so tutorial scripts only change their import.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use tokio::sync::Notify;
+
+use super::errors::to_python;
+use super::serving::AppRuntime;
+use crate::config::{BindAddress, Settings};
+use crate::observe::error_log;
+use crate::server::{self, Listener};
+
+/// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.
+#[derive(Default)]
+struct ServeControl {
+    stop: Notify,
+    running: Mutex<bool>,
+    stopped: Condvar,
+}
+
+#[pyclass(module = "ferrogate", frozen)]
+pub struct SimpleServer {
+    app: Py<PyAny>,
+    listener: Mutex<Option<Listener>>,
+    #[pyo3(get)]
+    server_address: (String, u16),
+    control: Arc<ServeControl>,
+    settings: Settings,
+}
+
+impl SimpleServer {
+    fn listener(&self) -> PyResult<Listener> {
+        let guard = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = guard.as_ref().ok_or_else(|| PyOSError::new_err("the server socket is closed"))?;
+        listener.try_clone().map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
+    fn set_running(&self, running: bool) {
+        *self.control.running.lock().unwrap_or_else(|e| e.into_inner()) = running;
+        self.control.stopped.notify_all();
+    }
+}
+
+/// Checks for Ctrl-C every `interval`: Python runs signal handlers only when asked.
+async fn python_signal(interval: Duration) -> PyErr {
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(error) = Python::attach(|py| py.check_signals()) {
+            return error;
+        }
+    }
+}
+
+#[pymethods]
+impl SimpleServer {
+    #[new]
+    fn new(host: &str, port: u16, app: Py<PyAny>) -> PyResult<SimpleServer> {
+        let _ = error_log::init("-", crate::config::LogLevel::Info);
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        let address = BindAddress::Tcp { host: host.to_string(), port };
+        let listener = server::bind(&address).map_err(|e| to_python(e.into()))?;
+        let local = listener.local_addr().expect("invariant: a TCP listener has a local address");
+        let mut settings = Settings::defaults();
+        // wsgiref serves one request at a time; ferrogate's default threads keep it responsive.
+        settings.workers = 1;
+        Ok(SimpleServer {
+            app,
+            listener: Mutex::new(Some(listener)),
+            server_address: (local.ip().to_string(), local.port()),
+            control: Arc::default(),
+            settings,
+        })
+    }
+
+    /// Serves until `shutdown()` is called or the process gets Ctrl-C (KeyboardInterrupt).
+    #[pyo3(signature = (poll_interval = 0.5))]
+    fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
+        let listener = self.listener()?;
+        let runtime = AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+        let interval = Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
+        let grace = self.settings.graceful_timeout();
+        let control = self.control.clone();
+        self.set_running(true);
+        let (served, interrupted) = runtime.run(py, move |handler, options| async move {
+            let mut interrupted = None;
+            let stop = async {
+                tokio::select! {
+                    _ = control.stop.notified() => grace,
+                    error = python_signal(interval) => {
+                        interrupted = Some(error);
+                        Duration::ZERO
+                    }
+                }
+            };
+            let served = server::serve(vec![listener], handler, options, stop).await;
+            (served, interrupted)
+        });
+        self.set_running(false);
+        if let Some(error) = interrupted {
+            return Err(error);
+        }
+        served.map_err(|e| to_python(e.into()))
+    }
+
+    /// Waits for one connection, answers its request, and returns.
+    fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
+        let listener = self.listener()?;
+        let runtime = AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+        runtime
+            .run(py, move |handler, mut options| async move {
+                options.keep_alive = false;
+                server::serve_one_connection(listener, handler, options).await
+            })
+            .map_err(|e| to_python(e.into()))
+    }
+
+    /// Stops `serve_forever()` (running in another thread) and waits until it has returned.
+    fn shutdown(&self, py: Python<'_>) {
+        self.control.stop.notify_one();
+        let control = self.control.clone();
+        py.detach(move || {
+            let mut running = control.running.lock().unwrap_or_else(|e| e.into_inner());
+            while *running {
+                running = control.stopped.wait(running).unwrap_or_else(|e| e.into_inner());
+            }
+        });
+    }
+
+    fn server_close(&self) {
+        self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type = None, _exc = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        _exc_type: Option<Bound<'_, PyType>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _traceback: Option<Bound<'_, PyAny>>,
+    ) {
+        self.server_close();
+    }
+}

@@ -1,0 +1,172 @@
+//! The accept loop and the graceful drain: stop accepting, let in-flight requests finish,
+//! close idle keep-alive connections at once, give up after the grace period.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::Listener;
+use crate::handler::{ConnectionInfo, Handler};
+use crate::http::{ConnectionOptions, HttpService};
+
+/// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+enum AsyncListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl AsyncListener {
+    fn from_std(listener: Listener) -> io::Result<AsyncListener> {
+        Ok(match listener {
+            Listener::Tcp(l) => AsyncListener::Tcp(tokio::net::TcpListener::from_std(l)?),
+            Listener::Unix { listener, .. } => AsyncListener::Unix(tokio::net::UnixListener::from_std(listener)?),
+        })
+    }
+}
+
+/// What every connection task of one server shares.
+struct ConnectionContext<H> {
+    handler: H,
+    options: ConnectionOptions,
+    builder: http1::Builder,
+}
+
+/// Serves `listeners` until `shutdown` resolves to the grace period in-flight requests get.
+pub async fn serve<H, S>(listeners: Vec<Listener>, handler: H, options: ConnectionOptions, shutdown: S) -> io::Result<()>
+where
+    H: Handler,
+    S: Future<Output = Duration>,
+{
+    let context = Arc::new(ConnectionContext { handler, builder: options.http1_builder(), options });
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = Vec::new();
+    for listener in listeners {
+        let listener = AsyncListener::from_std(listener)?;
+        loops.push(tokio::spawn(accept_loop(listener, context.clone(), graceful.clone(), stop_rx.clone())));
+    }
+    let grace = shutdown.await;
+    let _ = stop_tx.send(true);
+    for accept in loops {
+        let _ = accept.await;
+    }
+    let graceful = Arc::try_unwrap(graceful).expect("invariant: accept loops ended and dropped their handles");
+    let open = graceful.count();
+    if open > 0 {
+        log::info!("Waiting up to {:.1}s for {open} open connection(s) to finish", grace.as_secs_f64());
+    }
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        log::warn!(
+            "Graceful timeout ({:.1}s) reached; closing the remaining connections",
+            grace.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Accepts one connection on `listener`, serves it to the end, and returns.
+pub async fn serve_one_connection<H: Handler>(listener: Listener, handler: H, options: ConnectionOptions) -> io::Result<()> {
+    let context = ConnectionContext { handler, builder: options.http1_builder(), options };
+    match AsyncListener::from_std(listener)? {
+        AsyncListener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            let info = ConnectionInfo { peer: Some(peer), local: stream.local_addr().ok() };
+            let _ = stream.set_nodelay(true);
+            finish(connection(&context, stream, info).await, &info);
+        }
+        AsyncListener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            let info = ConnectionInfo { peer: None, local: None };
+            finish(connection(&context, stream, info).await, &info);
+        }
+    }
+    Ok(())
+}
+
+async fn accept_loop<H: Handler>(
+    listener: AsyncListener,
+    context: Arc<ConnectionContext<H>>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            accepted = accept(&listener) => accepted,
+        };
+        match accepted {
+            Ok(Accepted::Tcp(stream, info)) => spawn_connection(&context, &graceful, stream, info),
+            Ok(Accepted::Unix(stream, info)) => spawn_connection(&context, &graceful, stream, info),
+            Err(error) => {
+                log::error!("accept() failed: {error}");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream, ConnectionInfo),
+    Unix(tokio::net::UnixStream, ConnectionInfo),
+}
+
+async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
+    match listener {
+        AsyncListener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            // Responses are written whole; Nagle would only delay the last segment.
+            let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().ok();
+            Ok(Accepted::Tcp(stream, ConnectionInfo { peer: Some(peer), local }))
+        }
+        AsyncListener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            Ok(Accepted::Unix(stream, ConnectionInfo { peer: None, local: None }))
+        }
+    }
+}
+
+fn connection<H, IO>(context: &ConnectionContext<H>, stream: IO, info: ConnectionInfo) -> http1::Connection<TokioIo<IO>, HttpService<H>>
+where
+    H: Handler,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = HttpService::new(context.handler.clone(), info, context.options.access_log.clone());
+    context.builder.serve_connection(TokioIo::new(stream), service)
+}
+
+fn spawn_connection<H, IO>(context: &ConnectionContext<H>, graceful: &GracefulShutdown, stream: IO, info: ConnectionInfo)
+where
+    H: Handler,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let served = graceful.watch(connection(context, stream, info));
+    tokio::spawn(async move { finish(served.await, &info) });
+}
+
+/// One readable line for a connection that ended badly; hyper has already answered a
+/// malformed request with a 4xx where it still could.
+fn finish(result: Result<(), hyper::Error>, info: &ConnectionInfo) {
+    let Err(error) = result else { return };
+    let peer = info.peer.map(|p| p.to_string()).unwrap_or_else(|| "unix socket".into());
+    if error.is_parse() || error.is_parse_too_large() || error.is_parse_status() {
+        log::warn!("Rejected a malformed request from {peer}: {error}");
+    } else if error.is_timeout() {
+        log::debug!("Closed an idle or slow connection from {peer}: {error}");
+    } else if error.is_user() {
+        // Response-body failures (app errors, Content-Length mismatches) were logged where they happened.
+        log::debug!("Aborted the connection from {peer}: {error}");
+    } else {
+        log::debug!("Connection from {peer} ended: {error}");
+    }
+}

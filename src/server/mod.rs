@@ -1,0 +1,8 @@
+//! One worker's serving loop: bound listeners, the accept loop, per-connection tasks and the
+//! graceful drain. Generic over `Handler`; knows nothing of WSGI or Python.
+
+mod accept;
+mod listener;
+
+pub use accept::{serve, serve_one_connection};
+pub use listener::{bind, BindError, Listener};

@@ -1,0 +1,105 @@
+//! Signals in the master are blocked and taken synchronously with `sigtimedwait`, so the
+//! master needs no handler, no thread and no self-pipe that a forked worker would inherit.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+/// The signals the master acts on.
+const MASTER_SIGNALS: [libc::c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGCHLD, libc::SIGHUP];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Terminate,
+    Interrupt,
+    Quit,
+    Child,
+    Hangup,
+}
+
+fn master_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the set before sigaddset reads it.
+    unsafe {
+        let mut set = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+        libc::sigemptyset(&mut set);
+        for signal in MASTER_SIGNALS {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
+    }
+}
+
+/// Blocks the master's signals so they queue until `wait` takes them.
+pub fn block_in_master() -> io::Result<()> {
+    let set = master_set();
+    // SAFETY: a valid, initialised set; the old mask is not needed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// In a freshly forked worker: default dispositions and an empty mask, so the worker's own
+/// handlers (installed later by tokio) see every signal, and Python's SIGINT handler is gone.
+pub fn reset_in_child() {
+    let set = master_set();
+    // SAFETY: plain libc calls on valid arguments in a single-threaded child.
+    unsafe {
+        for signal in MASTER_SIGNALS {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        // If the master dies without stopping us, stop rather than serve as an orphan.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+}
+
+/// Waits up to `timeout` for one of the master's signals.
+pub fn wait(timeout: Duration) -> Option<Signal> {
+    let set = master_set();
+    let spec = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: valid set and timespec; the siginfo out-parameter is optional.
+    let signal = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &spec) };
+    match signal {
+        libc::SIGTERM => Some(Signal::Terminate),
+        libc::SIGINT => Some(Signal::Interrupt),
+        libc::SIGQUIT => Some(Signal::Quit),
+        libc::SIGCHLD => Some(Signal::Child),
+        libc::SIGHUP => Some(Signal::Hangup),
+        _ => None,
+    }
+}
+
+pub fn send(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// How a reaped child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Reaps one exited child without blocking.
+pub fn reap() -> Option<(libc::pid_t, ChildExit)> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-parameter.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    if pid <= 0 {
+        return None;
+    }
+    let exit = if libc::WIFSIGNALED(status) {
+        ChildExit::Signal(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Code(libc::WEXITSTATUS(status))
+    };
+    Some((pid, exit))
+}

@@ -1,0 +1,254 @@
+//! Builds the PEP 3333 `environ` dict: a per-thread template holding every per-server key is
+//! copied, then the per-request keys are set with interned names.
+
+use std::collections::HashMap;
+
+use hyper::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TRANSFER_ENCODING};
+use hyper::http::request::Parts;
+use hyper::Version;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::errors::WsgiErrors;
+use super::file_wrapper::FileWrapper;
+use super::input::WsgiInput;
+use super::WsgiConfig;
+use crate::handler::ConnectionInfo;
+
+/// Distinct header names whose `HTTP_*` key a thread keeps ready. Bounded, because header
+/// names are chosen by clients.
+const MAX_CACHED_HEADER_KEYS: usize = 128;
+
+/// Interned environ keys, made once per thread.
+struct Keys {
+    request_method: Py<PyString>,
+    path_info: Py<PyString>,
+    query_string: Py<PyString>,
+    content_type: Py<PyString>,
+    content_length: Py<PyString>,
+    server_name: Py<PyString>,
+    server_port: Py<PyString>,
+    server_protocol: Py<PyString>,
+    remote_addr: Py<PyString>,
+    remote_port: Py<PyString>,
+    raw_uri: Py<PyString>,
+    request_uri: Py<PyString>,
+    wsgi_input: Py<PyString>,
+}
+
+impl Keys {
+    fn new(py: Python<'_>) -> Keys {
+        let key = |name| PyString::intern(py, name).unbind();
+        Keys {
+            request_method: key("REQUEST_METHOD"),
+            path_info: key("PATH_INFO"),
+            query_string: key("QUERY_STRING"),
+            content_type: key("CONTENT_TYPE"),
+            content_length: key("CONTENT_LENGTH"),
+            server_name: key("SERVER_NAME"),
+            server_port: key("SERVER_PORT"),
+            server_protocol: key("SERVER_PROTOCOL"),
+            remote_addr: key("REMOTE_ADDR"),
+            remote_port: key("REMOTE_PORT"),
+            raw_uri: key("RAW_URI"),
+            request_uri: key("REQUEST_URI"),
+            wsgi_input: key("wsgi.input"),
+        }
+    }
+}
+
+pub struct EnvironBuilder {
+    template: Py<PyDict>,
+    keys: Keys,
+    header_keys: HashMap<HeaderName, Py<PyString>>,
+    root_path: Vec<u8>,
+}
+
+/// A `str` whose code points are the bytes (PEP 3333's "native string" for header data).
+pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.is_ascii() => PyString::new(py, text),
+        _ => {
+            let decoded: String = bytes.iter().map(|&b| b as char).collect();
+            PyString::new(py, &decoded)
+        }
+    }
+}
+
+/// `User-Agent` → `HTTP_USER_AGENT`.
+fn cgi_header_key(name: &HeaderName) -> String {
+    let mut key = String::with_capacity(5 + name.as_str().len());
+    key.push_str("HTTP_");
+    key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+    key
+}
+
+/// Splits a Host header value into name and optional port (`[::1]:80` keeps its brackets).
+fn split_host(host: &str) -> (&str, Option<&str>) {
+    let port_sep = if host.starts_with('[') {
+        host.rfind("]:").map(|i| i + 1)
+    } else {
+        host.rfind(':')
+    };
+    match port_sep {
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    }
+}
+
+impl EnvironBuilder {
+    pub fn new(py: Python<'_>, config: &WsgiConfig) -> PyResult<EnvironBuilder> {
+        let template = PyDict::new(py);
+        template.set_item("wsgi.version", (1, 0))?;
+        template.set_item("wsgi.url_scheme", "http")?;
+        template.set_item("wsgi.errors", Py::new(py, WsgiErrors)?)?;
+        template.set_item("wsgi.multithread", config.threads > 1)?;
+        template.set_item("wsgi.multiprocess", config.workers > 1)?;
+        template.set_item("wsgi.run_once", false)?;
+        template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        template.set_item("wsgi.input_terminated", true)?;
+        template.set_item("SCRIPT_NAME", latin1_str(py, config.root_path.as_bytes()))?;
+        template.set_item("SERVER_SOFTWARE", concat!("ferrogate/", env!("CARGO_PKG_VERSION")))?;
+        Ok(EnvironBuilder {
+            template: template.unbind(),
+            keys: Keys::new(py),
+            header_keys: HashMap::new(),
+            root_path: config.root_path.as_bytes().to_vec(),
+        })
+    }
+
+    fn header_key<'py>(&mut self, py: Python<'py>, name: &HeaderName) -> Bound<'py, PyString> {
+        if let Some(key) = self.header_keys.get(name) {
+            return key.bind(py).clone();
+        }
+        let key = PyString::new(py, &cgi_header_key(name));
+        if self.header_keys.len() < MAX_CACHED_HEADER_KEYS {
+            self.header_keys.insert(name.clone(), key.clone().unbind());
+        }
+        key
+    }
+
+    /// PATH_INFO: the percent-decoded path, minus the mount prefix when it starts with it.
+    fn path_info<'a>(&self, decoded: &'a [u8]) -> &'a [u8] {
+        let root = self.root_path.as_slice();
+        if !root.is_empty() && decoded.starts_with(root) && matches!(decoded.get(root.len()), None | Some(b'/')) {
+            &decoded[root.len()..]
+        } else {
+            decoded
+        }
+    }
+
+    pub fn build<'py>(
+        &mut self,
+        py: Python<'py>,
+        head: &Parts,
+        connection: &ConnectionInfo,
+        input: Bound<'py, WsgiInput>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let environ = self.template.bind(py).copy()?;
+        let keys = &self.keys;
+        environ.set_item(keys.request_method.bind(py), head.method.as_str())?;
+
+        let uri = &head.uri;
+        let decoded = percent_encoding::percent_decode_str(uri.path()).collect::<Vec<u8>>();
+        environ.set_item(keys.path_info.bind(py), latin1_str(py, self.path_info(&decoded)))?;
+        environ.set_item(keys.query_string.bind(py), latin1_str(py, uri.query().unwrap_or("").as_bytes()))?;
+        // RFC 9112 §3.2: origin-form is what clients send; absolute-form is kept whole.
+        let target = match (uri.scheme(), uri.path_and_query()) {
+            (None, Some(origin)) => latin1_str(py, origin.as_str().as_bytes()),
+            _ => latin1_str(py, uri.to_string().as_bytes()),
+        };
+        environ.set_item(keys.raw_uri.bind(py), &target)?;
+        environ.set_item(keys.request_uri.bind(py), &target)?;
+        let protocol = match head.version {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_09 => "HTTP/0.9",
+            _ => "HTTP/1.1",
+        };
+        environ.set_item(keys.server_protocol.bind(py), protocol)?;
+        self.set_server_and_remote(py, &environ, head, connection)?;
+
+        let chunked = head.headers.contains_key(TRANSFER_ENCODING);
+        for name in head.headers.keys() {
+            let key = if name == CONTENT_TYPE {
+                self.keys.content_type.bind(py).clone()
+            } else if name == CONTENT_LENGTH {
+                // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length.
+                if chunked {
+                    continue;
+                }
+                self.keys.content_length.bind(py).clone()
+            } else if name.as_str().contains('_') {
+                // `X_Forwarded_For` must not pose as `X-Forwarded-For` (both map to HTTP_X_FORWARDED_FOR).
+                continue;
+            } else {
+                self.header_key(py, name)
+            };
+            let mut values = head.headers.get_all(name).iter();
+            let first = values.next().map(|v| v.as_bytes()).unwrap_or_default();
+            let value = match values.next() {
+                None => latin1_str(py, first),
+                Some(second) => {
+                    let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
+                    let mut joined = first.to_vec();
+                    for more in std::iter::once(second).chain(values) {
+                        joined.extend_from_slice(separator);
+                        joined.extend_from_slice(more.as_bytes());
+                    }
+                    latin1_str(py, &joined)
+                }
+            };
+            environ.set_item(key, value)?;
+        }
+        environ.set_item(self.keys.wsgi_input.bind(py), input)?;
+        Ok(environ)
+    }
+
+    fn set_server_and_remote(
+        &self,
+        py: Python<'_>,
+        environ: &Bound<'_, PyDict>,
+        head: &Parts,
+        connection: &ConnectionInfo,
+    ) -> PyResult<()> {
+        let keys = &self.keys;
+        let host = head.headers.get(HOST).and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty());
+        let (name, port) = match host.map(split_host) {
+            Some((name, Some(port))) => (name.to_string(), port.to_string()),
+            Some((name, None)) => (name.to_string(), "80".to_string()),
+            None => match connection.local {
+                Some(local) => (local.ip().to_string(), local.port().to_string()),
+                None => ("localhost".to_string(), "80".to_string()),
+            },
+        };
+        environ.set_item(keys.server_name.bind(py), name)?;
+        environ.set_item(keys.server_port.bind(py), port)?;
+        // A Unix-socket peer has no address; "" matches no allow-list entry.
+        let (remote_addr, remote_port) = match connection.peer {
+            Some(peer) => (peer.ip().to_string(), peer.port().to_string()),
+            None => (String::new(), String::new()),
+        };
+        environ.set_item(keys.remote_addr.bind(py), remote_addr)?;
+        environ.set_item(keys.remote_port.bind(py), remote_port)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_become_cgi_keys() {
+        assert_eq!(cgi_header_key(&HeaderName::from_static("user-agent")), "HTTP_USER_AGENT");
+        assert_eq!(cgi_header_key(&HeaderName::from_static("x-a-b")), "HTTP_X_A_B");
+    }
+
+    #[test]
+    fn host_splits_into_name_and_port() {
+        assert_eq!(split_host("example.com:8080"), ("example.com", Some("8080")));
+        assert_eq!(split_host("example.com"), ("example.com", None));
+        assert_eq!(split_host("[::1]:80"), ("[::1]", Some("80")));
+        assert_eq!(split_host("[::1]"), ("[::1]", None));
+    }
+}

@@ -1,0 +1,73 @@
+//! `WsgiHandler`: the I/O side of the bridge. Packs each request into a `Job` for the Python
+//! threads and resolves when they send the response head back. Never touches Python.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::{Request, Response};
+use tokio::sync::oneshot;
+
+use super::input::InputSource;
+use super::start_response::Reply;
+use crate::handler::{ConnectionInfo, Handler};
+use crate::http::status::Failure;
+use crate::http::ResponseBody;
+
+/// One request, on its way to a Python thread.
+pub struct Job {
+    pub head: Parts,
+    pub connection: ConnectionInfo,
+    /// `None` when the request has no body.
+    pub input: Option<InputSource>,
+    pub reply: Reply,
+}
+
+#[derive(Clone)]
+pub struct WsgiHandler {
+    queue: crossbeam_channel::Sender<Job>,
+}
+
+impl WsgiHandler {
+    pub fn new(queue: crossbeam_channel::Sender<Job>) -> WsgiHandler {
+        WsgiHandler { queue }
+    }
+}
+
+impl Handler for WsgiHandler {
+    type Future = ReplyFuture;
+
+    fn call(&self, request: Request<Incoming>, connection: &ConnectionInfo) -> ReplyFuture {
+        let (head, body) = request.into_parts();
+        let input = (!body.is_end_stream()).then(|| InputSource::pump(body));
+        let (reply, response) = oneshot::channel();
+        let job = Job { head, connection: *connection, input, reply };
+        match self.queue.send(job) {
+            Ok(()) => ReplyFuture { response: Some(response) },
+            Err(_) => ReplyFuture { response: None },
+        }
+    }
+}
+
+pub struct ReplyFuture {
+    /// `None` when the Python threads are gone (the worker is stopping).
+    response: Option<oneshot::Receiver<Response<ResponseBody>>>,
+}
+
+impl Future for ReplyFuture {
+    type Output = Response<ResponseBody>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(response) = self.response.as_mut() else {
+            return Poll::Ready(Failure::Unavailable.into_response());
+        };
+        Pin::new(response).poll(cx).map(|result| {
+            // A dropped reply means the Python side ended without answering (it always
+            // answers, even on errors), so this is a server bug or a dying thread.
+            result.unwrap_or_else(|_| Failure::Application { detail: None }.into_response())
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! The PEP 3333 bridge: the `Handler` that queues requests for Python threads, and everything
+//! those threads do under the GIL (environ, start_response, input, errors, the response body).
+//! See docs/architecture.md for one request's journey.
+
+mod environ;
+mod errors;
+mod file_body;
+mod file_wrapper;
+mod handler;
+mod input;
+mod pool;
+mod response;
+mod response_head;
+mod start_response;
+
+pub use file_wrapper::FileWrapper;
+pub use handler::WsgiHandler;
+pub use pool::PythonThreads;
+
+/// What the Python threads need to know about the server they run in.
+#[derive(Debug, Clone)]
+pub struct WsgiConfig {
+    pub threads: usize,
+    pub workers: usize,
+    /// SCRIPT_NAME: the mount prefix, without a trailing '/'.
+    pub root_path: String,
+    /// Show tracebacks in 500 responses.
+    pub debug: bool,
+}
