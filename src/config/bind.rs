@@ -8,7 +8,10 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindAddress {
     /// Host name or IP literal (without brackets) and port; resolved at bind time.
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
 }
 
@@ -34,22 +37,28 @@ impl FromStr for BindAddress {
             return Ok(BindAddress::Unix(PathBuf::from(path)));
         }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let (host, after) = rest
-                .split_once(']')
-                .ok_or_else(|| BindParseError(format!("{text:?}: missing ']' after IPv6 address")))?;
+            let (host, after) = rest.split_once(']').ok_or_else(|| {
+                BindParseError(format!("{text:?}: missing ']' after IPv6 address"))
+            })?;
             let port = after
                 .strip_prefix(':')
                 .ok_or_else(|| BindParseError(format!("{text:?}: expected [address]:port")))?;
             (host, port)
         } else {
-            text.rsplit_once(':')
-                .ok_or_else(|| BindParseError(format!("{text:?}: expected host:port or unix:/path")))?
+            text.rsplit_once(':').ok_or_else(|| {
+                BindParseError(format!("{text:?}: expected host:port or unix:/path"))
+            })?
         };
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| BindParseError(format!("{text:?}: port {port:?} is not a number from 0 to 65535")))?;
+        let port = port.parse::<u16>().map_err(|_| {
+            BindParseError(format!(
+                "{text:?}: port {port:?} is not a number from 0 to 65535"
+            ))
+        })?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        Ok(BindAddress::Tcp { host: host.to_string(), port })
+        Ok(BindAddress::Tcp {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -68,7 +77,10 @@ mod tests {
     use super::*;
 
     fn tcp(host: &str, port: u16) -> BindAddress {
-        BindAddress::Tcp { host: host.into(), port }
+        BindAddress::Tcp {
+            host: host.into(),
+            port,
+        }
     }
 
     #[test]
@@ -77,7 +89,10 @@ mod tests {
         assert_eq!("[::1]:9000".parse(), Ok(tcp("::1", 9000)));
         assert_eq!(":80".parse(), Ok(tcp("0.0.0.0", 80)));
         assert_eq!("localhost:0".parse(), Ok(tcp("localhost", 0)));
-        assert_eq!("unix:/tmp/x.sock".parse(), Ok(BindAddress::Unix("/tmp/x.sock".into())));
+        assert_eq!(
+            "unix:/tmp/x.sock".parse(),
+            Ok(BindAddress::Unix("/tmp/x.sock".into()))
+        );
     }
 
     #[test]

@@ -34,7 +34,14 @@ pub struct Settings {
     pub app: Option<String>,
 
     /// Where to listen: host:port, [::1]:port, unix:/path. Repeat for several.
-    #[arg(short, long = "bind", value_name = "ADDRESS", default_value = "127.0.0.1:8000", env = "FERROGATE_BIND", value_delimiter = ',')]
+    #[arg(
+        short,
+        long = "bind",
+        value_name = "ADDRESS",
+        default_value = "127.0.0.1:8000",
+        env = "FERROGATE_BIND",
+        value_delimiter = ','
+    )]
     pub bind: Vec<BindAddress>,
 
     /// Worker processes forked by the master.
@@ -46,7 +53,12 @@ pub struct Settings {
     pub threads: u16,
 
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
-    #[arg(long, value_name = "PREFIX", default_value = "", env = "FERROGATE_ROOT_PATH")]
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "",
+        env = "FERROGATE_ROOT_PATH"
+    )]
     pub root_path: String,
 
     /// Change to this directory before loading the app.
@@ -54,15 +66,30 @@ pub struct Settings {
     pub chdir: Option<PathBuf>,
 
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
-    #[arg(long, value_name = "DIR", env = "FERROGATE_PYTHONPATH", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "FERROGATE_PYTHONPATH",
+        value_delimiter = ','
+    )]
     pub pythonpath: Vec<String>,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, env = "FERROGATE_GRACEFUL_TIMEOUT")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        env = "FERROGATE_GRACEFUL_TIMEOUT"
+    )]
     pub graceful_timeout: f64,
 
     /// Seconds an idle keep-alive connection (or a client sending its headers) is waited for.
-    #[arg(long = "keep-alive", value_name = "SECONDS", default_value_t = 5.0, env = "FERROGATE_KEEP_ALIVE")]
+    #[arg(
+        long = "keep-alive",
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        env = "FERROGATE_KEEP_ALIVE"
+    )]
     pub keep_alive: f64,
 
     /// Access log: a file path, or '-' for stdout. Off unless given.
@@ -70,7 +97,12 @@ pub struct Settings {
     pub access_log: Option<String>,
 
     /// Error log: a file path, or '-' for stderr.
-    #[arg(long, value_name = "FILE", default_value = "-", env = "FERROGATE_ERROR_LOG")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "-",
+        env = "FERROGATE_ERROR_LOG"
+    )]
     pub error_log: String,
 
     /// Least severe error-log level written.

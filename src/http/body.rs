@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
+use super::service::InFlightGuard;
 use crate::observe::{AccessLog, AccessRecord};
 
 /// Chunks a streaming producer may run ahead of the socket. Bounds memory per response to
@@ -49,7 +50,10 @@ impl std::error::Error for BodyError {}
 enum Source {
     Full(Bytes),
     Chunks(VecDeque<Bytes>),
-    Stream { first: Option<Bytes>, rx: mpsc::Receiver<Result<Bytes, BodyError>> },
+    Stream {
+        first: Option<Bytes>,
+        rx: mpsc::Receiver<Result<Bytes, BodyError>>,
+    },
     Done,
 }
 
@@ -65,12 +69,26 @@ pub struct ResponseBody {
     /// The app's Content-Length, when the server must hold the body to it.
     declared_length: Option<u64>,
     produced: u64,
+    /// The chunk that completes the declared length, held back until the source ends.
+    last_chunk: Option<Bytes>,
+    /// An error to hand hyper on the next poll.
+    failure: Option<BodyError>,
     access: Option<Box<AccessHook>>,
+    /// Keeps the request counted as in flight while its body is being sent.
+    in_flight: Option<InFlightGuard>,
 }
 
 impl ResponseBody {
     fn new(source: Source) -> ResponseBody {
-        ResponseBody { source, declared_length: None, produced: 0, access: None }
+        ResponseBody {
+            source,
+            declared_length: None,
+            produced: 0,
+            last_chunk: None,
+            failure: None,
+            access: None,
+            in_flight: None,
+        }
     }
 
     pub fn empty() -> ResponseBody {
@@ -101,34 +119,53 @@ impl ResponseBody {
     }
 
     pub fn with_access_log(&mut self, log: Arc<AccessLog>, record: AccessRecord, status: u16) {
-        self.access = Some(Box::new(AccessHook { log, record, status }));
+        self.access = Some(Box::new(AccessHook {
+            log,
+            record,
+            status,
+        }));
+    }
+
+    pub fn hold_until_done(&mut self, guard: InFlightGuard) {
+        self.in_flight = Some(guard);
     }
 
     fn check_length(&mut self, chunk: &Bytes) -> Result<(), BodyError> {
         self.produced += chunk.len() as u64;
         match self.declared_length {
-            Some(declared) if self.produced > declared => {
-                Err(BodyError::LengthMismatch { declared, produced: self.produced })
-            }
+            Some(declared) if self.produced > declared => Err(BodyError::LengthMismatch {
+                declared,
+                produced: self.produced,
+            }),
             _ => Ok(()),
         }
     }
 
     fn check_end(&self) -> Result<(), BodyError> {
         match self.declared_length {
-            Some(declared) if self.produced < declared => {
-                Err(BodyError::LengthMismatch { declared, produced: self.produced })
-            }
+            Some(declared) if self.produced < declared => Err(BodyError::LengthMismatch {
+                declared,
+                produced: self.produced,
+            }),
             _ => Ok(()),
         }
     }
 
-    fn fail(&mut self, error: BodyError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    /// Reports `error` to hyper (which then aborts the connection) on the next poll, after
+    /// hyper has flushed what it already has: the client sees the head and a truncated body.
+    fn fail(
+        &mut self,
+        error: BodyError,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         if let BodyError::LengthMismatch { .. } = error {
             log::error!("{error}; closing the connection");
         }
         self.source = Source::Done;
-        Poll::Ready(Some(Err(error)))
+        self.last_chunk = None;
+        self.failure = Some(error);
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     fn next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
@@ -156,20 +193,34 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(error) = this.failure.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
         loop {
             return match this.next_chunk(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => continue,
-                Poll::Ready(Some(Ok(chunk))) => match this.check_length(&chunk) {
-                    Ok(()) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
-                    Err(error) => this.fail(error),
-                },
-                Poll::Ready(Some(Err(error))) => this.fail(error),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Err(error) = this.check_length(&chunk) {
+                        return this.fail(error, cx);
+                    }
+                    if this.declared_length == Some(this.produced) {
+                        // hyper stops polling once Content-Length bytes are out, so the last
+                        // chunk waits until the producer proves it has nothing more to send.
+                        this.last_chunk = Some(chunk);
+                        continue;
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(chunk))))
+                }
+                Poll::Ready(Some(Err(error))) => this.fail(error, cx),
                 Poll::Ready(None) => {
                     this.source = Source::Done;
+                    if let Some(chunk) = this.last_chunk.take() {
+                        return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                    }
                     match this.check_end() {
                         Ok(()) => Poll::Ready(None),
-                        Err(error) => this.fail(error),
+                        Err(error) => this.fail(error, cx),
                     }
                 }
             };
@@ -178,7 +229,7 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
-            Source::Done => true,
+            Source::Done => self.last_chunk.is_none() && self.failure.is_none(),
             Source::Full(bytes) => bytes.is_empty() && self.declared_length.is_none(),
             _ => false,
         }
@@ -208,7 +259,9 @@ mod tests {
     use http_body_util::BodyExt;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     async fn collect(body: ResponseBody) -> Result<Vec<u8>, BodyError> {
@@ -230,18 +283,29 @@ mod tests {
     #[test]
     fn body_longer_than_declared_length_is_an_error_before_the_excess_is_sent() {
         runtime().block_on(async {
-            let body = ResponseBody::chunks(vec![Bytes::from_static(b"12"), Bytes::from_static(b"345")])
-                .with_declared_length(4);
+            let body =
+                ResponseBody::chunks(vec![Bytes::from_static(b"12"), Bytes::from_static(b"345")])
+                    .with_declared_length(4);
             let err = collect(body).await.unwrap_err();
-            assert_eq!(err, BodyError::LengthMismatch { declared: 4, produced: 5 });
+            assert_eq!(
+                err,
+                BodyError::LengthMismatch {
+                    declared: 4,
+                    produced: 5
+                }
+            );
         });
     }
 
     #[test]
     fn body_shorter_than_declared_length_is_an_error_at_the_end() {
         runtime().block_on(async {
-            let body = ResponseBody::chunks(vec![Bytes::from_static(b"12")]).with_declared_length(4);
-            assert!(matches!(collect(body).await, Err(BodyError::LengthMismatch { .. })));
+            let body =
+                ResponseBody::chunks(vec![Bytes::from_static(b"12")]).with_declared_length(4);
+            assert!(matches!(
+                collect(body).await,
+                Err(BodyError::LengthMismatch { .. })
+            ));
         });
     }
 
@@ -256,7 +320,12 @@ mod tests {
 
     #[test]
     fn full_body_has_an_exact_size_hint() {
-        assert_eq!(ResponseBody::full(Bytes::from_static(b"hello")).size_hint().exact(), Some(5));
+        assert_eq!(
+            ResponseBody::full(Bytes::from_static(b"hello"))
+                .size_hint()
+                .exact(),
+            Some(5)
+        );
         assert_eq!(ResponseBody::chunks(vec![]).size_hint().exact(), None);
     }
 }

@@ -6,4 +6,4 @@ mod service;
 pub mod status;
 
 pub use body::{BodyError, BodySender, ResponseBody};
-pub use service::{ConnectionOptions, HttpService};
+pub use service::{ConnectionOptions, HttpService, InFlight};

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use hyper::header::{HeaderValue, REFERER, SERVER, USER_AGENT};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioTimer;
+use tokio::sync::Notify;
 
 use super::ResponseBody;
 use crate::handler::{ConnectionInfo, Handler};
@@ -30,6 +32,9 @@ pub struct ConnectionOptions {
     /// `false` answers every request with `Connection: close` (make_server's handle_request).
     pub keep_alive: bool,
     pub access_log: Option<Arc<AccessLog>>,
+    /// Requests this server runs at once before it defers accepting new connections, so that
+    /// other workers (sharing the listening socket) take them. 0: never defer.
+    pub max_in_flight: usize,
 }
 
 impl ConnectionOptions {
@@ -48,15 +53,66 @@ impl ConnectionOptions {
     }
 }
 
+/// Requests of one server between their arrival and the end of their response body.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    decreased: Notify,
+}
+
+impl InFlight {
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    /// Resolves once fewer than `limit` requests are in flight.
+    pub async fn wait_below(&self, limit: usize) {
+        loop {
+            // Created before the check, so a decrease in between is not missed.
+            let decreased = self.decreased.notified();
+            if self.count() < limit {
+                return;
+            }
+            decreased.await;
+        }
+    }
+}
+
+/// Counts one request as in flight until dropped (with its response body).
+pub struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.decreased.notify_waiters();
+    }
+}
+
 pub struct HttpService<H> {
     handler: H,
     connection: ConnectionInfo,
     access_log: Option<Arc<AccessLog>>,
+    in_flight: Arc<InFlight>,
 }
 
 impl<H: Handler> HttpService<H> {
-    pub fn new(handler: H, connection: ConnectionInfo, access_log: Option<Arc<AccessLog>>) -> Self {
-        HttpService { handler, connection, access_log }
+    pub fn new(
+        handler: H,
+        connection: ConnectionInfo,
+        options: &ConnectionOptions,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
+        HttpService {
+            handler,
+            connection,
+            access_log: options.access_log.clone(),
+            in_flight,
+        }
     }
 }
 
@@ -70,7 +126,12 @@ fn access_record(request: &Request<Incoming>, connection: &ConnectionInfo) -> Ac
     };
     AccessRecord {
         remote: connection.peer,
-        request_line: format!("{} {} {:?}", request.method(), request.uri(), request.version()),
+        request_line: format!(
+            "{} {} {:?}",
+            request.method(),
+            request.uri(),
+            request.version()
+        ),
         referer: header(REFERER),
         user_agent: header(USER_AGENT),
     }
@@ -86,13 +147,19 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for HttpService<H> {
             .access_log
             .as_ref()
             .map(|log| (log.clone(), access_record(&request, &self.connection)));
-        ServiceFuture { inner: self.handler.call(request, &self.connection), access }
+        let in_flight = Some(self.in_flight.enter());
+        ServiceFuture {
+            inner: self.handler.call(request, &self.connection),
+            access,
+            in_flight,
+        }
     }
 }
 
 pub struct ServiceFuture<F> {
     inner: F,
     access: Option<(Arc<AccessLog>, AccessRecord)>,
+    in_flight: Option<InFlightGuard>,
 }
 
 impl<F> Future for ServiceFuture<F>
@@ -113,6 +180,9 @@ where
         if let Some((log, record)) = self.access.take() {
             let status = response.status().as_u16();
             response.body_mut().with_access_log(log, record, status);
+        }
+        if let Some(guard) = self.in_flight.take() {
+            response.body_mut().hold_until_done(guard);
         }
         Poll::Ready(Ok(response))
     }

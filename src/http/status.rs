@@ -31,15 +31,19 @@ impl Failure {
             status.as_u16(),
             status.canonical_reason().unwrap_or("Error")
         );
-        if let Failure::Application { detail: Some(detail) } = self {
+        if let Failure::Application {
+            detail: Some(detail),
+        } = self
+        {
             text.push('\n');
             text.push_str(&detail);
         }
         let mut response = Response::new(ResponseBody::full(Bytes::from(text)));
         *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         response
     }
 }
@@ -54,7 +58,10 @@ mod tests {
         let quiet = Failure::Application { detail: None }.into_response();
         assert_eq!(quiet.status(), 500);
         assert_eq!(quiet.body().size_hint().exact(), Some(26));
-        let debug = Failure::Application { detail: Some("Traceback".into()) }.into_response();
+        let debug = Failure::Application {
+            detail: Some("Traceback".into()),
+        }
+        .into_response();
         assert!(debug.body().size_hint().exact().unwrap() > 26);
     }
 }

@@ -15,12 +15,17 @@ pub struct AccessLog {
 impl AccessLog {
     /// Opens `target` ('-' is stdout).
     pub fn open(target: &str) -> io::Result<AccessLog> {
-        Ok(AccessLog { sink: Mutex::new(Sink::open(target, Sink::Stdout)?) })
+        Ok(AccessLog {
+            sink: Mutex::new(Sink::open(target, Sink::Stdout)?),
+        })
     }
 
     pub fn write(&self, record: &AccessRecord, status: u16, body_bytes: u64) {
         let line = record.format_combined(status, body_bytes, chrono::Utc::now());
-        self.sink.lock().unwrap_or_else(|e| e.into_inner()).write_line(line.as_bytes());
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_line(line.as_bytes());
     }
 }
 
@@ -36,7 +41,12 @@ pub struct AccessRecord {
 
 impl AccessRecord {
     /// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`, with `-` for empty fields.
-    pub fn format_combined(&self, status: u16, body_bytes: u64, at: chrono::DateTime<chrono::Utc>) -> String {
+    pub fn format_combined(
+        &self,
+        status: u16,
+        body_bytes: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> String {
         let mut line = String::with_capacity(128 + self.request_line.len());
         match self.remote {
             Some(addr) => {

@@ -12,7 +12,9 @@ struct ErrorLog {
     sink: Mutex<Option<Sink>>,
 }
 
-static ERROR_LOG: ErrorLog = ErrorLog { sink: Mutex::new(None) };
+static ERROR_LOG: ErrorLog = ErrorLog {
+    sink: Mutex::new(None),
+};
 
 /// Points the error log at `target` ('-' is stderr). Safe to call again (make_server, run()).
 pub fn init(target: &str, level: LogLevel) -> io::Result<()> {

@@ -44,7 +44,10 @@ pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
 
 fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
     if let Err(error) = error_log::init(&settings.error_log, settings.log_level) {
-        eprintln!("ferrogate: cannot open the error log {:?}: {error}", settings.error_log);
+        eprintln!(
+            "ferrogate: cannot open the error log {:?}: {error}",
+            settings.error_log
+        );
         return EXIT_USAGE;
     }
     let listeners = match prepare_path(py, settings).and_then(|()| bind_all(settings)) {
@@ -56,13 +59,22 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
     };
     log::info!("Starting ferrogate {}", env!("CARGO_PKG_VERSION"));
     for listener in &listeners {
-        log::info!("Listening at {listener} (workers: {}, threads: {})", settings.workers, settings.threads);
+        log::info!(
+            "Listening at {listener} (workers: {}, threads: {})",
+            settings.workers,
+            settings.threads
+        );
     }
     let options = SupervisorOptions {
         workers: settings.workers as usize,
         graceful_timeout: settings.graceful_timeout(),
     };
-    let mut launcher = ForkLauncher { py, settings, listeners: &listeners, app: &app };
+    let mut launcher = ForkLauncher {
+        py,
+        settings,
+        listeners: &listeners,
+        app: &app,
+    };
     let code = supervisor::supervise(options, &mut launcher);
     for listener in &listeners {
         listener.remove_socket_file();
@@ -71,5 +83,9 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
 }
 
 fn bind_all(settings: &Settings) -> Result<Vec<Listener>, Error> {
-    settings.bind.iter().map(|address| server::bind(address).map_err(Error::from)).collect()
+    settings
+        .bind
+        .iter()
+        .map(|address| server::bind(address).map_err(Error::from))
+        .collect()
 }

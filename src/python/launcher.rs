@@ -22,7 +22,10 @@ pub struct ForkLauncher<'py, 'a> {
 impl WorkerLauncher for ForkLauncher<'_, '_> {
     fn launch(&mut self) -> io::Result<libc::pid_t> {
         let os = self.py.import("os").map_err(io::Error::other)?;
-        let pid: libc::pid_t = os.call_method0("fork").and_then(|pid| pid.extract()).map_err(io::Error::other)?;
+        let pid: libc::pid_t = os
+            .call_method0("fork")
+            .and_then(|pid| pid.extract())
+            .map_err(io::Error::other)?;
         if pid != 0 {
             return Ok(pid);
         }
@@ -54,7 +57,11 @@ fn run_worker(py: Python<'_>, settings: &Settings, listeners: &[Listener], app: 
             return error.exit_code();
         }
     };
-    let listeners = match listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>() {
+    let listeners = match listeners
+        .iter()
+        .map(Listener::try_clone)
+        .collect::<io::Result<Vec<_>>>()
+    {
         Ok(listeners) => listeners,
         Err(error) => {
             log::error!("Cannot use the listening sockets: {error}");
@@ -83,9 +90,11 @@ fn run_worker(py: Python<'_>, settings: &Settings, listeners: &[Listener], app: 
 
 /// Resolves to the grace period on SIGTERM or SIGINT; SIGQUIT ends the process at once.
 async fn termination(grace: Duration) -> Duration {
-    let (Ok(mut term), Ok(mut interrupt), Ok(mut quit)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::quit()))
-    else {
+    let (Ok(mut term), Ok(mut interrupt), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
         log::error!("Cannot install signal handlers; this worker will only stop when killed");
         return std::future::pending().await;
     };

@@ -24,9 +24,17 @@ pub enum AppSource {
 
 /// Applies --chdir and --pythonpath; done once, in the master, before binding.
 pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
-    let chdir = settings.chdir.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let chdir = settings
+        .chdir
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     py.import("ferrogate._loader")
-        .and_then(|loader| loader.call_method1("prepare_path", (chdir, PyList::new(py, &settings.pythonpath)?)))
+        .and_then(|loader| {
+            loader.call_method1(
+                "prepare_path",
+                (chdir, PyList::new(py, &settings.pythonpath)?),
+            )
+        })
         .map(|_| ())
         .map_err(|error| Error::Config(format!("cannot apply --chdir/--pythonpath: {error}")))
 }
@@ -44,7 +52,9 @@ pub fn load_app(py: Python<'_>, source: &AppSource) -> Result<Py<PyAny>> {
                     .traceback(py)
                     .and_then(|tb| tb.format().ok())
                     .unwrap_or_default();
-                Error::AppLoad(format!("Failed to load the app {spec:?}:\n{traceback}{error}"))
+                Error::AppLoad(format!(
+                    "Failed to load the app {spec:?}:\n{traceback}{error}"
+                ))
             }),
     }
 }
@@ -74,12 +84,28 @@ impl AppRuntime {
             })?)),
             None => None,
         };
-        let options = ConnectionOptions { keep_alive_timeout: settings.keep_alive(), keep_alive: true, access_log };
+        let options = ConnectionOptions {
+            keep_alive_timeout: settings.keep_alive(),
+            keep_alive: true,
+            access_log,
+            // Deferring accepts only helps when another worker can take the connection.
+            max_in_flight: if settings.workers > 1 {
+                settings.threads as usize
+            } else {
+                0
+            },
+        };
         // PERF: one I/O thread per worker; with the app on other threads, a multi-threaded
         // runtime only adds cross-thread wake-ups (benches/e2e hello keep-alive).
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let threads = PythonThreads::start(app, config)?;
-        Ok(AppRuntime { threads, runtime, options })
+        Ok(AppRuntime {
+            threads,
+            runtime,
+            options,
+        })
     }
 
     /// Runs the future `serve` builds until it ends, with the GIL released; then lets the
@@ -90,7 +116,11 @@ impl AppRuntime {
         Fut: Future,
         Fut::Output: Send,
     {
-        let AppRuntime { threads, runtime, options } = self;
+        let AppRuntime {
+            threads,
+            runtime,
+            options,
+        } = self;
         let handler = threads.handler();
         py.detach(move || {
             let output = runtime.block_on(async move { serve(handler, options).await });

@@ -36,12 +36,20 @@ pub struct SimpleServer {
 impl SimpleServer {
     fn listener(&self) -> PyResult<Listener> {
         let guard = self.listener.lock().unwrap_or_else(|e| e.into_inner());
-        let listener = guard.as_ref().ok_or_else(|| PyOSError::new_err("the server socket is closed"))?;
-        listener.try_clone().map_err(|e| PyOSError::new_err(e.to_string()))
+        let listener = guard
+            .as_ref()
+            .ok_or_else(|| PyOSError::new_err("the server socket is closed"))?;
+        listener
+            .try_clone()
+            .map_err(|e| PyOSError::new_err(e.to_string()))
     }
 
     fn set_running(&self, running: bool) {
-        *self.control.running.lock().unwrap_or_else(|e| e.into_inner()) = running;
+        *self
+            .control
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = running;
         self.control.stopped.notify_all();
     }
 }
@@ -62,9 +70,14 @@ impl SimpleServer {
     fn new(host: &str, port: u16, app: Py<PyAny>) -> PyResult<SimpleServer> {
         let _ = error_log::init("-", crate::config::LogLevel::Info);
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        let address = BindAddress::Tcp { host: host.to_string(), port };
+        let address = BindAddress::Tcp {
+            host: host.to_string(),
+            port,
+        };
         let listener = server::bind(&address).map_err(|e| to_python(e.into()))?;
-        let local = listener.local_addr().expect("invariant: a TCP listener has a local address");
+        let local = listener
+            .local_addr()
+            .expect("invariant: a TCP listener has a local address");
         let mut settings = Settings::defaults();
         // wsgiref serves one request at a time; ferrogate's default threads keep it responsive.
         settings.workers = 1;
@@ -81,8 +94,10 @@ impl SimpleServer {
     #[pyo3(signature = (poll_interval = 0.5))]
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime = AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
-        let interval = Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
+        let runtime =
+            AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+        let interval =
+            Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
         let grace = self.settings.graceful_timeout();
         let control = self.control.clone();
         self.set_running(true);
@@ -110,7 +125,8 @@ impl SimpleServer {
     /// Waits for one connection, answers its request, and returns.
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime = AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+        let runtime =
+            AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
                 options.keep_alive = false;
@@ -126,13 +142,19 @@ impl SimpleServer {
         py.detach(move || {
             let mut running = control.running.lock().unwrap_or_else(|e| e.into_inner());
             while *running {
-                running = control.stopped.wait(running).unwrap_or_else(|e| e.into_inner());
+                running = control
+                    .stopped
+                    .wait(running)
+                    .unwrap_or_else(|e| e.into_inner());
             }
         });
     }
 
     fn server_close(&self) {
-        self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::Listener;
 use crate::handler::{ConnectionInfo, Handler};
-use crate::http::{ConnectionOptions, HttpService};
+use crate::http::{ConnectionOptions, HttpService, InFlight};
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -28,43 +28,89 @@ impl AsyncListener {
     fn from_std(listener: Listener) -> io::Result<AsyncListener> {
         Ok(match listener {
             Listener::Tcp(l) => AsyncListener::Tcp(tokio::net::TcpListener::from_std(l)?),
-            Listener::Unix { listener, .. } => AsyncListener::Unix(tokio::net::UnixListener::from_std(listener)?),
+            Listener::Unix { listener, .. } => {
+                AsyncListener::Unix(tokio::net::UnixListener::from_std(listener)?)
+            }
         })
     }
 }
+
+/// How long a saturated worker holds off accepting before it accepts anyway (every worker
+/// may be saturated; then the connection is queued here rather than in the kernel).
+const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
 
 /// What every connection task of one server shares.
 struct ConnectionContext<H> {
     handler: H,
     options: ConnectionOptions,
     builder: http1::Builder,
+    in_flight: Arc<InFlight>,
+}
+
+impl<H> ConnectionContext<H> {
+    fn new(handler: H, options: ConnectionOptions) -> Self {
+        ConnectionContext {
+            handler,
+            builder: options.http1_builder(),
+            options,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// While every Python thread is busy, other workers sharing the socket should take new
+    /// connections: wait for a free thread, for a little while.
+    async fn wait_for_capacity(&self) {
+        let limit = self.options.max_in_flight;
+        if limit == 0 || self.in_flight.count() < limit {
+            return;
+        }
+        let _ =
+            tokio::time::timeout(SATURATED_ACCEPT_DEFERRAL, self.in_flight.wait_below(limit)).await;
+    }
 }
 
 /// Serves `listeners` until `shutdown` resolves to the grace period in-flight requests get.
-pub async fn serve<H, S>(listeners: Vec<Listener>, handler: H, options: ConnectionOptions, shutdown: S) -> io::Result<()>
+pub async fn serve<H, S>(
+    listeners: Vec<Listener>,
+    handler: H,
+    options: ConnectionOptions,
+    shutdown: S,
+) -> io::Result<()>
 where
     H: Handler,
     S: Future<Output = Duration>,
 {
-    let context = Arc::new(ConnectionContext { handler, builder: options.http1_builder(), options });
+    let context = Arc::new(ConnectionContext::new(handler, options));
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = Vec::new();
     for listener in listeners {
         let listener = AsyncListener::from_std(listener)?;
-        loops.push(tokio::spawn(accept_loop(listener, context.clone(), graceful.clone(), stop_rx.clone())));
+        loops.push(tokio::spawn(accept_loop(
+            listener,
+            context.clone(),
+            graceful.clone(),
+            stop_rx.clone(),
+        )));
     }
     let grace = shutdown.await;
     let _ = stop_tx.send(true);
     for accept in loops {
         let _ = accept.await;
     }
-    let graceful = Arc::try_unwrap(graceful).expect("invariant: accept loops ended and dropped their handles");
+    let graceful =
+        Arc::try_unwrap(graceful).expect("invariant: accept loops ended and dropped their handles");
     let open = graceful.count();
     if open > 0 {
-        log::info!("Waiting up to {:.1}s for {open} open connection(s) to finish", grace.as_secs_f64());
+        log::info!(
+            "Waiting up to {:.1}s for {open} open connection(s) to finish",
+            grace.as_secs_f64()
+        );
     }
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         log::warn!(
             "Graceful timeout ({:.1}s) reached; closing the remaining connections",
             grace.as_secs_f64()
@@ -74,18 +120,28 @@ where
 }
 
 /// Accepts one connection on `listener`, serves it to the end, and returns.
-pub async fn serve_one_connection<H: Handler>(listener: Listener, handler: H, options: ConnectionOptions) -> io::Result<()> {
-    let context = ConnectionContext { handler, builder: options.http1_builder(), options };
+pub async fn serve_one_connection<H: Handler>(
+    listener: Listener,
+    handler: H,
+    options: ConnectionOptions,
+) -> io::Result<()> {
+    let context = ConnectionContext::new(handler, options);
     match AsyncListener::from_std(listener)? {
         AsyncListener::Tcp(l) => {
             let (stream, peer) = l.accept().await?;
-            let info = ConnectionInfo { peer: Some(peer), local: stream.local_addr().ok() };
+            let info = ConnectionInfo {
+                peer: Some(peer),
+                local: stream.local_addr().ok(),
+            };
             let _ = stream.set_nodelay(true);
             finish(connection(&context, stream, info).await, &info);
         }
         AsyncListener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            let info = ConnectionInfo { peer: None, local: None };
+            let info = ConnectionInfo {
+                peer: None,
+                local: None,
+            };
             finish(connection(&context, stream, info).await, &info);
         }
     }
@@ -102,7 +158,10 @@ async fn accept_loop<H: Handler>(
         let accepted = tokio::select! {
             biased;
             _ = stop.changed() => return,
-            accepted = accept(&listener) => accepted,
+            accepted = async {
+                context.wait_for_capacity().await;
+                accept(&listener).await
+            } => accepted,
         };
         match accepted {
             Ok(Accepted::Tcp(stream, info)) => spawn_connection(&context, &graceful, stream, info),
@@ -112,6 +171,9 @@ async fn accept_loop<H: Handler>(
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
             }
         }
+        // Let the new connection read its request (and count as in flight) before the next
+        // accept, so a burst of connections is not all taken by one worker.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -127,26 +189,53 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
             // Responses are written whole; Nagle would only delay the last segment.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();
-            Ok(Accepted::Tcp(stream, ConnectionInfo { peer: Some(peer), local }))
+            Ok(Accepted::Tcp(
+                stream,
+                ConnectionInfo {
+                    peer: Some(peer),
+                    local,
+                },
+            ))
         }
         AsyncListener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            Ok(Accepted::Unix(stream, ConnectionInfo { peer: None, local: None }))
+            Ok(Accepted::Unix(
+                stream,
+                ConnectionInfo {
+                    peer: None,
+                    local: None,
+                },
+            ))
         }
     }
 }
 
-fn connection<H, IO>(context: &ConnectionContext<H>, stream: IO, info: ConnectionInfo) -> http1::Connection<TokioIo<IO>, HttpService<H>>
+fn connection<H, IO>(
+    context: &ConnectionContext<H>,
+    stream: IO,
+    info: ConnectionInfo,
+) -> http1::Connection<TokioIo<IO>, HttpService<H>>
 where
     H: Handler,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = HttpService::new(context.handler.clone(), info, context.options.access_log.clone());
-    context.builder.serve_connection(TokioIo::new(stream), service)
+    let service = HttpService::new(
+        context.handler.clone(),
+        info,
+        &context.options,
+        context.in_flight.clone(),
+    );
+    context
+        .builder
+        .serve_connection(TokioIo::new(stream), service)
 }
 
-fn spawn_connection<H, IO>(context: &ConnectionContext<H>, graceful: &GracefulShutdown, stream: IO, info: ConnectionInfo)
-where
+fn spawn_connection<H, IO>(
+    context: &ConnectionContext<H>,
+    graceful: &GracefulShutdown,
+    stream: IO,
+    info: ConnectionInfo,
+) where
     H: Handler,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -158,7 +247,10 @@ where
 /// malformed request with a 4xx where it still could.
 fn finish(result: Result<(), hyper::Error>, info: &ConnectionInfo) {
     let Err(error) = result else { return };
-    let peer = info.peer.map(|p| p.to_string()).unwrap_or_else(|| "unix socket".into());
+    let peer = info
+        .peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "unix socket".into());
     if error.is_parse() || error.is_parse_too_large() || error.is_parse_status() {
         log::warn!("Rejected a malformed request from {peer}: {error}");
     } else if error.is_timeout() {

@@ -16,7 +16,10 @@ const LISTEN_BACKLOG: i32 = 2048;
 
 pub enum Listener {
     Tcp(TcpListener),
-    Unix { listener: UnixListener, path: PathBuf },
+    Unix {
+        listener: UnixListener,
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -39,7 +42,10 @@ impl std::error::Error for BindError {
 
 /// Binds `address`, non-blocking, ready to be handed to tokio in each worker.
 pub fn bind(address: &BindAddress) -> Result<Listener, BindError> {
-    let fail = |source| BindError { address: address.to_string(), source };
+    let fail = |source| BindError {
+        address: address.to_string(),
+        source,
+    };
     match address {
         BindAddress::Tcp { host, port } => {
             let resolved = (host.as_str(), *port)
@@ -53,7 +59,10 @@ pub fn bind(address: &BindAddress) -> Result<Listener, BindError> {
             remove_stale_socket(path).map_err(fail)?;
             let listener = UnixListener::bind(path).map_err(fail)?;
             listener.set_nonblocking(true).map_err(fail)?;
-            Ok(Listener::Unix { listener, path: path.clone() })
+            Ok(Listener::Unix {
+                listener,
+                path: path.clone(),
+            })
         }
     }
 }
@@ -75,7 +84,10 @@ fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
 fn remove_stale_socket(path: &PathBuf) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket is in the way")),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file that is not a socket is in the way",
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
@@ -93,9 +105,10 @@ impl Listener {
     pub fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {
             Listener::Tcp(listener) => Listener::Tcp(listener.try_clone()?),
-            Listener::Unix { listener, path } => {
-                Listener::Unix { listener: listener.try_clone()?, path: path.clone() }
-            }
+            Listener::Unix { listener, path } => Listener::Unix {
+                listener: listener.try_clone()?,
+                path: path.clone(),
+            },
         })
     }
 
@@ -135,8 +148,12 @@ mod tests {
     fn a_busy_port_is_a_bind_error_naming_the_address() {
         let first = bind(&"127.0.0.1:0".parse().unwrap()).unwrap();
         let port = first.local_addr().unwrap().port();
-        let err = bind(&format!("127.0.0.1:{port}").parse().unwrap()).err().unwrap();
-        assert!(err.to_string().starts_with(&format!("cannot listen on 127.0.0.1:{port}")));
+        let err = bind(&format!("127.0.0.1:{port}").parse().unwrap())
+            .err()
+            .unwrap();
+        assert!(err
+            .to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{port}")));
     }
 
     #[test]

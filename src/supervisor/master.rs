@@ -59,7 +59,13 @@ pub fn supervise(options: SupervisorOptions, launcher: &mut dyn WorkerLauncher) 
     }
     let now = Instant::now();
     let pending_starts = vec![now; options.workers];
-    let mut master = Master { options, launcher, workers: HashMap::new(), pending_starts, phase: Phase::Running };
+    let mut master = Master {
+        options,
+        launcher,
+        workers: HashMap::new(),
+        pending_starts,
+        phase: Phase::Running,
+    };
     master.run()
 }
 
@@ -81,7 +87,10 @@ impl Master<'_> {
                     return exit_code;
                 }
                 if Instant::now() >= kill_at {
-                    log::warn!("Killing {} worker(s) that did not stop in time", self.workers.len());
+                    log::warn!(
+                        "Killing {} worker(s) that did not stop in time",
+                        self.workers.len()
+                    );
                     self.signal_all(libc::SIGKILL);
                 }
             }
@@ -93,12 +102,19 @@ impl Master<'_> {
             return;
         }
         let now = Instant::now();
-        let (due, later): (Vec<Instant>, Vec<Instant>) = self.pending_starts.iter().partition(|at| **at <= now);
+        let (due, later): (Vec<Instant>, Vec<Instant>) =
+            self.pending_starts.iter().partition(|at| **at <= now);
         self.pending_starts = later;
         for _ in due {
             match self.launcher.launch() {
                 Ok(pid) => {
-                    self.workers.insert(pid, WorkerProcess { started: Instant::now(), retiring: false });
+                    self.workers.insert(
+                        pid,
+                        WorkerProcess {
+                            started: Instant::now(),
+                            retiring: false,
+                        },
+                    );
                 }
                 Err(error) => {
                     log::error!("Cannot start a worker: {error}");
@@ -111,10 +127,16 @@ impl Master<'_> {
     fn on_stop_request(&mut self, signal: Option<Signal>) {
         match self.phase {
             Phase::Running => {
-                log::info!("Shutting down gracefully ({}); in-flight requests get {:.1}s", signal.map_or("signal".into(), |s| format!("{s:?}")),
-                    self.options.graceful_timeout.as_secs_f64());
+                log::info!(
+                    "Shutting down gracefully ({}); in-flight requests get {:.1}s",
+                    signal.map_or("signal".into(), |s| format!("{s:?}")),
+                    self.options.graceful_timeout.as_secs_f64()
+                );
                 self.signal_all(libc::SIGTERM);
-                self.phase = Phase::Stopping { kill_at: Instant::now() + self.options.graceful_timeout + KILL_MARGIN, exit_code: 0 };
+                self.phase = Phase::Stopping {
+                    kill_at: Instant::now() + self.options.graceful_timeout + KILL_MARGIN,
+                    exit_code: 0,
+                };
             }
             // A second Ctrl-C means "now".
             Phase::Stopping { .. } => self.stop_now(),
@@ -128,14 +150,20 @@ impl Master<'_> {
             Phase::Stopping { exit_code, .. } => exit_code,
             Phase::Running => 0,
         };
-        self.phase = Phase::Stopping { kill_at: Instant::now() + KILL_MARGIN, exit_code };
+        self.phase = Phase::Stopping {
+            kill_at: Instant::now() + KILL_MARGIN,
+            exit_code,
+        };
     }
 
     fn reload(&mut self) {
         if !matches!(self.phase, Phase::Running) {
             return;
         }
-        log::info!("Reloading: starting {} new worker(s), then stopping the old ones", self.options.workers);
+        log::info!(
+            "Reloading: starting {} new worker(s), then stopping the old ones",
+            self.options.workers
+        );
         for worker in self.workers.values_mut() {
             worker.retiring = true;
         }
@@ -157,7 +185,9 @@ impl Master<'_> {
 
     fn reap_workers(&mut self) {
         while let Some((pid, exit)) = signals::reap() {
-            let Some(worker) = self.workers.remove(&pid) else { continue };
+            let Some(worker) = self.workers.remove(&pid) else {
+                continue;
+            };
             if !matches!(self.phase, Phase::Running) || worker.retiring {
                 continue;
             }
@@ -175,7 +205,11 @@ impl Master<'_> {
                 ChildExit::Signal(signal) => format!("was killed by signal {signal}"),
             };
             let lived = worker.started.elapsed();
-            let start_at = if lived < RESTART_BACKOFF { Instant::now() + RESTART_BACKOFF } else { Instant::now() };
+            let start_at = if lived < RESTART_BACKOFF {
+                Instant::now() + RESTART_BACKOFF
+            } else {
+                Instant::now()
+            };
             log::warn!("Worker {pid} {how}; starting a new one");
             self.pending_starts.push(start_at);
         }

@@ -6,7 +6,13 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// The signals the master acts on.
-const MASTER_SIGNALS: [libc::c_int; 5] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGCHLD, libc::SIGHUP];
+const MASTER_SIGNALS: [libc::c_int; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGCHLD,
+    libc::SIGHUP,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

@@ -79,7 +79,13 @@ pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
 fn cgi_header_key(name: &HeaderName) -> String {
     let mut key = String::with_capacity(5 + name.as_str().len());
     key.push_str("HTTP_");
-    key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+    key.extend(name.as_str().chars().map(|c| {
+        if c == '-' {
+            '_'
+        } else {
+            c.to_ascii_uppercase()
+        }
+    }));
     key
 }
 
@@ -108,7 +114,10 @@ impl EnvironBuilder {
         template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         template.set_item("wsgi.input_terminated", true)?;
         template.set_item("SCRIPT_NAME", latin1_str(py, config.root_path.as_bytes()))?;
-        template.set_item("SERVER_SOFTWARE", concat!("ferrogate/", env!("CARGO_PKG_VERSION")))?;
+        template.set_item(
+            "SERVER_SOFTWARE",
+            concat!("ferrogate/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(EnvironBuilder {
             template: template.unbind(),
             keys: Keys::new(py),
@@ -131,7 +140,10 @@ impl EnvironBuilder {
     /// PATH_INFO: the percent-decoded path, minus the mount prefix when it starts with it.
     fn path_info<'a>(&self, decoded: &'a [u8]) -> &'a [u8] {
         let root = self.root_path.as_slice();
-        if !root.is_empty() && decoded.starts_with(root) && matches!(decoded.get(root.len()), None | Some(b'/')) {
+        if !root.is_empty()
+            && decoded.starts_with(root)
+            && matches!(decoded.get(root.len()), None | Some(b'/'))
+        {
             &decoded[root.len()..]
         } else {
             decoded
@@ -151,8 +163,14 @@ impl EnvironBuilder {
 
         let uri = &head.uri;
         let decoded = percent_encoding::percent_decode_str(uri.path()).collect::<Vec<u8>>();
-        environ.set_item(keys.path_info.bind(py), latin1_str(py, self.path_info(&decoded)))?;
-        environ.set_item(keys.query_string.bind(py), latin1_str(py, uri.query().unwrap_or("").as_bytes()))?;
+        environ.set_item(
+            keys.path_info.bind(py),
+            latin1_str(py, self.path_info(&decoded)),
+        )?;
+        environ.set_item(
+            keys.query_string.bind(py),
+            latin1_str(py, uri.query().unwrap_or("").as_bytes()),
+        )?;
         // RFC 9112 §3.2: origin-form is what clients send; absolute-form is kept whole.
         let target = match (uri.scheme(), uri.path_and_query()) {
             (None, Some(origin)) => latin1_str(py, origin.as_str().as_bytes()),
@@ -212,7 +230,11 @@ impl EnvironBuilder {
         connection: &ConnectionInfo,
     ) -> PyResult<()> {
         let keys = &self.keys;
-        let host = head.headers.get(HOST).and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty());
+        let host = head
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty());
         let (name, port) = match host.map(split_host) {
             Some((name, Some(port))) => (name.to_string(), port.to_string()),
             Some((name, None)) => (name.to_string(), "80".to_string()),
@@ -240,13 +262,22 @@ mod tests {
 
     #[test]
     fn header_names_become_cgi_keys() {
-        assert_eq!(cgi_header_key(&HeaderName::from_static("user-agent")), "HTTP_USER_AGENT");
-        assert_eq!(cgi_header_key(&HeaderName::from_static("x-a-b")), "HTTP_X_A_B");
+        assert_eq!(
+            cgi_header_key(&HeaderName::from_static("user-agent")),
+            "HTTP_USER_AGENT"
+        );
+        assert_eq!(
+            cgi_header_key(&HeaderName::from_static("x-a-b")),
+            "HTTP_X_A_B"
+        );
     }
 
     #[test]
     fn host_splits_into_name_and_port() {
-        assert_eq!(split_host("example.com:8080"), ("example.com", Some("8080")));
+        assert_eq!(
+            split_host("example.com:8080"),
+            ("example.com", Some("8080"))
+        );
         assert_eq!(split_host("example.com"), ("example.com", None));
         assert_eq!(split_host("[::1]:80"), ("[::1]", Some("80")));
         assert_eq!(split_host("[::1]"), ("[::1]", None));

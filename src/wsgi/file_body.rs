@@ -14,15 +14,25 @@ use super::start_response::StartResponse;
 
 /// Sends the wrapped file if it is a regular file; `Ok(false)` means "iterate it instead"
 /// (pipes, sockets, in-memory files).
-pub fn try_file_body(py: Python<'_>, wrapper: &FileWrapper, start_response: &Bound<'_, StartResponse>) -> Result<bool, Outcome> {
+pub fn try_file_body(
+    py: Python<'_>,
+    wrapper: &FileWrapper,
+    start_response: &Bound<'_, StartResponse>,
+) -> Result<bool, Outcome> {
     let file = wrapper.filelike.bind(py);
-    let Ok(fd) = file.call_method0("fileno").and_then(|n| n.extract::<i32>()) else { return Ok(false) };
+    let Ok(fd) = file.call_method0("fileno").and_then(|n| n.extract::<i32>()) else {
+        return Ok(false);
+    };
     // tell(), not the descriptor's offset: a buffered Python file may have read ahead.
-    let Ok(position) = file.call_method0("tell").and_then(|n| n.extract::<u64>()) else { return Ok(false) };
+    let Ok(position) = file.call_method0("tell").and_then(|n| n.extract::<u64>()) else {
+        return Ok(false);
+    };
     // SAFETY: the descriptor belongs to the Python file object, which outlives this borrow;
     // ManuallyDrop keeps `File` from closing it.
     let borrowed = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
-    let Ok(metadata) = borrowed.metadata() else { return Ok(false) };
+    let Ok(metadata) = borrowed.metadata() else {
+        return Ok(false);
+    };
     if !metadata.is_file() {
         return Ok(false);
     }
@@ -37,7 +47,12 @@ pub fn try_file_body(py: Python<'_>, wrapper: &FileWrapper, start_response: &Bou
         // truncates the file meanwhile, the kernel's copy from the mapping into the socket
         // fails with EFAULT (the body is queued for writev, not copied in user space), and
         // the connection is aborted.
-        let mapped = unsafe { memmap2::MmapOptions::new().offset(position).len(length as usize).map(fd) };
+        let mapped = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(position)
+                .len(length as usize)
+                .map(fd)
+        };
         match mapped {
             Ok(map) => Bytes::from_owner(map),
             Err(_) => return Ok(false),

@@ -22,7 +22,11 @@ impl FileWrapper {
     #[new]
     #[pyo3(signature = (filelike, blksize = DEFAULT_BLOCK_SIZE))]
     fn new(filelike: Py<PyAny>, blksize: usize) -> FileWrapper {
-        FileWrapper { filelike, block_size: blksize.max(1), closed: AtomicBool::new(false) }
+        FileWrapper {
+            filelike,
+            block_size: blksize.max(1),
+            closed: AtomicBool::new(false),
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -30,7 +34,10 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let block = self.filelike.bind(py).call_method1("read", (self.block_size,))?;
+        let block = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.block_size,))?;
         if block.len().unwrap_or(0) == 0 {
             return Err(PyStopIteration::new_err(()));
         }

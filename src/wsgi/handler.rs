@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use http_body::Body;
 use hyper::body::Incoming;
+use hyper::header::EXPECT;
 use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use tokio::sync::oneshot;
@@ -42,11 +43,22 @@ impl Handler for WsgiHandler {
 
     fn call(&self, request: Request<Incoming>, connection: &ConnectionInfo) -> ReplyFuture {
         let (head, body) = request.into_parts();
-        let input = (!body.is_end_stream()).then(|| InputSource::pump(body));
+        let expects_continue = head
+            .headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let input = (!body.is_end_stream()).then(|| InputSource::pump(body, expects_continue));
         let (reply, response) = oneshot::channel();
-        let job = Job { head, connection: *connection, input, reply };
+        let job = Job {
+            head,
+            connection: *connection,
+            input,
+            reply,
+        };
         match self.queue.send(job) {
-            Ok(()) => ReplyFuture { response: Some(response) },
+            Ok(()) => ReplyFuture {
+                response: Some(response),
+            },
             Err(_) => ReplyFuture { response: None },
         }
     }

@@ -21,6 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 /// read buffer (~400 KiB), this bounds a request's body in memory to well under 2 MiB.
 const INPUT_CHANNEL_FRAMES: usize = 4;
 
+/// Most of a request body the server reads and discards when the app did not read it, so
+/// the connection can carry the next request. Beyond it the connection is closed instead;
+/// closing while the client is still sending can make its kernel discard our response.
+const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How long the app waits for the next piece of a request body before the read fails.
 /// Why: a client that stops sending mid-body must not hold a Python thread forever.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,31 +41,68 @@ pub struct InputSource {
 
 impl InputSource {
     /// Spawns the pump on the current runtime; call from within the connection's task.
-    pub fn pump(mut body: Incoming) -> InputSource {
+    /// `expects_continue`: the client waits for `100 Continue` before sending the body, so a
+    /// body the app never asked for will not come and must not be waited for (RFC 9110 §10.1.1).
+    pub fn pump(mut body: Incoming, expects_continue: bool) -> InputSource {
         let (tx, chunks) = mpsc::channel(INPUT_CHANNEL_FRAMES);
         let (start, started) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            if started.await.is_err() {
+            let started = started.await.is_ok();
+            if !started && expects_continue {
                 return;
             }
-            loop {
-                let next = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-                let chunk = match tokio::time::timeout(BODY_READ_TIMEOUT, next).await {
-                    Err(_) => Err(format!("no body data for {}s", BODY_READ_TIMEOUT.as_secs())),
-                    Ok(None) => return,
-                    Ok(Some(Err(error))) => Err(error.to_string()),
-                    Ok(Some(Ok(frame))) => match frame.into_data() {
-                        Ok(data) => Ok(data),
-                        Err(_trailers) => continue,
-                    },
-                };
-                let failed = chunk.is_err();
-                if tx.send(chunk).await.is_err() || failed {
-                    return;
+            if started {
+                loop {
+                    let chunk = match next_data(&mut body).await {
+                        Ok(Some(data)) => Ok(data),
+                        Ok(None) => return,
+                        Err(reason) => Err(reason),
+                    };
+                    let failed = chunk.is_err();
+                    if failed {
+                        let _ = tx.send(chunk).await;
+                        return;
+                    }
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
                 }
             }
+            drain(body).await;
         });
-        InputSource { chunks, start: Some(start) }
+        InputSource {
+            chunks,
+            start: Some(start),
+        }
+    }
+}
+
+/// The next data frame of `body` (trailers are skipped); `None` at its end.
+async fn next_data(body: &mut Incoming) -> Result<Option<Bytes>, String> {
+    loop {
+        let next = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
+        match tokio::time::timeout(BODY_READ_TIMEOUT, next).await {
+            Err(_) => return Err(format!("no body data for {}s", BODY_READ_TIMEOUT.as_secs())),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(error))) => return Err(error.to_string()),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Reads and discards what the app left unread, so keep-alive stays in step (RFC 9112 §9.3).
+/// Dropping `body` early makes hyper close the connection after the response instead.
+async fn drain(mut body: Incoming) {
+    let mut discarded = 0u64;
+    while discarded <= MAX_UNREAD_BODY_DRAIN_BYTES {
+        match next_data(&mut body).await {
+            Ok(Some(data)) => discarded += data.len() as u64,
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 
@@ -74,26 +116,35 @@ pub struct WsgiInput {
 
 impl WsgiInput {
     pub fn new(source: Option<InputSource>) -> WsgiInput {
-        WsgiInput { pending: Bytes::new(), source }
+        WsgiInput {
+            pending: Bytes::new(),
+            source,
+        }
     }
 
     /// Makes `pending` non-empty, waiting for the client without the GIL; false at the end.
     fn fill(&mut self, py: Python<'_>) -> PyResult<bool> {
         while self.pending.is_empty() {
-            let Some(source) = self.source.as_mut() else { return Ok(false) };
+            let Some(source) = self.source.as_mut() else {
+                return Ok(false);
+            };
             if let Some(start) = source.start.take() {
                 let _ = start.send(());
             }
             let received = match source.chunks.try_recv() {
                 Ok(chunk) => Some(chunk),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => py.detach(|| source.chunks.blocking_recv()),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    py.detach(|| source.chunks.blocking_recv())
+                }
             };
             match received {
                 Some(Ok(bytes)) => self.pending = bytes,
                 Some(Err(reason)) => {
                     self.source = None;
-                    return Err(PyOSError::new_err(format!("error reading the request body: {reason}")));
+                    return Err(PyOSError::new_err(format!(
+                        "error reading the request body: {reason}"
+                    )));
                 }
                 None => {
                     self.source = None;
@@ -105,11 +156,19 @@ impl WsgiInput {
     }
 
     /// Up to `limit` bytes, stopping after the first newline when `line` is set.
-    fn take<'py>(&mut self, py: Python<'py>, limit: usize, line: bool) -> PyResult<Bound<'py, PyBytes>> {
+    fn take<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: usize,
+        line: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut collected: Vec<u8> = Vec::new();
         while collected.len() < limit && self.fill(py)? {
             let wanted = (limit - collected.len()).min(self.pending.len());
-            let (count, done) = match line.then(|| self.pending[..wanted].iter().position(|&b| b == b'\n')).flatten() {
+            let (count, done) = match line
+                .then(|| self.pending[..wanted].iter().position(|&b| b == b'\n'))
+                .flatten()
+            {
                 Some(newline) => (newline + 1, true),
                 None => (wanted, false),
             };
@@ -145,12 +204,20 @@ impl WsgiInput {
     }
 
     #[pyo3(signature = (size = None))]
-    fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         self.take(py, limit(size), true)
     }
 
     #[pyo3(signature = (hint = None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let hint = limit(hint);
         let lines = PyList::empty(py);
         let mut total = 0usize;

@@ -51,7 +51,9 @@ impl PythonThreads {
         }
         let stuck = threads.iter().filter(|t| !t.is_finished()).count();
         if stuck > 0 {
-            log::warn!("{stuck} Python thread(s) still running a request after the graceful timeout");
+            log::warn!(
+                "{stuck} Python thread(s) still running a request after the graceful timeout"
+            );
         }
         for thread in threads.into_iter().filter(|t| t.is_finished()) {
             let _ = thread.join();
@@ -80,8 +82,19 @@ fn thread_main(app: &Py<PyAny>, config: &WsgiConfig, jobs: &crossbeam_channel::R
     });
 }
 
-fn run_job(py: Python<'_>, app: &Bound<'_, PyAny>, environ: &mut EnvironBuilder, config: &WsgiConfig, job: Job) {
-    let Job { head, connection, input, reply } = job;
+fn run_job(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    environ: &mut EnvironBuilder,
+    config: &WsgiConfig,
+    job: Job,
+) {
+    let Job {
+        head,
+        connection,
+        input,
+        reply,
+    } = job;
     let check_length = head.method != Method::HEAD;
     let (start_response, input) = match (
         Bound::new(py, StartResponse::new(reply, check_length)),
@@ -106,24 +119,42 @@ fn run_job(py: Python<'_>, app: &Bound<'_, PyAny>, environ: &mut EnvironBuilder,
         Outcome::Done => return,
         Outcome::Raised(error) => {
             let traceback = format_traceback(py, &error);
-            (format!("Error handling request {}:\n{}", request(), traceback.trim_end()), traceback)
+            (
+                format!(
+                    "Error handling request {}:\n{}",
+                    request(),
+                    traceback.trim_end()
+                ),
+                traceback,
+            )
         }
         Outcome::BodyNotBytes(type_name) => {
             let problem = format!(
                 "the response body contained a {type_name}; WSGI response bodies must be bytes \
                  (encode text before returning it)"
             );
-            (format!("Error handling request {}: {problem}", request()), problem)
+            (
+                format!("Error handling request {}: {problem}", request()),
+                problem,
+            )
         }
-        Outcome::Invalid(problem) => (format!("Error handling request {}: {problem}", request()), problem),
+        Outcome::Invalid(problem) => (
+            format!("Error handling request {}: {problem}", request()),
+            problem,
+        ),
     };
     py.detach(|| log::error!("{message}"));
-    start_response.borrow_mut().fail(py, config.debug.then_some(detail));
+    start_response
+        .borrow_mut()
+        .fail(py, config.debug.then_some(detail));
 }
 
 fn format_traceback(py: Python<'_>, error: &PyErr) -> String {
     let formatted = py.import("traceback").and_then(|traceback| {
-        traceback.call_method1("format_exception", (error.get_type(py), error.value(py), error.traceback(py)))
+        traceback.call_method1(
+            "format_exception",
+            (error.get_type(py), error.value(py), error.traceback(py)),
+        )
     });
     match formatted.and_then(|lines| lines.extract::<Vec<String>>()) {
         Ok(lines) => lines.concat(),

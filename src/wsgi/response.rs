@@ -23,16 +23,25 @@ pub enum Outcome {
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn as_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, PyBytes>, Outcome> {
-    item.cast::<PyBytes>().map_err(|_| Outcome::BodyNotBytes(type_name(item)))
+    item.cast::<PyBytes>()
+        .map_err(|_| Outcome::BodyNotBytes(type_name(item)))
 }
 
 /// Sends the body `iterable` and closes it. `start_response` may still be awaiting its call:
 /// generators usually call it on their first step.
-pub fn send_body(py: Python<'_>, iterable: &Bound<'_, PyAny>, start_response: &Bound<'_, StartResponse>) -> Outcome {
+pub fn send_body(
+    py: Python<'_>,
+    iterable: &Bound<'_, PyAny>,
+    start_response: &Bound<'_, StartResponse>,
+) -> Outcome {
     let outcome = send_items(py, iterable, start_response);
     let closed = close(iterable);
     match (outcome, closed) {
@@ -53,7 +62,11 @@ fn close(iterable: &Bound<'_, PyAny>) -> PyResult<()> {
     }
 }
 
-fn send_items(py: Python<'_>, iterable: &Bound<'_, PyAny>, start_response: &Bound<'_, StartResponse>) -> Outcome {
+fn send_items(
+    py: Python<'_>,
+    iterable: &Bound<'_, PyAny>,
+    start_response: &Bound<'_, StartResponse>,
+) -> Outcome {
     let head_pending = start_response.borrow().is_head_pending();
     if head_pending {
         if let Ok(list) = iterable.cast::<PyList>() {
@@ -97,7 +110,11 @@ fn send_whole<'py>(
     }
 }
 
-fn stream(py: Python<'_>, iterable: &Bound<'_, PyAny>, start_response: &Bound<'_, StartResponse>) -> Outcome {
+fn stream(
+    py: Python<'_>,
+    iterable: &Bound<'_, PyAny>,
+    start_response: &Bound<'_, StartResponse>,
+) -> Outcome {
     let iterator = match iterable.try_iter() {
         Ok(iterator) => iterator,
         Err(_) => {
@@ -120,7 +137,9 @@ fn stream(py: Python<'_>, iterable: &Bound<'_, PyAny>, start_response: &Bound<'_
             Ok(()) => {}
             Err(SendError::ClientGone) => return Outcome::Done,
             Err(SendError::NotStarted) => {
-                return Outcome::Invalid("the app yielded body data before calling start_response()".into())
+                return Outcome::Invalid(
+                    "the app yielded body data before calling start_response()".into(),
+                )
             }
         }
     }

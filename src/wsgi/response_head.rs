@@ -32,13 +32,22 @@ pub struct ResponseHead {
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<ReasonPhrase>)> {
     let text = status
         .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("start_response(): status must be a str, not {}", type_name(status))))?
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "start_response(): status must be a str, not {}",
+                type_name(status)
+            ))
+        })?
         .to_str()?;
     let invalid = || {
         PyValueError::new_err(format!(
@@ -56,7 +65,9 @@ fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<Reaso
     let code: u16 = text[..3].parse().map_err(|_| invalid())?;
     // A final response: 1xx are interim responses the server manages itself.
     if !(200..=599).contains(&code) {
-        return Err(PyValueError::new_err(format!("start_response(): status code {code} is not a final status (200-599)")));
+        return Err(PyValueError::new_err(format!(
+            "start_response(): status code {code} is not a final status (200-599)"
+        )));
     }
     let status = StatusCode::from_u16(code).map_err(|_| invalid())?;
     let reason = if status.canonical_reason() == Some(reason) {
@@ -76,9 +87,16 @@ fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
 }
 
 fn parse_header(item: &Bound<'_, PyAny>) -> PyResult<(HeaderName, HeaderValue)> {
-    let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
-        PyTypeError::new_err(format!("start_response(): each header must be a (name, value) tuple, not {}", type_name(item)))
-    })?;
+    let pair = item
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 2)
+        .ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "start_response(): each header must be a (name, value) tuple, not {}",
+                type_name(item)
+            ))
+        })?;
     let name = pair.get_item(0)?;
     let value = pair.get_item(1)?;
     let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
@@ -91,7 +109,9 @@ fn parse_header(item: &Bound<'_, PyAny>) -> PyResult<(HeaderName, HeaderValue)> 
     let name = name.to_str()?;
     let value = value.to_str()?;
     let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        PyValueError::new_err(format!("start_response(): {name:?} is not a valid header name"))
+        PyValueError::new_err(format!(
+            "start_response(): {name:?} is not a valid header name"
+        ))
     })?;
     if HOP_BY_HOP.contains(&header_name.as_str()) {
         return Err(PyValueError::new_err(format!(
@@ -110,24 +130,29 @@ fn parse_header(item: &Bound<'_, PyAny>) -> PyResult<(HeaderName, HeaderValue)> 
 }
 
 impl ResponseHead {
-    pub fn from_python(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
+    pub fn from_python(
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<ResponseHead> {
         let (status, reason) = parse_status(status)?;
-        let items = if let Ok(list) = headers.cast::<PyList>() {
-            list.iter().collect::<Vec<_>>()
-        } else if let Ok(tuple) = headers.cast::<PyTuple>() {
-            tuple.iter().collect()
-        } else {
-            return Err(PyTypeError::new_err(format!(
+        // PEP 3333: "It must be a Python list; i.e. type(response_headers) is ListType".
+        let items = headers.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!(
                 "start_response(): headers must be a list of (name, value) tuples, not {}",
                 type_name(headers)
-            )));
-        };
+            ))
+        })?;
         let mut map = HeaderMap::with_capacity(items.len() + 2);
-        for item in &items {
-            let (name, value) = parse_header(item)?;
+        for item in items.iter() {
+            let (name, value) = parse_header(&item)?;
             map.append(name, value);
         }
-        let content_length = match map.get_all(CONTENT_LENGTH).iter().collect::<Vec<_>>().as_slice() {
+        let content_length = match map
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             [] => None,
             [value] => Some(
                 value
@@ -135,16 +160,32 @@ impl ResponseHead {
                     .ok()
                     .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or_else(|| PyValueError::new_err("start_response(): Content-Length must be a non-negative integer"))?,
+                    .ok_or_else(|| {
+                        PyValueError::new_err(
+                            "start_response(): Content-Length must be a non-negative integer",
+                        )
+                    })?,
             ),
-            _ => return Err(PyValueError::new_err("start_response(): more than one Content-Length header")),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "start_response(): more than one Content-Length header",
+                ))
+            }
         };
-        Ok(ResponseHead { status, reason, headers: map, content_length })
+        Ok(ResponseHead {
+            status,
+            reason,
+            headers: map,
+            content_length,
+        })
     }
 
     /// 204 and 304 responses never carry a body (RFC 9110 §15.3.5, §15.4.5).
     pub fn allows_body(&self) -> bool {
-        !matches!(self.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+        !matches!(
+            self.status,
+            StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+        )
     }
 
     pub fn into_response(self, body: ResponseBody) -> Response<ResponseBody> {

@@ -44,7 +44,10 @@ pub struct StartResponse {
 
 impl StartResponse {
     pub fn new(reply: Reply, check_length: bool) -> StartResponse {
-        StartResponse { progress: Progress::AwaitingStart(reply), check_length }
+        StartResponse {
+            progress: Progress::AwaitingStart(reply),
+            check_length,
+        }
     }
 
     /// The app's Content-Length, while the head is pending.
@@ -85,7 +88,9 @@ impl StartResponse {
             Progress::Streaming(tx) => {
                 let sent = match tx.try_send(Ok(chunk)) {
                     Ok(()) => Ok(()),
-                    Err(mpsc::error::TrySendError::Full(item)) => py.detach(|| tx.blocking_send(item)).map_err(|_| ()),
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        py.detach(|| tx.blocking_send(item)).map_err(|_| ())
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
                 };
                 match sent {
@@ -115,7 +120,9 @@ impl StartResponse {
                 }
                 let body = match chunks.len() {
                     0 => ResponseBody::full(Bytes::new()),
-                    1 => ResponseBody::full(chunks.into_iter().next().expect("invariant: one chunk")),
+                    1 => {
+                        ResponseBody::full(chunks.into_iter().next().expect("invariant: one chunk"))
+                    }
                     _ => ResponseBody::chunks(chunks),
                 };
                 let _ = reply.send(head.into_response(body));
@@ -152,7 +159,9 @@ impl StartResponse {
                 let _ = reply.send(Failure::Application { detail }.into_response());
             }
             Progress::Streaming(tx) => {
-                if let Err(mpsc::error::TrySendError::Full(item)) = tx.try_send(Err(BodyError::Aborted)) {
+                if let Err(mpsc::error::TrySendError::Full(item)) =
+                    tx.try_send(Err(BodyError::Aborted))
+                {
                     let _ = py.detach(|| tx.blocking_send(item));
                 }
             }
@@ -194,7 +203,9 @@ impl StartResponse {
             }
             let head = ResponseHead::from_python(status, headers)?;
             this.progress = match std::mem::replace(&mut this.progress, Progress::Finished) {
-                Progress::AwaitingStart(reply) | Progress::HeadPending(reply, _) => Progress::HeadPending(reply, head),
+                Progress::AwaitingStart(reply) | Progress::HeadPending(reply, _) => {
+                    Progress::HeadPending(reply, head)
+                }
                 other => other,
             };
         }
@@ -206,12 +217,17 @@ impl StartResponse {
         let bytes = data.cast::<PyBytes>().map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "write() takes bytes, not {}",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         match self.send_chunk(py, Bytes::copy_from_slice(bytes.as_bytes())) {
             Ok(()) => Ok(()),
-            Err(SendError::NotStarted) => Err(PyRuntimeError::new_err("write() called before start_response()")),
+            Err(SendError::NotStarted) => Err(PyRuntimeError::new_err(
+                "write() called before start_response()",
+            )),
             Err(SendError::ClientGone) => Err(PyOSError::new_err("client disconnected")),
         }
     }
