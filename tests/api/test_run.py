@@ -1,0 +1,45 @@
+"""``ferrogate.run(app, bind=..., workers=..., threads=..., **options)`` blocks and serves
+like the command line (apps/api_run.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+from tests.rawhttp import RawConnection
+from tests.serving import APPS_DIR, free_port, server_env, start_script, wait_for_text
+
+
+def test_run_serves_with_workers_threads_binds_and_options(tmp_path):
+    port, unix_path = free_port(), tmp_path / "run.sock"
+    server = start_script(["api_run.py", str(port), str(unix_path)], bind=f"127.0.0.1:{port}")
+    try:
+        workers = server.wait_for_workers(2)
+        env = json.loads(server.get("/via-tcp").body)
+        assert env["pid"] in workers
+        assert env["multiprocess"] is True and env["multithread"] is True
+        with RawConnection(str(unix_path), family=socket.AF_UNIX) as conn:
+            conn.send(b"GET /via-unix HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert conn.read_response().status == 200
+        # access_log="-" became --access-log -: one combined line per request on stdout.
+        wait_for_text(server.stdout, r'"GET /via-tcp HTTP/1\.1" 200 ')
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
+def test_run_with_unknown_option_exits_2(tmp_path):
+    argv = [sys.executable, "api_run.py", str(free_port()), str(tmp_path / "x.sock"), "bad-option"]
+    proc = subprocess.run(
+        argv,
+        cwd=APPS_DIR,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no-such-option" in proc.stderr or "no_such_option" in proc.stderr

@@ -1,0 +1,28 @@
+"""/sleep?SECONDS blocks in time.sleep; any other path answers at once. Both answer with JSON
+naming the worker pid, the thread, and the wsgi.multithread / multiprocess flags (validated)."""
+
+import json
+import os
+import threading
+import time
+from wsgiref.validate import validator
+
+
+def _app(environ, start_response):
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(float(environ["QUERY_STRING"] or 1))
+    body = json.dumps(
+        {
+            "pid": os.getpid(),
+            "thread": threading.get_ident(),
+            "multithread": environ["wsgi.multithread"],
+            "multiprocess": environ["wsgi.multiprocess"],
+        }
+    ).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+app = validator(_app)
