@@ -1,0 +1,150 @@
+"""WSGI apps for the end-to-end benchmark: one callable per scenario.
+
+Every server under test loads the very same callables from this module
+(``apps:hello``, ``apps:post``, ...), so only the server differs between rows.
+Kept free of third-party imports at module level: Flask is imported lazily so the
+module loads in any interpreter (the ``flask_json`` scenario then fails on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+HELLO = b"Hello, world!"  # 13 bytes
+BODY_64K = b"x" * (64 * 1024)
+CHUNK_1K = b"y" * 1024
+STREAM_CHUNKS = 100
+FILE_SIZE = 1024 * 1024
+
+# The 1 MiB file served through wsgi.file_wrapper. bench.py creates it up front
+# (BENCH_DATA_FILE); apps.py also creates it on demand so the module stands alone.
+DATA_FILE = os.environ.get(
+    "BENCH_DATA_FILE", os.path.join(tempfile.gettempdir(), "ferrogate-bench-1m.bin")
+)
+
+
+def ensure_data_file(path: str = DATA_FILE) -> str:
+    if not (os.path.exists(path) and os.path.getsize(path) == FILE_SIZE):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(bytes(range(256)) * (FILE_SIZE // 256))
+        os.replace(tmp, path)
+    return path
+
+
+def _plain(start_response, body: bytes, ctype: str = "text/plain") -> list:
+    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def hello(environ, start_response):
+    """13-byte hello world (also used for the Connection: close scenario)."""
+    return _plain(start_response, HELLO)
+
+
+def body64k(environ, start_response):
+    """A 64 KiB response body in one piece."""
+    return _plain(start_response, BODY_64K, "application/octet-stream")
+
+
+def stream(environ, start_response):
+    """Generator body: 100 yields of 1 KiB, no Content-Length (chunked on HTTP/1.1)."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+    def gen():
+        for _ in range(STREAM_CHUNKS):
+            yield CHUNK_1K
+
+    return gen()
+
+
+def post(environ, start_response):
+    """Reads all of wsgi.input (by CONTENT_LENGTH, 64 KiB at a time) and returns its length."""
+    stream_in = environ["wsgi.input"]
+    try:
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        remaining = 0
+    total = 0
+    while remaining > 0:
+        chunk = stream_in.read(min(remaining, 65536))
+        if not chunk:
+            break
+        total += len(chunk)
+        remaining -= len(chunk)
+    return _plain(start_response, str(total).encode())
+
+
+ENVIRON_KEYS = (
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "HTTP_HOST",
+    "HTTP_USER_AGENT",
+    "wsgi.url_scheme",
+)
+
+
+def environ_json(environ, start_response):
+    """Reads ~10 environ keys and returns them as a small JSON object."""
+    data = {key: str(environ.get(key, "")) for key in ENVIRON_KEYS}
+    return _plain(start_response, json.dumps(data).encode(), "application/json")
+
+
+def sleep10(environ, start_response):
+    """Sleeps 10 ms (an I/O-bound handler) then says hello."""
+    time.sleep(0.010)
+    return _plain(start_response, HELLO)
+
+
+def filewrapper(environ, start_response):
+    """A 1 MiB file through wsgi.file_wrapper (falls back to a read loop if absent)."""
+    path = ensure_data_file()
+    fh = open(path, "rb")
+    start_response(
+        "200 OK",
+        [("Content-Type", "application/octet-stream"), ("Content-Length", str(FILE_SIZE))],
+    )
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        return wrapper(fh, 65536)
+    return iter(lambda: fh.read(65536), b"")
+
+
+_flask_app = None
+
+
+def _build_flask():
+    from flask import Flask, jsonify
+
+    fapp = Flask("bench")
+
+    @fapp.route("/")
+    def index():
+        return jsonify(message="Hello, world!", ok=True, items=[1, 2, 3])
+
+    return fapp
+
+
+def flask_json(environ, start_response):
+    """Flask view returning jsonify(...)."""
+    global _flask_app
+    if _flask_app is None:
+        _flask_app = _build_flask()
+    return _flask_app(environ, start_response)
+
+
+# Build the Flask app at import time when Flask is importable, so the first request
+# does not pay for it (and a missing Flask shows up as a clear per-request error).
+try:
+    _flask_app = _build_flask()
+except ImportError:  # pragma: no cover - depends on the interpreter
+    pass
