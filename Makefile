@@ -33,8 +33,11 @@ pytest: build
 test: cargo-test pytest
 
 lint: venv
+	$(PY) -m pip install -q ruff mypy
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/mypy --ignore-missing-imports python/ferrogate
 
 bench: build
 	bash benches/e2e/run.sh

@@ -50,7 +50,8 @@ def run(
     ``graceful_timeout=10``, ``debug=True``). With ``workers > 1`` the app object is
     shared by fork, as with gunicorn's ``--preload``.
     """
-    argv = ["ferrogate", *_settings_argv(dict(bind=bind, workers=workers, threads=threads, **options))]
+    settings = dict(bind=bind, workers=workers, threads=threads, **options)
+    argv = ["ferrogate", *_settings_argv(settings)]
     code = _ferrogate.run(app, argv)
     if code:
         raise SystemExit(code)

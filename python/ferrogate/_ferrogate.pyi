@@ -12,7 +12,7 @@ def run(app: Callable[..., Any], argv: list[str]) -> int:
     """Serve an already-imported app with the settings parsed from ``argv`` (no APP argument)."""
 
 class FileWrapper:
-    """``wsgi.file_wrapper``: iterates ``filelike`` in ``blksize`` blocks; a real file is sent zero-copy."""
+    """``wsgi.file_wrapper``: reads ``filelike`` by ``blksize``; a real file is sent zero-copy."""
 
     def __init__(self, filelike: Any, blksize: int = 8192) -> None: ...
     def __iter__(self) -> Iterator[bytes]: ...

@@ -1,4 +1,4 @@
-"""Turns an app spec (``module:attr``, ``module:factory()``, ``path/file.py:attr``) into a callable."""
+"""Turns an app spec (``module:attr``, ``module:factory()``, ``file.py:attr``) into a callable."""
 
 from __future__ import annotations
 
