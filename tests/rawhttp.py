@@ -129,7 +129,10 @@ class RawConnection:
 
     def read_response(self, method: str = "GET") -> Response:
         """Read the next full response (a 1xx interim response counts as one)."""
-        resp = self.read_head()
+        return self.read_body(self.read_head(), method)
+
+    def read_body(self, resp: Response, method: str = "GET") -> Response:
+        """Read the body that belongs to ``resp`` (a head from ``read_head``) into it."""
         if method == "HEAD" or resp.status < 200 or resp.status in (204, 304):
             return resp
         encoding = (resp.header("Transfer-Encoding") or "").lower()

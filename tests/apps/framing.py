@@ -4,7 +4,10 @@
 /gen      a generator, no Content-Length (chunked on HTTP/1.1, close on HTTP/1.0)
 /short    Content-Length: 10 but only 5 bytes
 /long     Content-Length: 5 but 10 bytes (in two chunks, so the head goes out first)
+/late     an empty chunk, a one-second pause, then the data (the head must wait for the data)
 """
+
+import time
 
 
 def app(environ, start_response):
@@ -22,6 +25,15 @@ def app(environ, start_response):
     if path == "/long":
         start_response("200 OK", text + [("Content-Length", "5")])
         return (part for part in [b"01234", b"56789"])
+    if path == "/late":
+        start_response("200 OK", text)
+
+        def late():
+            yield b""
+            time.sleep(1)
+            yield b"finally some data"
+
+        return late()
     body = b"ok"
     start_response("200 OK", text + [("Content-Length", "2")])
     return [body]

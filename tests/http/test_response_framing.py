@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -31,6 +32,28 @@ def test_head_of_one_element_list_has_same_length_and_no_body(server):
         after = conn.read_response()
     assert head.header("Content-Length") == str(len(b"exactly one item"))
     assert after.body == b"ok"
+
+
+def test_http10_keep_alive_with_one_element_list_gets_length_and_stays_open(server):
+    with server.connect() as conn:
+        conn.send(b"GET /list HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        first = conn.read_response()
+        assert first.header("Content-Length") == str(len(b"exactly one item"))
+        assert first.body == b"exactly one item"
+        conn.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        assert conn.read_response().body == b"ok"
+
+
+def test_head_waits_for_first_non_empty_chunk(server):
+    with server.connect() as conn:
+        started = time.monotonic()
+        conn.send_request("GET", "/late")
+        head = conn.read_head()
+        head_after = time.monotonic() - started
+        resp = conn.read_body(head)
+    assert resp.status == 200
+    assert head_after >= 0.8, f"head sent after {head_after:.2f}s, before the first data"
+    assert resp.body == b"finally some data"
 
 
 def test_generator_without_length_is_chunked_on_http11(server):

@@ -126,20 +126,21 @@ def test_partly_read_body_is_drained_so_keep_alive_stays_in_sync(server):
 
 
 @pytest.mark.timeout(120)
-def test_200_mib_upload_is_streamed_with_bounded_memory(server):
+def test_200_mib_upload_is_streamed_with_bounded_memory(server, framing):
     (worker,) = server.wait_for_workers(1)
     server.get("/read")  # warm up: the app and its imports are loaded
     before = {pid: proc_status_kib(pid, "VmHWM") for pid in (server.pid, worker)}
     block = bytes(range(256)) * (MIB // 256)
     digest = hashlib.sha256()
+    chunked = framing == "chunked"
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {BIG_UPLOAD}"
     with server.connect(timeout=60) as conn:
-        conn.send(
-            f"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: {BIG_UPLOAD}\r\n"
-            "Connection: close\r\n\r\n".encode()
-        )
+        conn.send(f"POST /digest HTTP/1.1\r\nHost: x\r\n{length}\r\n\r\n".encode())
         for _ in range(BIG_UPLOAD // MIB):
-            conn.send(block)
+            conn.send(b"%x\r\n%s\r\n" % (MIB, block) if chunked else block)
             digest.update(block)
+        if chunked:
+            conn.send(b"0\r\n\r\n")
         resp = conn.read_response()
     assert json.loads(resp.body) == {"size": BIG_UPLOAD, "sha256": digest.hexdigest()}
     for pid, peak_before in before.items():
