@@ -19,10 +19,10 @@ settings.configure(
 )
 django.setup()
 
-from django.core.wsgi import get_wsgi_application
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect
-from django.urls import path
+from django.core.wsgi import get_wsgi_application  # noqa: E402 (after settings)
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
+from django.urls import path  # noqa: E402
 
 
 def index(request):

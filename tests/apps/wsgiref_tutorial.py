@@ -2,6 +2,7 @@
 # import on the next line (it was: from wsgiref.simple_server import make_server).
 from ferrogate import make_server
 
+
 # Every WSGI application must have an application object - a callable
 # object that accepts two arguments. For that purpose, we're going to
 # use a function (note that you're not limited to a function, you can

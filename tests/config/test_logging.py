@@ -9,7 +9,10 @@ import pytest
 
 from tests.serving import wait_for_text
 
-LOG_PREFIX = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[(\d+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] "
+LOG_PREFIX = (
+    r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] "
+    r"\[(\d+)\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] "
+)
 COMBINED_TIME = r"\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"
 
 
@@ -27,7 +30,8 @@ def test_startup_lines_name_address_workers_threads_and_worker_pids(serve):
     with serve("basic:app", "--workers", "2", "--threads", "3") as server:
         workers = server.wait_for_workers(2)
         (listening,) = server.wait_for_log(
-            rf"^{LOG_PREFIX}Listening at http://127\.0\.0\.1:{server.port} \(workers: 2, threads: 3\)$"
+            rf"^{LOG_PREFIX}Listening at http://127\.0\.0\.1:{server.port} "
+            r"\(workers: 2, threads: 3\)$"
         )
         assert listening.group(2) == "INFO"
         assert int(listening.group(1)) == server.pid

@@ -45,7 +45,8 @@ def environ_of(server, raw_request: bytes) -> dict:
 
 
 def get_environ(server, target: str = "/", headers: str = "", method: str = "GET") -> dict:
-    raw = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{headers}Connection: close\r\n\r\n"
+    host = f"127.0.0.1:{server.port}"
+    raw = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     return environ_of(server, raw.encode("latin-1"))
 
 
@@ -163,7 +164,10 @@ def test_header_names_with_underscore_are_dropped(server):
 
 
 def test_header_values_reach_the_app_as_latin1_str(server):
-    raw = b"GET / HTTP/1.1\r\nHost: x\r\nX-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nConnection: close\r\n\r\n"
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\n"
+        b"Connection: close\r\n\r\n"
+    )
     env = environ_of(server, raw)
     assert env["HTTP_X_LATIN"] == "caf\u00e9"
     assert env["HTTP_X_UTF8"] == "caf\u00c3\u00a9"
