@@ -8,9 +8,10 @@ use clap::{Parser, ValueEnum};
 
 use super::BindAddress;
 
-/// Python threads per worker. One slow request must not stall the rest of a worker, so more
-/// than one; the GIL makes more than a handful pointless for CPU-bound apps.
-pub const DEFAULT_THREADS: usize = 4;
+/// Most Python threads per worker. Threads start only when requests wait behind blocked ones
+/// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
+/// (a 10 ms database call) keep a wrk -c64 load busy (benches/e2e "sleep 10 ms" row).
+pub const DEFAULT_THREADS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -48,7 +49,8 @@ pub struct Settings {
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_WORKERS")]
     pub workers: u16,
 
-    /// Python threads per worker: how many requests of one worker run the app at once.
+    /// Most Python threads per worker: how many requests of one worker run the app at once.
+    /// Threads start as needed.
     #[arg(long, default_value_t = DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_THREADS")]
     pub threads: u16,
 

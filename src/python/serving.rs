@@ -122,8 +122,12 @@ impl AppRuntime {
             options,
         } = self;
         let handler = threads.handler();
+        let lingering = threads.watch_lingering();
         py.detach(move || {
-            let output = runtime.block_on(async move { serve(handler, options).await });
+            let output = runtime.block_on(async move {
+                tokio::spawn(lingering);
+                serve(handler, options).await
+            });
             drop(runtime);
             threads.stop(THREAD_STOP_TIMEOUT);
             output

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body::Body;
@@ -13,6 +14,7 @@ use hyper::{Request, Response};
 use tokio::sync::oneshot;
 
 use super::input::InputSource;
+use super::pool::Pool;
 use super::start_response::Reply;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::status::Failure;
@@ -29,12 +31,12 @@ pub struct Job {
 
 #[derive(Clone)]
 pub struct WsgiHandler {
-    queue: crossbeam_channel::Sender<Job>,
+    pool: Arc<Pool>,
 }
 
 impl WsgiHandler {
-    pub fn new(queue: crossbeam_channel::Sender<Job>) -> WsgiHandler {
-        WsgiHandler { queue }
+    pub fn new(pool: Arc<Pool>) -> WsgiHandler {
+        WsgiHandler { pool }
     }
 }
 
@@ -55,7 +57,7 @@ impl Handler for WsgiHandler {
             input,
             reply,
         };
-        match self.queue.send(job) {
+        match self.pool.submit(job) {
             Ok(()) => ReplyFuture {
                 response: Some(response),
             },

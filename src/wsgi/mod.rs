@@ -8,6 +8,7 @@ mod file_body;
 mod file_wrapper;
 mod handler;
 mod input;
+mod job;
 mod pool;
 mod response;
 mod response_head;

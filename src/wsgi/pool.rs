@@ -1,50 +1,267 @@
-//! The Python threads of one worker: each takes requests off a shared queue, runs the app
-//! with the GIL, and waits for the next request with the GIL released.
+//! The Python threads of one worker and the queue that feeds them.
+//!
+//! Threads start on demand, up to `--threads`. At most one thread is being woken at a time:
+//! it, and every running thread, drains the queue without giving up the GIL, so waking a
+//! thread per request would only make them fight for the GIL. A new thread starts only when
+//! none is running, or when a request has waited `QUEUE_LINGER` behind busy threads (blocked
+//! in `sleep()` or I/O); the lingering check on the I/O runtime watches for that.
 
+use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hyper::Method;
 use pyo3::prelude::*;
+use tokio::sync::Notify;
 
 use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
-use super::input::WsgiInput;
-use super::response::{self, Outcome};
-use super::start_response::StartResponse;
+use super::job::run_job;
 use super::WsgiConfig;
 
-pub struct PythonThreads {
-    queue: crossbeam_channel::Sender<Job>,
+/// How long a request may wait in the queue behind busy threads before another thread is
+/// put on it. Short against a slow request, long against a hello world (~10 µs), so a
+/// CPU-bound burst is served by one thread (benches/e2e: "sleep 10 ms" and "hello" rows).
+const QUEUE_LINGER: Duration = Duration::from_millis(1);
+
+struct Queue {
+    jobs: VecDeque<(Job, Instant)>,
+    started: usize,
+    /// Threads inside a request.
+    busy: usize,
+    /// Threads told to wake that have not taken a request yet.
+    waking: usize,
+    /// Threads waiting for a request.
+    idle: usize,
+    closed: bool,
     threads: Vec<JoinHandle<()>>,
 }
 
+pub struct Pool {
+    queue: Mutex<Queue>,
+    job_ready: Condvar,
+    /// Arms the lingering check when a request is queued behind a busy thread.
+    queued_behind_busy: Notify,
+    app: Py<PyAny>,
+    config: WsgiConfig,
+}
+
+/// What the I/O side must do after queueing, done outside the lock.
+enum Wake {
+    None,
+    Idle,
+    Start,
+    ArmLingerCheck,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a request; `Err` gives it back when the pool is closed.
+    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), Job> {
+        let wake = {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err(job);
+            }
+            queue.jobs.push_back((job, Instant::now()));
+            if queue.waking > 0 {
+                // That thread will drain the queue; the check covers it being slow to come.
+                Wake::ArmLingerCheck
+            } else if queue.idle > 0 || queue.busy == 0 {
+                self.choose_wake(&mut queue)
+            } else {
+                Wake::ArmLingerCheck
+            }
+        };
+        self.wake(wake);
+        Ok(())
+    }
+
+    /// Picks an idle thread, or a new one, and counts it as waking.
+    fn choose_wake(&self, queue: &mut Queue) -> Wake {
+        if queue.idle > queue.waking {
+            queue.waking += 1;
+            Wake::Idle
+        } else if queue.started < self.config.threads {
+            queue.started += 1;
+            queue.waking += 1;
+            Wake::Start
+        } else {
+            Wake::None
+        }
+    }
+
+    fn wake(self: &Arc<Self>, wake: Wake) {
+        match wake {
+            Wake::None => {}
+            Wake::Idle => self.job_ready.notify_one(),
+            Wake::Start => self.start_thread(),
+            Wake::ArmLingerCheck => self.queued_behind_busy.notify_one(),
+        }
+    }
+
+    fn start_thread(self: &Arc<Self>) {
+        let pool = self.clone();
+        let index = self.lock().threads.len();
+        let spawned = std::thread::Builder::new()
+            .name(format!("ferrogate-py-{index}"))
+            .spawn(move || pool.thread_main());
+        match spawned {
+            Ok(handle) => self.lock().threads.push(handle),
+            Err(error) => {
+                log::error!("Cannot start a Python thread: {error}");
+                let mut queue = self.lock();
+                queue.started -= 1;
+                queue.waking -= 1;
+            }
+        }
+    }
+
+    /// Runs on the I/O runtime: while requests wait behind busy threads, puts one more thread
+    /// on them each time the oldest has waited `QUEUE_LINGER`.
+    pub async fn watch_lingering(self: Arc<Self>) {
+        loop {
+            self.queued_behind_busy.notified().await;
+            loop {
+                tokio::time::sleep(QUEUE_LINGER).await;
+                let wake = {
+                    let mut queue = self.lock();
+                    match queue.jobs.front() {
+                        None => break,
+                        // A thread counted as waking for this long is not coming for it.
+                        Some((_, queued)) if queued.elapsed() >= QUEUE_LINGER * 10 => {
+                            queue.waking = 0;
+                            self.choose_wake(&mut queue)
+                        }
+                        Some((_, queued))
+                            if queued.elapsed() >= QUEUE_LINGER && queue.waking == 0 =>
+                        {
+                            self.choose_wake(&mut queue)
+                        }
+                        Some(_) => Wake::None,
+                    }
+                };
+                self.wake(wake);
+            }
+        }
+    }
+
+    fn thread_main(self: Arc<Self>) {
+        Python::attach(|py| {
+            let mut environ = match EnvironBuilder::new(py, &self.config) {
+                Ok(builder) => builder,
+                Err(error) => {
+                    log::error!("Cannot prepare the WSGI environ: {error}");
+                    let mut queue = self.lock();
+                    queue.waking = queue.waking.saturating_sub(1);
+                    return;
+                }
+            };
+            let app = self.app.bind(py);
+            let mut woken = true;
+            while let Some(job) = self.next_job(py, &mut woken) {
+                run_job(py, app, &mut environ, &self.config, job);
+            }
+        });
+    }
+
+    /// The next request, waiting without the GIL if there is none. `None`: the pool closed.
+    fn next_job(&self, py: Python<'_>, woken: &mut bool) -> Option<Job> {
+        // PERF: a request already queued is taken without giving up the GIL.
+        {
+            let mut queue = self.lock();
+            queue.busy = queue.busy.saturating_sub(usize::from(!*woken));
+            if let Some(job) = self.take(&mut queue, woken) {
+                return Some(job);
+            }
+        }
+        py.detach(|| {
+            let mut queue = self.lock();
+            loop {
+                if let Some(job) = self.take(&mut queue, woken) {
+                    return Some(job);
+                }
+                // Another thread took the request this one was woken for.
+                if *woken {
+                    queue.waking = queue.waking.saturating_sub(1);
+                    *woken = false;
+                }
+                if queue.closed {
+                    return None;
+                }
+                queue.idle += 1;
+                queue = self
+                    .job_ready
+                    .wait(queue)
+                    .unwrap_or_else(|e| e.into_inner());
+                queue.idle -= 1;
+                // Whoever notified counted this thread as waking.
+                *woken = true;
+            }
+        })
+    }
+
+    fn take(&self, queue: &mut Queue, woken: &mut bool) -> Option<Job> {
+        let (job, _) = queue.jobs.pop_front()?;
+        if *woken {
+            queue.waking = queue.waking.saturating_sub(1);
+            *woken = false;
+        }
+        queue.busy += 1;
+        Some(job)
+    }
+}
+
+/// The handle a worker keeps on its Python threads.
+pub struct PythonThreads {
+    pool: Arc<Pool>,
+}
+
 impl PythonThreads {
+    /// Prepares the pool; threads start as requests arrive.
     pub fn start(app: Py<PyAny>, config: WsgiConfig) -> io::Result<PythonThreads> {
-        let (queue, jobs) = crossbeam_channel::unbounded();
-        let app = Arc::new(app);
-        let config = Arc::new(config);
-        let threads = (0..config.threads)
-            .map(|index| {
-                let (app, config, jobs) = (app.clone(), config.clone(), jobs.clone());
-                std::thread::Builder::new()
-                    .name(format!("ferrogate-py-{index}"))
-                    .spawn(move || thread_main(&app, &config, &jobs))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        Ok(PythonThreads { queue, threads })
+        let queue = Queue {
+            jobs: VecDeque::new(),
+            started: 0,
+            busy: 0,
+            waking: 0,
+            idle: 0,
+            closed: false,
+            threads: Vec::new(),
+        };
+        let pool = Pool {
+            queue: Mutex::new(queue),
+            job_ready: Condvar::new(),
+            queued_behind_busy: Notify::new(),
+            app,
+            config,
+        };
+        Ok(PythonThreads {
+            pool: Arc::new(pool),
+        })
     }
 
     pub fn handler(&self) -> WsgiHandler {
-        WsgiHandler::new(self.queue.clone())
+        WsgiHandler::new(self.pool.clone())
+    }
+
+    /// The lingering check; spawn it on the I/O runtime.
+    pub fn watch_lingering(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.pool.clone().watch_lingering()
     }
 
     /// Lets queued and running requests finish, up to `timeout`. Call without the GIL.
     pub fn stop(self, timeout: Duration) {
-        let PythonThreads { queue, threads } = self;
-        drop(queue);
+        let threads = {
+            let mut queue = self.pool.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.threads)
+        };
+        self.pool.job_ready.notify_all();
         let deadline = Instant::now() + timeout;
         while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -58,106 +275,5 @@ impl PythonThreads {
         for thread in threads.into_iter().filter(|t| t.is_finished()) {
             let _ = thread.join();
         }
-    }
-}
-
-fn thread_main(app: &Py<PyAny>, config: &WsgiConfig, jobs: &crossbeam_channel::Receiver<Job>) {
-    Python::attach(|py| {
-        let mut environ = match EnvironBuilder::new(py, config) {
-            Ok(builder) => builder,
-            Err(error) => {
-                log::error!("Cannot prepare the WSGI environ: {error}");
-                return;
-            }
-        };
-        let app = app.bind(py);
-        while let Ok(job) = py.detach(|| jobs.recv()) {
-            run_job(py, app, &mut environ, config, job);
-            // PERF: requests already queued run without giving up the GIL in between
-            // (benches/e2e hello keep-alive).
-            while let Ok(job) = jobs.try_recv() {
-                run_job(py, app, &mut environ, config, job);
-            }
-        }
-    });
-}
-
-fn run_job(
-    py: Python<'_>,
-    app: &Bound<'_, PyAny>,
-    environ: &mut EnvironBuilder,
-    config: &WsgiConfig,
-    job: Job,
-) {
-    let Job {
-        head,
-        connection,
-        input,
-        reply,
-    } = job;
-    let check_length = head.method != Method::HEAD;
-    let (start_response, input) = match (
-        Bound::new(py, StartResponse::new(reply, check_length)),
-        Bound::new(py, WsgiInput::new(input)),
-    ) {
-        (Ok(start_response), Ok(input)) => (start_response, input),
-        (Err(error), _) | (_, Err(error)) => {
-            // The reply was dropped with the StartResponse: the client gets a 500.
-            log::error!("Cannot create the WSGI call's objects: {error}");
-            return;
-        }
-    };
-    let outcome = match environ.build(py, &head, &connection, input) {
-        Err(error) => Outcome::Raised(error),
-        Ok(environ) => match app.call1((environ, &start_response)) {
-            Err(error) => Outcome::Raised(error),
-            Ok(iterable) => response::send_body(py, &iterable, &start_response),
-        },
-    };
-    let request = || format!("{} {}", head.method, head.uri);
-    let (message, detail) = match outcome {
-        Outcome::Done => return,
-        Outcome::Raised(error) => {
-            let traceback = format_traceback(py, &error);
-            (
-                format!(
-                    "Error handling request {}:\n{}",
-                    request(),
-                    traceback.trim_end()
-                ),
-                traceback,
-            )
-        }
-        Outcome::BodyNotBytes(type_name) => {
-            let problem = format!(
-                "the response body contained a {type_name}; WSGI response bodies must be bytes \
-                 (encode text before returning it)"
-            );
-            (
-                format!("Error handling request {}: {problem}", request()),
-                problem,
-            )
-        }
-        Outcome::Invalid(problem) => (
-            format!("Error handling request {}: {problem}", request()),
-            problem,
-        ),
-    };
-    py.detach(|| log::error!("{message}"));
-    start_response
-        .borrow_mut()
-        .fail(py, config.debug.then_some(detail));
-}
-
-fn format_traceback(py: Python<'_>, error: &PyErr) -> String {
-    let formatted = py.import("traceback").and_then(|traceback| {
-        traceback.call_method1(
-            "format_exception",
-            (error.get_type(py), error.value(py), error.traceback(py)),
-        )
-    });
-    match formatted.and_then(|lines| lines.extract::<Vec<String>>()) {
-        Ok(lines) => lines.concat(),
-        Err(_) => error.to_string(),
     }
 }

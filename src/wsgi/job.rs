@@ -1,0 +1,92 @@
+//! One request on a Python thread: build the environ, call the app, drive its body, and turn
+//! whatever went wrong into a log line and a 500 (or an aborted connection).
+
+use hyper::Method;
+use pyo3::prelude::*;
+
+use super::environ::EnvironBuilder;
+use super::handler::Job;
+use super::input::WsgiInput;
+use super::response::{self, Outcome};
+use super::start_response::StartResponse;
+use super::WsgiConfig;
+
+pub fn run_job(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    environ: &mut EnvironBuilder,
+    config: &WsgiConfig,
+    job: Job,
+) {
+    let Job {
+        head,
+        connection,
+        input,
+        reply,
+    } = job;
+    let check_length = head.method != Method::HEAD;
+    let (start_response, input) = match (
+        Bound::new(py, StartResponse::new(reply, check_length)),
+        Bound::new(py, WsgiInput::new(input)),
+    ) {
+        (Ok(start_response), Ok(input)) => (start_response, input),
+        (Err(error), _) | (_, Err(error)) => {
+            // The reply was dropped with the StartResponse: the client gets a 500.
+            log::error!("Cannot create the WSGI call's objects: {error}");
+            return;
+        }
+    };
+    let outcome = match environ.build(py, &head, &connection, input) {
+        Err(error) => Outcome::Raised(error),
+        Ok(environ) => match app.call1((environ, &start_response)) {
+            Err(error) => Outcome::Raised(error),
+            Ok(iterable) => response::send_body(py, &iterable, &start_response),
+        },
+    };
+    let request = || format!("{} {}", head.method, head.uri);
+    let (message, detail) = match outcome {
+        Outcome::Done => return,
+        Outcome::Raised(error) => {
+            let traceback = format_traceback(py, &error);
+            (
+                format!(
+                    "Error handling request {}:\n{}",
+                    request(),
+                    traceback.trim_end()
+                ),
+                traceback,
+            )
+        }
+        Outcome::BodyNotBytes(type_name) => {
+            let problem = format!(
+                "the response body contained a {type_name}; WSGI response bodies must be bytes \
+                 (encode text before returning it)"
+            );
+            (
+                format!("Error handling request {}: {problem}", request()),
+                problem,
+            )
+        }
+        Outcome::Invalid(problem) => (
+            format!("Error handling request {}: {problem}", request()),
+            problem,
+        ),
+    };
+    py.detach(|| log::error!("{message}"));
+    start_response
+        .borrow_mut()
+        .fail(py, config.debug.then_some(detail));
+}
+
+fn format_traceback(py: Python<'_>, error: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|traceback| {
+        traceback.call_method1(
+            "format_exception",
+            (error.get_type(py), error.value(py), error.traceback(py)),
+        )
+    });
+    match formatted.and_then(|lines| lines.extract::<Vec<String>>()) {
+        Ok(lines) => lines.concat(),
+        Err(_) => error.to_string(),
+    }
+}
