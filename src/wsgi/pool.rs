@@ -47,6 +47,10 @@ pub struct Pool {
     config: WsgiConfig,
 }
 
+/// The worker is stopping and takes no more requests.
+#[derive(Debug)]
+pub struct PoolClosed;
+
 /// What the I/O side must do after queueing, done outside the lock.
 enum Wake {
     None,
@@ -60,12 +64,12 @@ impl Pool {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request; `Err` gives it back when the pool is closed.
-    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), Job> {
+    /// Queues a request; fails (dropping it) once the pool is closed.
+    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), PoolClosed> {
         let wake = {
             let mut queue = self.lock();
             if queue.closed {
-                return Err(job);
+                return Err(PoolClosed);
             }
             queue.jobs.push_back((job, Instant::now()));
             if queue.waking > 0 {
