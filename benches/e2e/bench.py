@@ -864,8 +864,15 @@ def parse_args(argv=None):
     return cfg
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
     cfg = parse_args(argv)
+    # Ctrl-C or SIGTERM: stop the current server group, write what was measured, exit.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             print(f"error: {tool} not found (run benches/e2e/run.sh, which installs it)", file=sys.stderr)
@@ -910,11 +917,14 @@ def main(argv=None) -> int:
             with open(os.path.join(cfg.raw_dir, "results.json"), "w") as fh:
                 json.dump({"meta": meta, "results": results}, fh, indent=1)
     except KeyboardInterrupt:
-        print("\ninterrupted; writing what was measured", file=sys.stderr)
+        # A partial run must not replace the committed results/latest.*: report into raw/.
+        print(f"\ninterrupted; writing what was measured to {cfg.raw_dir}", file=sys.stderr)
+        cfg.out = cfg.raw_dir
         results = {k: v for k, v in results.items() if len(v) == len(cfg.servers)}
         cfg.scenarios = [s for s in cfg.scenarios if s in results]
         if not results:
             return 130
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     if len(cfg.scenarios) > 1:
         print("\n== summary: requests/s")
