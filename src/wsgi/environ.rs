@@ -9,6 +9,7 @@ use hyper::Version;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use super::address_strings::AddressStrings;
 use super::errors::WsgiErrors;
 use super::file_wrapper::FileWrapper;
 use super::input::WsgiInput;
@@ -61,6 +62,7 @@ pub struct EnvironBuilder {
     template: Py<PyDict>,
     keys: Keys,
     header_keys: HashMap<HeaderName, Py<PyString>>,
+    addresses: AddressStrings,
     root_path: Vec<u8>,
 }
 
@@ -89,19 +91,6 @@ fn cgi_header_key(name: &HeaderName) -> String {
     key
 }
 
-/// Splits a Host header value into name and optional port (`[::1]:80` keeps its brackets).
-fn split_host(host: &str) -> (&str, Option<&str>) {
-    let port_sep = if host.starts_with('[') {
-        host.rfind("]:").map(|i| i + 1)
-    } else {
-        host.rfind(':')
-    };
-    match port_sep {
-        Some(i) => (&host[..i], Some(&host[i + 1..])),
-        None => (host, None),
-    }
-}
-
 impl EnvironBuilder {
     pub fn new(py: Python<'_>, config: &WsgiConfig) -> PyResult<EnvironBuilder> {
         let template = PyDict::new(py);
@@ -122,6 +111,7 @@ impl EnvironBuilder {
             template: template.unbind(),
             keys: Keys::new(py),
             header_keys: HashMap::new(),
+            addresses: AddressStrings::default(),
             root_path: config.root_path.as_bytes().to_vec(),
         })
     }
@@ -184,7 +174,14 @@ impl EnvironBuilder {
             _ => "HTTP/1.1",
         };
         environ.set_item(keys.server_protocol.bind(py), protocol)?;
-        self.set_server_and_remote(py, &environ, head, connection)?;
+        let [server_name, server_port] =
+            self.addresses
+                .server(py, head.headers.get(HOST), connection.local);
+        environ.set_item(self.keys.server_name.bind(py), server_name)?;
+        environ.set_item(self.keys.server_port.bind(py), server_port)?;
+        let [remote_addr, remote_port] = self.addresses.remote(py, connection.peer);
+        environ.set_item(self.keys.remote_addr.bind(py), remote_addr)?;
+        environ.set_item(self.keys.remote_port.bind(py), remote_port)?;
 
         let chunked = head.headers.contains_key(TRANSFER_ENCODING);
         for name in head.headers.keys() {
@@ -221,39 +218,6 @@ impl EnvironBuilder {
         environ.set_item(self.keys.wsgi_input.bind(py), input)?;
         Ok(environ)
     }
-
-    fn set_server_and_remote(
-        &self,
-        py: Python<'_>,
-        environ: &Bound<'_, PyDict>,
-        head: &Parts,
-        connection: &ConnectionInfo,
-    ) -> PyResult<()> {
-        let keys = &self.keys;
-        let host = head
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| !h.is_empty());
-        let (name, port) = match host.map(split_host) {
-            Some((name, Some(port))) => (name.to_string(), port.to_string()),
-            Some((name, None)) => (name.to_string(), "80".to_string()),
-            None => match connection.local {
-                Some(local) => (local.ip().to_string(), local.port().to_string()),
-                None => ("localhost".to_string(), "80".to_string()),
-            },
-        };
-        environ.set_item(keys.server_name.bind(py), name)?;
-        environ.set_item(keys.server_port.bind(py), port)?;
-        // A Unix-socket peer has no address; "" matches no allow-list entry.
-        let (remote_addr, remote_port) = match connection.peer {
-            Some(peer) => (peer.ip().to_string(), peer.port().to_string()),
-            None => (String::new(), String::new()),
-        };
-        environ.set_item(keys.remote_addr.bind(py), remote_addr)?;
-        environ.set_item(keys.remote_port.bind(py), remote_port)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -270,16 +234,5 @@ mod tests {
             cgi_header_key(&HeaderName::from_static("x-a-b")),
             "HTTP_X_A_B"
         );
-    }
-
-    #[test]
-    fn host_splits_into_name_and_port() {
-        assert_eq!(
-            split_host("example.com:8080"),
-            ("example.com", Some("8080"))
-        );
-        assert_eq!(split_host("example.com"), ("example.com", None));
-        assert_eq!(split_host("[::1]:80"), ("[::1]", Some("80")));
-        assert_eq!(split_host("[::1]"), ("[::1]", None));
     }
 }

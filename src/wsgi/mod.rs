@@ -2,6 +2,7 @@
 //! those threads do under the GIL (environ, start_response, input, errors, the response body).
 //! See docs/architecture.md for one request's journey.
 
+mod address_strings;
 mod environ;
 mod errors;
 mod file_body;

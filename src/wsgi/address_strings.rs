@@ -1,0 +1,126 @@
+//! REMOTE_ADDR/REMOTE_PORT and SERVER_NAME/SERVER_PORT as Python strings, remembered per
+//! thread: a keep-alive connection sends many requests, and formatting its addresses anew
+//! for each was a tenth of a hello-world request's instructions (benches/callgrind).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use hyper::header::HeaderValue;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+/// Distinct peers (or Host values) remembered before the cache starts over. Bounded because
+/// both are chosen by clients.
+const MAX_REMEMBERED: usize = 1024;
+
+#[derive(Hash, PartialEq, Eq)]
+enum ServerKey {
+    Host(HeaderValue),
+    /// No Host header: the socket the client connected to.
+    Local(Option<SocketAddr>),
+}
+
+#[derive(Default)]
+pub struct AddressStrings {
+    peers: HashMap<Option<SocketAddr>, [Py<PyString>; 2]>,
+    servers: HashMap<ServerKey, [Py<PyString>; 2]>,
+}
+
+/// Splits a Host header value into name and optional port (`[::1]:80` keeps its brackets).
+fn split_host(host: &str) -> (&str, Option<&str>) {
+    let port_sep = if host.starts_with('[') {
+        host.rfind("]:").map(|i| i + 1)
+    } else {
+        host.rfind(':')
+    };
+    match port_sep {
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    }
+}
+
+fn pair(py: Python<'_>, first: &str, second: &str) -> [Py<PyString>; 2] {
+    [
+        PyString::new(py, first).unbind(),
+        PyString::new(py, second).unbind(),
+    ]
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> &V {
+    if map.len() >= MAX_REMEMBERED && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.entry(key).or_insert_with(make)
+}
+
+impl AddressStrings {
+    /// REMOTE_ADDR and REMOTE_PORT; empty for a Unix-socket peer, which matches no allow-list.
+    pub fn remote<'py>(
+        &mut self,
+        py: Python<'py>,
+        peer: Option<SocketAddr>,
+    ) -> [Bound<'py, PyString>; 2] {
+        let [addr, port] = remember(&mut self.peers, peer, || match peer {
+            Some(peer) => pair(py, &peer.ip().to_string(), &peer.port().to_string()),
+            None => pair(py, "", ""),
+        });
+        [addr.bind(py).clone(), port.bind(py).clone()]
+    }
+
+    /// SERVER_NAME and SERVER_PORT: from the Host header (port 80 if it names none), else
+    /// from the socket the client connected to.
+    pub fn server<'py>(
+        &mut self,
+        py: Python<'py>,
+        host: Option<&HeaderValue>,
+        local: Option<SocketAddr>,
+    ) -> [Bound<'py, PyString>; 2] {
+        let host = host.filter(|h| !h.is_empty() && h.to_str().is_ok());
+        let key = match host {
+            Some(host) => ServerKey::Host(host.clone()),
+            None => ServerKey::Local(local),
+        };
+        let [name, port] = remember(&mut self.servers, key, || {
+            match (host.and_then(|h| h.to_str().ok()), local) {
+                (Some(host), _) => {
+                    let (name, port) = split_host(host);
+                    pair(py, name, port.unwrap_or("80"))
+                }
+                (None, Some(local)) => pair(py, &local.ip().to_string(), &local.port().to_string()),
+                (None, None) => pair(py, "localhost", "80"),
+            }
+        });
+        [name.bind(py).clone(), port.bind(py).clone()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_splits_into_name_and_port() {
+        assert_eq!(
+            split_host("example.com:8080"),
+            ("example.com", Some("8080"))
+        );
+        assert_eq!(split_host("example.com"), ("example.com", None));
+        assert_eq!(split_host("[::1]:80"), ("[::1]", Some("80")));
+        assert_eq!(split_host("[::1]"), ("[::1]", None));
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full() {
+        let mut map = HashMap::new();
+        for i in 0..MAX_REMEMBERED {
+            remember(&mut map, i, || i);
+        }
+        assert_eq!(map.len(), MAX_REMEMBERED);
+        remember(&mut map, usize::MAX, || 0);
+        assert_eq!(map.len(), 1);
+    }
+}
