@@ -15,3 +15,12 @@ def environ_json(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
+
+
+BODY_64K = b"x" * (64 * 1024)
+
+
+def body64k(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(BODY_64K)))])
+    return [BODY_64K]

@@ -141,7 +141,7 @@ def _scenarios() -> dict:
             "wsgi.file_wrapper, 1 MiB file",
             check=_expect_body(file_bytes),
         ),
-        Scenario("flask", "flask_json", "Flask jsonify", check=_expect_json("message", "Hello, world!")),
+        Scenario("flask", "flask_apps:flask_json", "Flask jsonify", check=_expect_json("message", "Hello, world!")),
     ]
     return {s.name: s for s in items}
 
@@ -172,8 +172,8 @@ def _ferrogate_bin() -> str:
 
 
 BJOERN_SNIPPET = (
-    "import sys, bjoern, apps; "
-    "bjoern.run(getattr(apps, sys.argv[1].split(':')[1]), sys.argv[2], int(sys.argv[3]))"
+    "import sys, importlib, bjoern; module, attr = sys.argv[1].split(':'); "
+    "bjoern.run(getattr(importlib.import_module(module), attr), sys.argv[2], int(sys.argv[3]))"
 )
 
 
@@ -499,7 +499,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
     """One run of one (server, scenario); returns a dict with ok/reason or the figures."""
     port = free_port()
     stem = os.path.join(cfg.raw_dir, f"{server.name}__{sc.name}__run{run}")
-    sp = ServerProcess(server, f"apps:{sc.app}", port, cfg.server_cpu, stem + ".server.log")
+    sp = ServerProcess(server, sc.app if ":" in sc.app else f"apps:{sc.app}", port, cfg.server_cpu, stem + ".server.log")
     try:
         err = sp.wait_ready(sc, cfg.start_timeout)
         if err:

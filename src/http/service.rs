@@ -46,9 +46,9 @@ impl ConnectionOptions {
             .header_read_timeout(self.keep_alive_timeout)
             .max_header_size(MAX_REQUEST_HEAD_BYTES)
             // Clients and WSGI tests expect `Content-Type`, not `content-type`.
-            .title_case_headers(true)
-            // PERF: several pipelined responses go out in one write (benches/e2e pipelining).
-            .pipeline_flush(true);
+            .title_case_headers(true);
+        // PERF: no pipeline_flush: it forces hyper to copy every body into its own buffer
+        // instead of handing it to writev (benches/e2e body64k: 24k -> see benches/README.md).
         builder
     }
 }

@@ -2,11 +2,11 @@
 //! bytes is sent whole, a file wrapper over a regular file is mapped and sent without copies,
 //! anything else is iterated and streamed. `close()` is called exactly once in every case.
 
-use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
+use super::body_bytes::body_bytes;
 use super::file_body::try_file_body;
 use super::file_wrapper::FileWrapper;
 use super::start_response::{SendError, StartResponse};
@@ -96,12 +96,12 @@ fn send_whole<'py>(
     let mut length = 0u64;
     for item in items {
         let bytes = match as_bytes(&item) {
-            Ok(bytes) => bytes.as_bytes(),
+            Ok(bytes) => body_bytes(bytes),
             Err(outcome) => return outcome,
         };
         if !bytes.is_empty() {
             length += bytes.len() as u64;
-            chunks.push(Bytes::copy_from_slice(bytes));
+            chunks.push(bytes);
         }
     }
     match start_response.borrow_mut().finish_whole(chunks, length) {
@@ -130,7 +130,7 @@ fn stream(
             Err(error) => return Outcome::Raised(error),
         };
         let bytes = match as_bytes(&item) {
-            Ok(bytes) => Bytes::copy_from_slice(bytes.as_bytes()),
+            Ok(bytes) => body_bytes(bytes),
             Err(outcome) => return outcome,
         };
         match start_response.borrow_mut().send_chunk(py, bytes) {

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use tokio::sync::{mpsc, oneshot};
 
+use super::body_bytes::body_bytes;
 use super::response_head::ResponseHead;
 use crate::http::status::Failure;
 use crate::http::{BodyError, BodySender, ResponseBody};
@@ -223,7 +224,7 @@ impl StartResponse {
                     .unwrap_or_default()
             ))
         })?;
-        match self.send_chunk(py, Bytes::copy_from_slice(bytes.as_bytes())) {
+        match self.send_chunk(py, body_bytes(bytes)) {
             Ok(()) => Ok(()),
             Err(SendError::NotStarted) => Err(PyRuntimeError::new_err(
                 "write() called before start_response()",
