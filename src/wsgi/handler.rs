@@ -13,7 +13,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use tokio::sync::oneshot;
 
-use super::input::InputSource;
+use super::input::RequestBody;
 use super::pool::Pool;
 use super::start_response::Reply;
 use crate::handler::{ConnectionInfo, Handler};
@@ -25,7 +25,7 @@ pub struct Job {
     pub head: Parts,
     pub connection: ConnectionInfo,
     /// `None` when the request has no body.
-    pub input: Option<InputSource>,
+    pub input: Option<RequestBody>,
     pub reply: Reply,
 }
 
@@ -49,7 +49,7 @@ impl Handler for WsgiHandler {
             .headers
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let input = (!body.is_end_stream()).then(|| InputSource::pump(body, expects_continue));
+        let input = (!body.is_end_stream()).then(|| RequestBody::new(body, expects_continue));
         let (reply, response) = oneshot::channel();
         let job = Job {
             head,

@@ -1,13 +1,16 @@
 //! `wsgi.input`: the request body, streamed from the socket as the app reads it.
 //!
-//! A small task on the I/O runtime (`InputSource::pump`) moves body frames into a bounded
-//! channel, starting only when the app first reads, so `Expect: 100-continue` is answered
-//! exactly when the body is wanted and an unread body is never pulled in. The Python side
-//! (`WsgiInput`) waits on that channel with the GIL released.
+//! The Python thread polls hyper's body itself, with the GIL released, parking until the
+//! I/O thread delivers data. When the request is queued the body is polled once (unless the
+//! client waits for `100 Continue`), which tells hyper to read it, so a small body is already
+//! at hand when the app asks for it. A body the app leaves unread is drained on the I/O
+//! runtime so the connection can carry the next request.
 
-use std::future::poll_fn;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use http_body::Body;
@@ -15,11 +18,6 @@ use hyper::body::Incoming;
 use pyo3::exceptions::{PyOSError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use tokio::sync::{mpsc, oneshot};
-
-/// Body frames buffered between the socket and the app. With hyper's frames of at most a
-/// read buffer (~400 KiB), this bounds a request's body in memory to well under 2 MiB.
-const INPUT_CHANNEL_FRAMES: usize = 4;
 
 /// Most of a request body the server reads and discards when the app did not read it, so
 /// the connection can carry the next request. Beyond it the connection is closed instead;
@@ -30,78 +28,84 @@ const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 /// Why: a client that stops sending mid-body must not hold a Python thread forever.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-type Chunk = Result<Bytes, String>;
-
-/// The app's end of a request body that is being (or can be) received.
-pub struct InputSource {
-    chunks: mpsc::Receiver<Chunk>,
-    /// Dropped unsent if the app never reads, which ends the pump without touching the body.
-    start: Option<oneshot::Sender<()>>,
+/// A request body on its way from the I/O thread to the app.
+pub struct RequestBody {
+    body: Incoming,
+    /// Data already taken from `body` when the request was queued.
+    first: Option<Bytes>,
+    /// The client waits for `100 Continue`; if the app never reads, the body will not come.
+    expects_continue: bool,
+    /// The I/O runtime, where an unread body is drained.
+    runtime: tokio::runtime::Handle,
 }
 
-impl InputSource {
-    /// Spawns the pump on the current runtime; call from within the connection's task.
-    /// `expects_continue`: the client waits for `100 Continue` before sending the body, so a
-    /// body the app never asked for will not come and must not be waited for (RFC 9110 §10.1.1).
-    pub fn pump(mut body: Incoming, expects_continue: bool) -> InputSource {
-        let (tx, chunks) = mpsc::channel(INPUT_CHANNEL_FRAMES);
-        let (start, started) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let started = started.await.is_ok();
-            if !started && expects_continue {
-                return;
+impl RequestBody {
+    /// Call on the I/O runtime as the request is queued.
+    pub fn new(mut body: Incoming, expects_continue: bool) -> RequestBody {
+        let mut first = None;
+        if !expects_continue {
+            // Signals hyper that the body is wanted, so its connection task reads it now.
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
+                first = frame.into_data().ok().filter(|data| !data.is_empty());
             }
-            if started {
-                loop {
-                    let chunk = match next_data(&mut body).await {
-                        Ok(Some(data)) => Ok(data),
-                        Ok(None) => return,
-                        Err(reason) => Err(reason),
-                    };
-                    let failed = chunk.is_err();
-                    if failed {
-                        let _ = tx.send(chunk).await;
-                        return;
-                    }
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-            }
-            drain(body).await;
-        });
-        InputSource {
-            chunks,
-            start: Some(start),
+        }
+        RequestBody {
+            body,
+            first,
+            expects_continue,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 }
 
-/// The next data frame of `body` (trailers are skipped); `None` at its end.
-async fn next_data(body: &mut Incoming) -> Result<Option<Bytes>, String> {
+/// Wakes the Python thread parked in `WsgiInput::next_chunk`.
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// The next data frame (trailers skipped), parking this thread while none is ready.
+fn next_data_blocking(body: &mut Incoming) -> Result<Option<Bytes>, String> {
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + BODY_READ_TIMEOUT;
     loop {
-        let next = poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
-        match tokio::time::timeout(BODY_READ_TIMEOUT, next).await {
-            Err(_) => return Err(format!("no body data for {}s", BODY_READ_TIMEOUT.as_secs())),
-            Ok(None) => return Ok(None),
-            Ok(Some(Err(error))) => return Err(error.to_string()),
-            Ok(Some(Ok(frame))) => {
+        match Pin::new(&mut *body).poll_frame(&mut cx) {
+            Poll::Ready(None) => return Ok(None),
+            Poll::Ready(Some(Err(error))) => return Err(error.to_string()),
+            Poll::Ready(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     return Ok(Some(data));
                 }
+            }
+            Poll::Pending => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(format!("no body data for {}s", BODY_READ_TIMEOUT.as_secs()));
+                }
+                std::thread::park_timeout(deadline - now);
             }
         }
     }
 }
 
 /// Reads and discards what the app left unread, so keep-alive stays in step (RFC 9112 §9.3).
-/// Dropping `body` early makes hyper close the connection after the response instead.
+/// Dropping the body early instead makes hyper close the connection after the response.
 async fn drain(mut body: Incoming) {
     let mut discarded = 0u64;
     while discarded <= MAX_UNREAD_BODY_DRAIN_BYTES {
-        match next_data(&mut body).await {
-            Ok(Some(data)) => discarded += data.len() as u64,
-            Ok(None) | Err(_) => return,
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        match tokio::time::timeout(BODY_READ_TIMEOUT, next).await {
+            Ok(Some(Ok(frame))) => discarded += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
         }
     }
 }
@@ -111,44 +115,47 @@ pub struct WsgiInput {
     /// Received but not yet returned to the app.
     pending: Bytes,
     /// `None` once the body has ended (or there never was one).
-    source: Option<InputSource>,
+    source: Option<RequestBody>,
+    /// Whether the app asked for the body (after which a 100-continue body does come).
+    read_started: bool,
 }
 
 impl WsgiInput {
-    pub fn new(source: Option<InputSource>) -> WsgiInput {
+    pub fn new(source: Option<RequestBody>) -> WsgiInput {
         WsgiInput {
             pending: Bytes::new(),
             source,
+            read_started: false,
         }
     }
 
     /// Makes `pending` non-empty, waiting for the client without the GIL; false at the end.
     fn fill(&mut self, py: Python<'_>) -> PyResult<bool> {
+        self.read_started = true;
         while self.pending.is_empty() {
             let Some(source) = self.source.as_mut() else {
                 return Ok(false);
             };
-            if let Some(start) = source.start.take() {
-                let _ = start.send(());
+            if let Some(first) = source.first.take() {
+                self.pending = first;
+                continue;
             }
-            let received = match source.chunks.try_recv() {
-                Ok(chunk) => Some(chunk),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    py.detach(|| source.chunks.blocking_recv())
+            if source.body.is_end_stream() {
+                self.source = None;
+                return Ok(false);
+            }
+            let body = &mut source.body;
+            match py.detach(|| next_data_blocking(body)) {
+                Ok(Some(data)) => self.pending = data,
+                Ok(None) => {
+                    self.source = None;
+                    return Ok(false);
                 }
-            };
-            match received {
-                Some(Ok(bytes)) => self.pending = bytes,
-                Some(Err(reason)) => {
+                Err(reason) => {
                     self.source = None;
                     return Err(PyOSError::new_err(format!(
                         "error reading the request body: {reason}"
                     )));
-                }
-                None => {
-                    self.source = None;
-                    return Ok(false);
                 }
             }
         }
@@ -172,7 +179,9 @@ impl WsgiInput {
                 Some(newline) => (newline + 1, true),
                 None => (wanted, false),
             };
-            if collected.is_empty() && (done || count == limit) {
+            if collected.is_empty()
+                && (done || count == limit || (count == self.pending.len() && self.at_end()))
+            {
                 // PERF: the common case (one chunk holds the answer) copies once.
                 let answer = PyBytes::new(py, &self.pending[..count]);
                 self.pending.advance(count);
@@ -185,6 +194,26 @@ impl WsgiInput {
             }
         }
         Ok(PyBytes::new(py, &collected))
+    }
+
+    /// Whether nothing follows `pending` (known without waiting).
+    fn at_end(&self) -> bool {
+        match &self.source {
+            None => true,
+            Some(source) => source.first.is_none() && source.body.is_end_stream(),
+        }
+    }
+}
+
+impl Drop for WsgiInput {
+    fn drop(&mut self) {
+        let Some(source) = self.source.take() else {
+            return;
+        };
+        if source.body.is_end_stream() || (source.expects_continue && !self.read_started) {
+            return;
+        }
+        source.runtime.spawn(drain(source.body));
     }
 }
 
