@@ -123,9 +123,11 @@ impl AppRuntime {
         } = self;
         let handler = threads.handler();
         let lingering = threads.watch_lingering();
+        let replies = threads.deliver_replies();
         py.detach(move || {
             let output = runtime.block_on(async move {
                 tokio::spawn(lingering);
+                tokio::spawn(replies);
                 serve(handler, options).await
             });
             drop(runtime);

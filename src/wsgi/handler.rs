@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::input::RequestBody;
 use super::pool::Pool;
-use super::start_response::Reply;
+use super::reply::Reply;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::status::Failure;
 use crate::http::ResponseBody;
@@ -50,7 +50,7 @@ impl Handler for WsgiHandler {
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let input = (!body.is_end_stream()).then(|| RequestBody::new(body, expects_continue));
-        let (reply, response) = oneshot::channel();
+        let (reply, response) = Reply::new(self.pool.outbox());
         let job = Job {
             head,
             connection: *connection,

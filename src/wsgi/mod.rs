@@ -12,6 +12,7 @@ mod handler;
 mod input;
 mod job;
 mod pool;
+mod reply;
 mod response;
 mod response_head;
 mod start_response;

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
 use super::job::run_job;
+use super::reply::Outbox;
 use super::WsgiConfig;
 
 /// How long a request may wait in the queue behind busy threads before another thread is
@@ -45,6 +46,7 @@ pub struct Pool {
     queued_behind_busy: Notify,
     app: Py<PyAny>,
     config: WsgiConfig,
+    outbox: Arc<Outbox>,
 }
 
 /// The worker is stopping and takes no more requests.
@@ -60,6 +62,10 @@ enum Wake {
 }
 
 impl Pool {
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -243,6 +249,7 @@ impl PythonThreads {
             queued_behind_busy: Notify::new(),
             app,
             config,
+            outbox: Arc::default(),
         };
         Ok(PythonThreads {
             pool: Arc::new(pool),
@@ -251,6 +258,11 @@ impl PythonThreads {
 
     pub fn handler(&self) -> WsgiHandler {
         WsgiHandler::new(self.pool.clone())
+    }
+
+    /// Delivers response heads to their connections; spawn it on the I/O runtime.
+    pub fn deliver_replies(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.pool.outbox.clone().deliver()
     }
 
     /// The lingering check; spawn it on the I/O runtime.

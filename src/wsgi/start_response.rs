@@ -3,18 +3,16 @@
 //! non-empty body chunk (PEP 3333: "must not be transmitted until the first non-empty body").
 
 use bytes::Bytes;
-use hyper::Response;
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::body_bytes::body_bytes;
+use super::reply::Reply;
 use super::response_head::ResponseHead;
 use crate::http::status::Failure;
 use crate::http::{BodyError, BodySender, ResponseBody};
-
-pub type Reply = oneshot::Sender<Response<ResponseBody>>;
 
 enum Progress {
     /// start_response has not been called yet.
