@@ -40,6 +40,10 @@ impl Outbox {
     }
 }
 
+/// The connection the response was for has closed.
+#[derive(Debug)]
+pub struct ClientGone;
+
 /// Where one request's response head goes.
 pub struct Reply {
     tx: oneshot::Sender<Response<ResponseBody>>,
@@ -52,10 +56,10 @@ impl Reply {
         (Reply { tx, outbox }, rx)
     }
 
-    /// Queues `response` for delivery; gives it back if the client is already gone.
-    pub fn send(self, response: Response<ResponseBody>) -> Result<(), Response<ResponseBody>> {
+    /// Queues `response` for delivery; fails (dropping it) if the client is already gone.
+    pub fn send(self, response: Response<ResponseBody>) -> Result<(), ClientGone> {
         if self.tx.is_closed() {
-            return Err(response);
+            return Err(ClientGone);
         }
         let first_of_batch = {
             let mut pending = self
