@@ -1,11 +1,12 @@
 //! Builds the PEP 3333 `environ` dict: a per-thread template holding every per-server key is
 //! copied, then the per-request keys are set with interned names.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use hyper::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TRANSFER_ENCODING};
 use hyper::http::request::Parts;
-use hyper::Version;
+use hyper::{Method, Version};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
@@ -35,6 +36,11 @@ struct Keys {
     raw_uri: Py<PyString>,
     request_uri: Py<PyString>,
     wsgi_input: Py<PyString>,
+    /// Values common enough to be made once.
+    empty: Py<PyString>,
+    http10: Py<PyString>,
+    http11: Py<PyString>,
+    methods: [(Method, Py<PyString>); 5],
 }
 
 impl Keys {
@@ -54,7 +60,28 @@ impl Keys {
             raw_uri: key("RAW_URI"),
             request_uri: key("REQUEST_URI"),
             wsgi_input: key("wsgi.input"),
+            empty: key(""),
+            http10: key("HTTP/1.0"),
+            http11: key("HTTP/1.1"),
+            methods: [
+                Method::GET,
+                Method::POST,
+                Method::HEAD,
+                Method::PUT,
+                Method::DELETE,
+            ]
+            .map(|method| {
+                let name = PyString::intern(py, method.as_str()).unbind();
+                (method, name)
+            }),
         }
+    }
+
+    fn method(&self, method: &Method) -> Option<&Py<PyString>> {
+        self.methods
+            .iter()
+            .find(|(known, _)| known == method)
+            .map(|(_, string)| string)
     }
 }
 
@@ -67,13 +94,18 @@ pub struct EnvironBuilder {
 }
 
 /// A `str` whose code points are the bytes (PEP 3333's "native string" for header data).
-pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if bytes.is_ascii() => PyString::new(py, text),
-        _ => {
-            let decoded: String = bytes.iter().map(|&b| b as char).collect();
-            PyString::new(py, &decoded)
-        }
+pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    // PERF: one call builds a 1-byte-kind string from the bytes, with no UTF-8 validation or
+    // re-encoding (benches/callgrind environ_json).
+    // SAFETY: kind 1 means one latin-1 code unit per byte, which every byte value is; CPython
+    // copies `bytes` before returning; a null result is turned into the raised exception.
+    unsafe {
+        let string = pyo3::ffi::PyUnicode_FromKindAndData(
+            pyo3::ffi::PyUnicode_1BYTE_KIND as std::os::raw::c_int,
+            bytes.as_ptr().cast(),
+            bytes.len() as pyo3::ffi::Py_ssize_t,
+        );
+        Ok(Bound::from_owned_ptr_or_err(py, string)?.cast_into_unchecked())
     }
 }
 
@@ -102,7 +134,7 @@ impl EnvironBuilder {
         template.set_item("wsgi.run_once", false)?;
         template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         template.set_item("wsgi.input_terminated", true)?;
-        template.set_item("SCRIPT_NAME", latin1_str(py, config.root_path.as_bytes()))?;
+        template.set_item("SCRIPT_NAME", latin1_str(py, config.root_path.as_bytes())?)?;
         template.set_item(
             "SERVER_SOFTWARE",
             concat!("ferrogate/", env!("CARGO_PKG_VERSION")),
@@ -149,29 +181,33 @@ impl EnvironBuilder {
     ) -> PyResult<Bound<'py, PyDict>> {
         let environ = self.template.bind(py).copy()?;
         let keys = &self.keys;
-        environ.set_item(keys.request_method.bind(py), head.method.as_str())?;
+        let method = match keys.method(&head.method) {
+            Some(method) => method.bind(py).clone(),
+            None => PyString::new(py, head.method.as_str()),
+        };
+        environ.set_item(keys.request_method.bind(py), method)?;
 
         let uri = &head.uri;
-        let decoded = percent_encoding::percent_decode_str(uri.path()).collect::<Vec<u8>>();
+        let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(uri.path()).into();
         environ.set_item(
             keys.path_info.bind(py),
-            latin1_str(py, self.path_info(&decoded)),
+            latin1_str(py, self.path_info(&decoded))?,
         )?;
-        environ.set_item(
-            keys.query_string.bind(py),
-            latin1_str(py, uri.query().unwrap_or("").as_bytes()),
-        )?;
+        let query = match uri.query() {
+            None | Some("") => keys.empty.bind(py).clone(),
+            Some(query) => latin1_str(py, query.as_bytes())?,
+        };
+        environ.set_item(keys.query_string.bind(py), query)?;
         // RFC 9112 §3.2: origin-form is what clients send; absolute-form is kept whole.
         let target = match (uri.scheme(), uri.path_and_query()) {
-            (None, Some(origin)) => latin1_str(py, origin.as_str().as_bytes()),
-            _ => latin1_str(py, uri.to_string().as_bytes()),
+            (None, Some(origin)) => latin1_str(py, origin.as_str().as_bytes())?,
+            _ => latin1_str(py, uri.to_string().as_bytes())?,
         };
         environ.set_item(keys.raw_uri.bind(py), &target)?;
         environ.set_item(keys.request_uri.bind(py), &target)?;
         let protocol = match head.version {
-            Version::HTTP_10 => "HTTP/1.0",
-            Version::HTTP_09 => "HTTP/0.9",
-            _ => "HTTP/1.1",
+            Version::HTTP_10 => keys.http10.bind(py),
+            _ => keys.http11.bind(py),
         };
         environ.set_item(keys.server_protocol.bind(py), protocol)?;
         let [server_name, server_port] =
@@ -202,7 +238,7 @@ impl EnvironBuilder {
             let mut values = head.headers.get_all(name).iter();
             let first = values.next().map(|v| v.as_bytes()).unwrap_or_default();
             let value = match values.next() {
-                None => latin1_str(py, first),
+                None => latin1_str(py, first)?,
                 Some(second) => {
                     let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
                     let mut joined = first.to_vec();
@@ -210,7 +246,7 @@ impl EnvironBuilder {
                         joined.extend_from_slice(separator);
                         joined.extend_from_slice(more.as_bytes());
                     }
-                    latin1_str(py, &joined)
+                    latin1_str(py, &joined)?
                 }
             };
             environ.set_item(key, value)?;
