@@ -97,7 +97,8 @@ pub struct HttpService<H> {
     handler: H,
     connection: ConnectionInfo,
     access_log: Option<Arc<AccessLog>>,
-    in_flight: Arc<InFlight>,
+    /// Counted only when accepting depends on it (`max_in_flight > 0`).
+    in_flight: Option<Arc<InFlight>>,
 }
 
 impl<H: Handler> HttpService<H> {
@@ -105,7 +106,7 @@ impl<H: Handler> HttpService<H> {
         handler: H,
         connection: ConnectionInfo,
         options: &ConnectionOptions,
-        in_flight: Arc<InFlight>,
+        in_flight: Option<Arc<InFlight>>,
     ) -> Self {
         HttpService {
             handler,
@@ -147,7 +148,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for HttpService<H> {
             .access_log
             .as_ref()
             .map(|log| (log.clone(), access_record(&request, &self.connection)));
-        let in_flight = Some(self.in_flight.enter());
+        let in_flight = self.in_flight.as_ref().map(InFlight::enter);
         ServiceFuture {
             inner: self.handler.call(request, &self.connection),
             access,

@@ -223,7 +223,7 @@ where
         context.handler.clone(),
         info,
         &context.options,
-        context.in_flight.clone(),
+        (context.options.max_in_flight > 0).then(|| context.in_flight.clone()),
     );
     context
         .builder
