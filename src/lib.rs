@@ -26,10 +26,25 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    configure_allocator();
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(python::main, module)?)?;
     module.add_function(wrap_pyfunction!(python::run, module)?)?;
     module.add_class::<python::SimpleServer>()?;
     module.add_class::<wsgi::FileWrapper>()?;
     Ok(())
+}
+
+// PERF: mimalloc for the Rust side: ~4% fewer instructions per request than glibc malloc
+// (benches/README.md, "allocator"). See `configure_allocator` for its memory footprint.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_arena_eager_commit` in mimalloc.h (v3). Eagerly committed arenas raised a hello
+/// worker's peak RSS from 15 to 23.5 MiB; committing on demand costs nothing measurable.
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+fn configure_allocator() {
+    // SAFETY: sets a plain integer option; mimalloc reads options before creating arenas.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
 }
