@@ -208,7 +208,7 @@ impl StartResponse {
                 other => other,
             };
         }
-        slf.getattr("write")
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// PEP 3333's `write(data)`: sends `data` at once (the head first if still pending).
