@@ -1,0 +1,70 @@
+"""Several workers share the listening socket: fresh connections reach more than one of them,
+and a worker killed under load costs at most the requests it had in flight
+(apps/reload_token.py answers with its worker pid)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from tests.serving import is_alive
+from tests.supervisor.load import Load
+
+#: Client threads of the load in the SIGKILL test; each has at most one request in flight.
+CLIENTS = ["/", "/", "/", "/sleep?0.1", "/sleep?0.1", "/sleep?0.3"]
+
+
+@pytest.fixture
+def server(serve):
+    with serve("reload_token:app", "--workers", "3") as s:
+        yield s
+
+
+def served_by(server) -> int:
+    resp = server.request("GET", "/", timeout=10)
+    assert resp.status == 200, resp.text
+    return json.loads(resp.body)["pid"]
+
+
+@pytest.mark.timeout(30)
+def test_fresh_connections_reach_several_workers(server):
+    workers = server.wait_for_workers(3)
+    counts = Counter(served_by(server) for _ in range(300))
+    assert set(counts) <= set(workers)
+    assert len(counts) >= 2, f"one worker answered all 300 connections: {counts}"
+
+
+@pytest.mark.timeout(45)
+def test_sigkill_under_load_loses_only_in_flight_requests(server):
+    workers = server.wait_for_workers(3)
+    with Load(server, CLIENTS) as load:
+        load.wait_for_answers(100, since=0)
+        busy = Counter(o.answer["pid"] for o in load.ok())
+        victim = busy.most_common(1)[0][0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while is_alive(victim) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        dead_at = time.monotonic()
+        assert not is_alive(victim)
+        new = server.wait_for_workers(3, exclude=[victim], timeout=15)
+        load.wait_for_answers(100, since=time.monotonic())
+    (replacement,) = set(new) - set(workers)
+    failed = load.failed()
+    # A request can only be lost if it was under way when the worker died.
+    late = [o for o in failed if o.started > dead_at]
+    assert late == [], f"requests sent after the worker died failed: {late[:5]}"
+    assert len(failed) <= len(CLIENTS), f"{len(failed)} lost: {failed[:8]}"
+    assert not any(o.answer["pid"] == victim for o in load.ok() if o.started > dead_at)
+    server.wait_for_log(rf"Worker {victim} was killed by signal 9")
+    server.wait_for_log(rf"Booting worker with pid: {replacement}\b")
+    for _ in range(1000):
+        if served_by(server) == replacement:
+            break
+    else:
+        raise AssertionError(f"replacement worker {replacement} answered none of 1000 requests")
