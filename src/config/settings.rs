@@ -131,9 +131,13 @@ impl Settings {
     }
 }
 
-/// Negative or NaN durations from a config are treated as zero rather than panicking.
+/// Longest duration a setting takes (a day); beyond it a value is a typo, and deadlines
+/// computed from it would overflow.
+const MAX_SETTING_SECONDS: f64 = 86_400.0;
+
+/// Negative or NaN durations are treated as zero and huge ones as a day, rather than panicking.
 fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value).unwrap_or(Duration::ZERO)
+    Duration::try_from_secs_f64(value.min(MAX_SETTING_SECONDS)).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -162,5 +166,6 @@ mod tests {
     fn negative_durations_become_zero() {
         assert_eq!(seconds(-1.0), Duration::ZERO);
         assert_eq!(seconds(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds(1e19), Duration::from_secs(86_400));
     }
 }

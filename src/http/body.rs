@@ -36,10 +36,13 @@ impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BodyError::Aborted => f.write_str("response aborted after its headers were sent"),
+            BodyError::LengthMismatch { declared, produced } if produced > declared => write!(
+                f,
+                "response body is longer than its Content-Length ({declared} bytes declared, at least {produced} produced)"
+            ),
             BodyError::LengthMismatch { declared, produced } => write!(
                 f,
-                "response body does not match its Content-Length: {declared} declared, \
-                 {produced} or more produced"
+                "response body is shorter than its Content-Length ({declared} bytes declared, {produced} produced)"
             ),
         }
     }
@@ -89,10 +92,6 @@ impl ResponseBody {
             access: None,
             in_flight: None,
         }
-    }
-
-    pub fn empty() -> ResponseBody {
-        ResponseBody::new(Source::Done)
     }
 
     /// A body known in full; hyper frames it with an exact Content-Length.

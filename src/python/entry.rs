@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use clap::Parser;
 
 use super::launcher::ForkLauncher;
-use super::serving::{prepare_path, AppSource};
+use super::serving::{open_access_log, prepare_path, AppSource};
 use crate::config::Settings;
 use crate::error::{Error, EXIT_USAGE};
 use crate::observe::error_log;
@@ -50,8 +50,11 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let listeners = match prepare_path(py, settings).and_then(|()| bind_all(settings)) {
-        Ok(listeners) => listeners,
+    let prepared = prepare_path(py, settings)
+        .and_then(|()| open_access_log(settings))
+        .and_then(|access_log| Ok((access_log, bind_all(settings)?)));
+    let (access_log, listeners) = match prepared {
+        Ok(prepared) => prepared,
         Err(error) => {
             log::error!("{error}");
             return error.exit_code();
@@ -72,6 +75,7 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
     let mut launcher = ForkLauncher {
         py,
         settings,
+        access_log,
         listeners: &listeners,
         app: &app,
     };

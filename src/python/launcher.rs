@@ -4,17 +4,22 @@
 use std::io;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
+use crate::observe::AccessLog;
 use crate::server::{self, Listener};
 use crate::supervisor::{self, WorkerLauncher};
 
 pub struct ForkLauncher<'py, 'a> {
     pub py: Python<'py>,
     pub settings: &'a Settings,
+    /// Opened by the master, so a bad path is a startup error rather than a worker crash loop.
+    pub access_log: Option<Arc<AccessLog>>,
     pub listeners: &'a [Listener],
     pub app: &'a AppSource,
 }
@@ -29,7 +34,7 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         if pid != 0 {
             return Ok(pid);
         }
-        let code = run_worker(self.py, self.settings, self.listeners, self.app);
+        let code = run_worker(self.py, self, self.app);
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
         std::process::exit(code)
@@ -47,8 +52,10 @@ fn flush_python_streams(py: Python<'_>) {
 }
 
 /// A worker process from fork to exit; returns its exit code.
-fn run_worker(py: Python<'_>, settings: &Settings, listeners: &[Listener], app: &AppSource) -> i32 {
+fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, app: &AppSource) -> i32 {
+    let (settings, listeners) = (launcher.settings, launcher.listeners);
     supervisor::signals::reset_in_child();
+    supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
     let app = match load_app(py, app) {
@@ -69,7 +76,7 @@ fn run_worker(py: Python<'_>, settings: &Settings, listeners: &[Listener], app: 
             return 1;
         }
     };
-    let runtime = match AppRuntime::start(app, settings) {
+    let runtime = match AppRuntime::start(app, settings, launcher.access_log.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {
             log::error!("{error}");
@@ -105,12 +112,11 @@ fn prefer_batches() {
     }
 }
 
-/// Resolves to the grace period on SIGTERM or SIGINT; SIGQUIT ends the process at once.
+/// Resolves to the grace period on SIGTERM or SIGINT (SIGQUIT is `exit_on_quit`'s).
 async fn termination(grace: Duration) -> Duration {
-    let (Ok(mut term), Ok(mut interrupt), Ok(mut quit)) = (
+    let (Ok(mut term), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
     ) else {
         log::error!("Cannot install signal handlers; this worker will only stop when killed");
         return std::future::pending().await;
@@ -118,9 +124,5 @@ async fn termination(grace: Duration) -> Duration {
     tokio::select! {
         _ = term.recv() => grace,
         _ = interrupt.recv() => grace,
-        _ = quit.recv() => {
-            // SAFETY: _exit ends the process without running destructors, which is the point.
-            unsafe { libc::_exit(0) }
-        }
     }
 }

@@ -22,6 +22,16 @@ pub enum AppSource {
     Object(Py<PyAny>),
 }
 
+/// Opens `--access-log`, if given; done once, in the master.
+pub fn open_access_log(settings: &Settings) -> Result<Option<Arc<AccessLog>>> {
+    let Some(target) = &settings.access_log else {
+        return Ok(None);
+    };
+    AccessLog::open(target)
+        .map(|log| Some(Arc::new(log)))
+        .map_err(|error| Error::Config(format!("cannot open the access log {target:?}: {error}")))
+}
+
 /// Applies --chdir and --pythonpath; done once, in the master, before binding.
 pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
     let chdir = settings
@@ -71,18 +81,16 @@ pub struct AppRuntime {
 const THREAD_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl AppRuntime {
-    pub fn start(app: Py<PyAny>, settings: &Settings) -> Result<AppRuntime> {
+    pub fn start(
+        app: Py<PyAny>,
+        settings: &Settings,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Result<AppRuntime> {
         let config = WsgiConfig {
             threads: settings.threads as usize,
             workers: settings.workers as usize,
             root_path: settings.root_path.trim_end_matches('/').to_string(),
             debug: settings.debug,
-        };
-        let access_log = match &settings.access_log {
-            Some(target) => Some(Arc::new(AccessLog::open(target).map_err(|error| {
-                Error::Config(format!("cannot open the access log {target:?}: {error}"))
-            })?)),
-            None => None,
         };
         let options = ConnectionOptions {
             keep_alive_timeout: settings.keep_alive(),
@@ -109,12 +117,21 @@ impl AppRuntime {
     }
 
     /// Runs the future `serve` builds until it ends, with the GIL released; then lets the
-    /// Python threads finish what they were doing, within the graceful timeout.
+    /// Python threads finish what they were doing.
     pub fn run<F, Fut>(self, py: Python<'_>, serve: F) -> Fut::Output
     where
         F: FnOnce(WsgiHandler, ConnectionOptions) -> Fut + Send,
         Fut: Future,
         Fut::Output: Send,
+    {
+        py.detach(move || self.run_detached(serve))
+    }
+
+    /// `run` for a caller that does not hold the GIL (any thread).
+    pub fn run_detached<F, Fut>(self, serve: F) -> Fut::Output
+    where
+        F: FnOnce(WsgiHandler, ConnectionOptions) -> Fut,
+        Fut: Future,
     {
         let AppRuntime {
             threads,
@@ -124,15 +141,13 @@ impl AppRuntime {
         let handler = threads.handler();
         let lingering = threads.watch_lingering();
         let replies = threads.deliver_replies();
-        py.detach(move || {
-            let output = runtime.block_on(async move {
-                tokio::spawn(lingering);
-                tokio::spawn(replies);
-                serve(handler, options).await
-            });
-            drop(runtime);
-            threads.stop(THREAD_STOP_TIMEOUT);
-            output
-        })
+        let output = runtime.block_on(async move {
+            tokio::spawn(lingering);
+            tokio::spawn(replies);
+            serve(handler, options).await
+        });
+        drop(runtime);
+        threads.stop(THREAD_STOP_TIMEOUT);
+        output
     }
 }

@@ -18,7 +18,10 @@ use crate::server::{self, Listener};
 /// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.
 #[derive(Default)]
 struct ServeControl {
+    /// `shutdown()`: finish in-flight requests first.
     stop: Notify,
+    /// Ctrl-C: stop now.
+    interrupt: Notify,
     running: Mutex<bool>,
     stopped: Condvar,
 }
@@ -54,16 +57,6 @@ impl SimpleServer {
     }
 }
 
-/// Checks for Ctrl-C every `interval`: Python runs signal handlers only when asked.
-async fn python_signal(interval: Duration) -> PyErr {
-    loop {
-        tokio::time::sleep(interval).await;
-        if let Err(error) = Python::attach(|py| py.check_signals()) {
-            return error;
-        }
-    }
-}
-
 #[pymethods]
 impl SimpleServer {
     #[new]
@@ -95,25 +88,46 @@ impl SimpleServer {
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
         let listener = self.listener()?;
         let runtime =
-            AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+            AppRuntime::start(self.app.clone_ref(py), &self.settings, None).map_err(to_python)?;
         let interval =
             Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
         let grace = self.settings.graceful_timeout();
         let control = self.control.clone();
         self.set_running(true);
-        let (served, interrupted) = runtime.run(py, move |handler, options| async move {
-            let mut interrupted = None;
-            let stop = async {
-                tokio::select! {
-                    _ = control.stop.notified() => grace,
-                    error = python_signal(interval) => {
-                        interrupted = Some(error);
-                        Duration::ZERO
+        // I/O runs on its own thread so it never waits for the GIL; this thread, which may be
+        // the main thread, asks Python to run signal handlers (Ctrl-C) between waits.
+        let (served, interrupted) = py.detach(|| {
+            std::thread::scope(|scope| {
+                let caller = std::thread::current();
+                let io_control = control.clone();
+                let io = scope.spawn(move || {
+                    let served = runtime.run_detached(move |handler, options| async move {
+                        let stop = async {
+                            tokio::select! {
+                                _ = io_control.stop.notified() => grace,
+                                _ = io_control.interrupt.notified() => Duration::ZERO,
+                            }
+                        };
+                        server::serve(vec![listener], handler, options, stop).await
+                    });
+                    caller.unpark();
+                    served
+                });
+                let mut interrupted = None;
+                while !io.is_finished() {
+                    std::thread::park_timeout(interval);
+                    if interrupted.is_none() {
+                        if let Err(error) = Python::attach(|py| py.check_signals()) {
+                            interrupted = Some(error);
+                            control.interrupt.notify_one();
+                        }
                     }
                 }
-            };
-            let served = server::serve(vec![listener], handler, options, stop).await;
-            (served, interrupted)
+                let served = io
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the server thread panicked")));
+                (served, interrupted)
+            })
         });
         self.set_running(false);
         if let Some(error) = interrupted {
@@ -126,7 +140,7 @@ impl SimpleServer {
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
         let listener = self.listener()?;
         let runtime =
-            AppRuntime::start(self.app.clone_ref(py), &self.settings).map_err(to_python)?;
+            AppRuntime::start(self.app.clone_ref(py), &self.settings, None).map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
                 options.keep_alive = false;

@@ -35,6 +35,12 @@ impl AsyncListener {
     }
 }
 
+/// After accepting stops, how long connections get before the graceful shutdown starts.
+/// Why: hyper closes a connection whose request it has not read yet as idle, so a client that
+/// connected just before the stop (its request already sent) would get no answer. Bytes a
+/// client sent with its connect are read well within this.
+const NEW_CONNECTION_GRACE: Duration = Duration::from_millis(50);
+
 /// How long a saturated worker holds off accepting before it accepts anyway (every worker
 /// may be saturated; then the connection is queued here rather than in the kernel).
 const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
@@ -98,6 +104,7 @@ where
     for accept in loops {
         let _ = accept.await;
     }
+    tokio::time::sleep(NEW_CONNECTION_GRACE.min(grace)).await;
     let graceful =
         Arc::try_unwrap(graceful).expect("invariant: accept loops ended and dropped their handles");
     let open = graceful.count();

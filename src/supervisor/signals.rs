@@ -24,7 +24,7 @@ pub enum Signal {
 }
 
 fn master_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset initialises the set before sigaddset reads it.
+    // SAFETY: a zeroed sigset_t is a valid value, and sigemptyset then initialises it properly.
     unsafe {
         let mut set = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
         libc::sigemptyset(&mut set);
@@ -58,6 +58,22 @@ pub fn reset_in_child() {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // If the master dies without stopping us, stop rather than serve as an orphan.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+}
+
+extern "C" fn exit_at_once(_signal: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe; skipping destructors is what "immediate" means.
+    unsafe { libc::_exit(0) }
+}
+
+/// In a worker: SIGQUIT ends the process at once, whatever it is doing (even draining).
+pub fn exit_on_quit() {
+    // SAFETY: installs an async-signal-safe handler for one signal.
+    unsafe {
+        libc::signal(
+            libc::SIGQUIT,
+            exit_at_once as *const () as libc::sighandler_t,
+        );
     }
 }
 

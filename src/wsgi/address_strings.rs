@@ -13,9 +13,13 @@ use pyo3::types::PyString;
 /// both are chosen by clients.
 const MAX_REMEMBERED: usize = 1024;
 
+/// Longest Host value remembered; longer ones (no real host name is) are formatted each time.
+const MAX_REMEMBERED_HOST_BYTES: usize = 255;
+
 #[derive(Hash, PartialEq, Eq)]
 enum ServerKey {
-    Host(HeaderValue),
+    /// An owned copy: a `HeaderValue` shares (and would keep alive) the whole request head.
+    Host(Box<[u8]>),
     /// No Host header: the socket the client connected to.
     Local(Option<SocketAddr>),
 }
@@ -79,21 +83,24 @@ impl AddressStrings {
         host: Option<&HeaderValue>,
         local: Option<SocketAddr>,
     ) -> [Bound<'py, PyString>; 2] {
-        let host = host.filter(|h| !h.is_empty() && h.to_str().is_ok());
+        let host = host.and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty());
+        let make = || match (host, local) {
+            (Some(host), _) => {
+                let (name, port) = split_host(host);
+                pair(py, name, port.unwrap_or("80"))
+            }
+            (None, Some(local)) => pair(py, &local.ip().to_string(), &local.port().to_string()),
+            (None, None) => pair(py, "localhost", "80"),
+        };
         let key = match host {
-            Some(host) => ServerKey::Host(host.clone()),
+            Some(host) if host.len() > MAX_REMEMBERED_HOST_BYTES => {
+                let [name, port] = make();
+                return [name.into_bound(py), port.into_bound(py)];
+            }
+            Some(host) => ServerKey::Host(host.as_bytes().into()),
             None => ServerKey::Local(local),
         };
-        let [name, port] = remember(&mut self.servers, key, || {
-            match (host.and_then(|h| h.to_str().ok()), local) {
-                (Some(host), _) => {
-                    let (name, port) = split_host(host);
-                    pair(py, name, port.unwrap_or("80"))
-                }
-                (None, Some(local)) => pair(py, &local.ip().to_string(), &local.port().to_string()),
-                (None, None) => pair(py, "localhost", "80"),
-            }
-        });
+        let [name, port] = remember(&mut self.servers, key, make);
         [name.bind(py).clone(), port.bind(py).clone()]
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use pyo3::prelude::*;
 
 use super::file_wrapper::FileWrapper;
+use super::response::server_borrow;
 use super::response::Outcome;
 use super::start_response::StartResponse;
 
@@ -37,7 +38,7 @@ pub fn try_file_body(
         return Ok(false);
     }
     let available = metadata.len().saturating_sub(position);
-    let declared = start_response.borrow().declared_length();
+    let declared = server_borrow(start_response, |state| state.declared_length())?;
     // A Content-Length shorter than the file sends that much, as gunicorn's sendfile does.
     let length = declared.map_or(available, |declared| declared.min(available));
     let body = if length == 0 {
@@ -52,6 +53,7 @@ pub fn try_file_body(
             memmap2::MmapOptions::new()
                 .offset(position)
                 .len(length as usize)
+                .populate()
                 .map(fd)
         };
         match mapped {
@@ -59,7 +61,9 @@ pub fn try_file_body(
             Err(_) => return Ok(false),
         }
     };
-    match start_response.borrow_mut().finish_whole(vec![body], length) {
+    match server_borrow(start_response, |state| {
+        state.finish_whole(vec![body], length)
+    })? {
         Ok(()) => Ok(true),
         Err(problem) => Err(Outcome::Invalid(problem)),
     }

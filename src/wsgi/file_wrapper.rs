@@ -1,6 +1,6 @@
 //! `wsgi.file_wrapper`: iterates any file-like object in blocks; when it wraps a regular file
 //! the response path maps the file and hands the pages to the socket without copying them
-//! through Python (see `response::file_body`).
+//! through Python (see `wsgi::file_body`).
 
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;

@@ -7,10 +7,7 @@
 //! runtime so the connection can carry the next request.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use http_body::Body;
@@ -19,14 +16,12 @@ use pyo3::exceptions::{PyOSError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use super::blocking::{wait_for, CLIENT_TIMEOUT};
+
 /// Most of a request body the server reads and discards when the app did not read it, so
 /// the connection can carry the next request. Beyond it the connection is closed instead;
 /// closing while the client is still sending can make its kernel discard our response.
 const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
-
-/// How long the app waits for the next piece of a request body before the read fails.
-/// Why: a client that stops sending mid-body must not hold a Python thread forever.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A request body on its way from the I/O thread to the app.
 pub struct RequestBody {
@@ -59,39 +54,18 @@ impl RequestBody {
     }
 }
 
-/// Wakes the Python thread parked in `WsgiInput::next_chunk`.
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 /// The next data frame (trailers skipped), parking this thread while none is ready.
 fn next_data_blocking(body: &mut Incoming) -> Result<Option<Bytes>, String> {
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let deadline = Instant::now() + BODY_READ_TIMEOUT;
     loop {
-        match Pin::new(&mut *body).poll_frame(&mut cx) {
-            Poll::Ready(None) => return Ok(None),
-            Poll::Ready(Some(Err(error))) => return Err(error.to_string()),
-            Poll::Ready(Some(Ok(frame))) => {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
+        match wait_for(next, CLIENT_TIMEOUT) {
+            None => return Err(format!("no body data for {}s", CLIENT_TIMEOUT.as_secs())),
+            Some(None) => return Ok(None),
+            Some(Some(Err(error))) => return Err(error.to_string()),
+            Some(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     return Ok(Some(data));
                 }
-            }
-            Poll::Pending => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(format!("no body data for {}s", BODY_READ_TIMEOUT.as_secs()));
-                }
-                std::thread::park_timeout(deadline - now);
             }
         }
     }
@@ -103,7 +77,7 @@ async fn drain(mut body: Incoming) {
     let mut discarded = 0u64;
     while discarded <= MAX_UNREAD_BODY_DRAIN_BYTES {
         let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-        match tokio::time::timeout(BODY_READ_TIMEOUT, next).await {
+        match tokio::time::timeout(CLIENT_TIMEOUT, next).await {
             Ok(Some(Ok(frame))) => discarded += frame.data_ref().map_or(0, |d| d.len() as u64),
             _ => return,
         }
@@ -205,8 +179,11 @@ impl WsgiInput {
     }
 }
 
-impl Drop for WsgiInput {
-    fn drop(&mut self) {
+impl WsgiInput {
+    /// The response is done: whatever the app left unread is drained on the I/O runtime, and
+    /// later reads (through a reference the app kept) see the end of the body.
+    pub fn finish_request(&mut self) {
+        self.pending = Bytes::new();
         let Some(source) = self.source.take() else {
             return;
         };
@@ -214,6 +191,12 @@ impl Drop for WsgiInput {
             return;
         }
         source.runtime.spawn(drain(source.body));
+    }
+}
+
+impl Drop for WsgiInput {
+    fn drop(&mut self) {
+        self.finish_request();
     }
 }
 

@@ -24,6 +24,10 @@ pub fn run_job(
         input,
         reply,
     } = job;
+    // The client left while the request waited in the queue: running the app would be wasted.
+    if reply.is_client_gone() {
+        return;
+    }
     let check_length = head.method != Method::HEAD;
     let (start_response, input) = match (
         Bound::new(py, StartResponse::new(reply, check_length)),
@@ -36,13 +40,18 @@ pub fn run_job(
             return;
         }
     };
-    let outcome = match environ.build(py, &head, &connection, input) {
+    let outcome = match environ.build(py, &head, &connection, input.clone()) {
         Err(error) => Outcome::Raised(error),
         Ok(environ) => match app.call1((environ, &start_response)) {
             Err(error) => Outcome::Raised(error),
             Ok(iterable) => response::send_body(py, &iterable, &start_response),
         },
     };
+    // Now, not when the environ is freed: frameworks keep it in reference cycles that live
+    // until the garbage collector runs, and the connection's next request waits for this.
+    if let Ok(mut input) = input.try_borrow_mut() {
+        input.finish_request();
+    }
     let request = || format!("{} {}", head.method, head.uri);
     let (message, detail) = match outcome {
         Outcome::Done => return,
@@ -73,9 +82,13 @@ pub fn run_job(
         ),
     };
     py.detach(|| log::error!("{message}"));
-    start_response
-        .borrow_mut()
-        .fail(py, config.debug.then_some(detail));
+    match start_response.try_borrow_mut() {
+        Ok(mut state) => state.fail(py, config.debug.then_some(detail)),
+        // Only the app's other thread can hold it; dropping its reply gives the client a 500.
+        Err(_) => log::error!(
+            "Could not answer the failed request: the response is in use by another thread"
+        ),
+    }
 }
 
 fn format_traceback(py: Python<'_>, error: &PyErr) -> String {

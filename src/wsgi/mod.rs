@@ -3,6 +3,7 @@
 //! See docs/architecture.md for one request's journey.
 
 mod address_strings;
+mod blocking;
 mod body_bytes;
 mod environ;
 mod errors;

@@ -125,8 +125,8 @@ impl Pool {
             Err(error) => {
                 log::error!("Cannot start a Python thread: {error}");
                 let mut queue = self.lock();
-                queue.started -= 1;
-                queue.waking -= 1;
+                queue.started = queue.started.saturating_sub(1);
+                queue.waking = queue.waking.saturating_sub(1);
             }
         }
     }
@@ -134,6 +134,8 @@ impl Pool {
     /// Runs on the I/O runtime: while requests wait behind busy threads, puts one more thread
     /// on them each time the oldest has waited `QUEUE_LINGER`.
     pub async fn watch_lingering(self: Arc<Self>) {
+        // The request whose long wait already led to a reset, so each is reset for once.
+        let mut reset_for: Option<Instant> = None;
         loop {
             self.queued_behind_busy.notified().await;
             loop {
@@ -143,7 +145,11 @@ impl Pool {
                     match queue.jobs.front() {
                         None => break,
                         // A thread counted as waking for this long is not coming for it.
-                        Some((_, queued)) if queued.elapsed() >= QUEUE_LINGER * 10 => {
+                        Some((_, queued))
+                            if queued.elapsed() >= QUEUE_LINGER * 10
+                                && reset_for != Some(*queued) =>
+                        {
+                            reset_for = Some(*queued);
                             queue.waking = 0;
                             self.choose_wake(&mut queue)
                         }
@@ -161,6 +167,7 @@ impl Pool {
     }
 
     fn thread_main(self: Arc<Self>) {
+        let _slot = ThreadSlot(self.clone());
         Python::attach(|py| {
             let mut environ = match EnvironBuilder::new(py, &self.config) {
                 Ok(builder) => builder,
@@ -174,7 +181,16 @@ impl Pool {
             let app = self.app.bind(py);
             let mut woken = true;
             while let Some(job) = self.next_job(py, &mut woken) {
-                run_job(py, app, &mut environ, &self.config, job);
+                // A bug of ours must cost one request (its client gets a 500 from the
+                // dropped reply), not this thread.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_job(py, app, &mut environ, &self.config, job)
+                }));
+                if ran.is_err() {
+                    log::error!(
+                        "Internal error (a panic) while handling a request; the client got a 500"
+                    );
+                }
             }
         });
     }
@@ -223,6 +239,25 @@ impl Pool {
         }
         queue.busy += 1;
         Some(job)
+    }
+}
+
+/// Gives a thread's place back when it ends for any reason, and hands queued requests to
+/// another thread, so a thread that died cannot leave requests waiting for it.
+struct ThreadSlot(Arc<Pool>);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        let wake = {
+            let mut queue = self.0.lock();
+            queue.started = queue.started.saturating_sub(1);
+            if queue.closed || queue.jobs.is_empty() {
+                Wake::None
+            } else {
+                self.0.choose_wake(&mut queue)
+            }
+        };
+        self.0.wake(wake);
     }
 }
 

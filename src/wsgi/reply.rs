@@ -56,6 +56,11 @@ impl Reply {
         (Reply { tx, outbox }, rx)
     }
 
+    /// Whether the connection this response was for has closed.
+    pub fn is_client_gone(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Queues `response` for delivery; fails (dropping it) if the client is already gone.
     pub fn send(self, response: Response<ResponseBody>) -> Result<(), ClientGone> {
         if self.tx.is_closed() {

@@ -2,13 +2,14 @@
 //! bytes is sent whole, a file wrapper over a regular file is mapped and sent without copies,
 //! anything else is iterated and streamed. `close()` is called exactly once in every case.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::body_bytes::body_bytes;
 use super::file_body::try_file_body;
 use super::file_wrapper::FileWrapper;
+use super::response_head::type_name;
 use super::start_response::{SendError, StartResponse};
 
 /// How a request's processing went wrong, for the log and the client.
@@ -22,12 +23,18 @@ pub enum Outcome {
     Invalid(String),
 }
 
-fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
+/// Runs `f` on the response state. The app holding it at the same moment (calling `write()`
+/// from another thread) is reported as the app's error instead of panicking.
+pub fn server_borrow<R>(
+    start_response: &Bound<'_, StartResponse>,
+    f: impl FnOnce(&mut StartResponse) -> R,
+) -> Result<R, Outcome> {
+    match start_response.try_borrow_mut() {
+        Ok(mut state) => Ok(f(&mut state)),
+        Err(_) => Err(Outcome::Raised(PyRuntimeError::new_err(
+            "the response was used from two threads at once (start_response/write)",
+        ))),
+    }
 }
 
 fn as_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, PyBytes>, Outcome> {
@@ -67,7 +74,10 @@ fn send_items(
     iterable: &Bound<'_, PyAny>,
     start_response: &Bound<'_, StartResponse>,
 ) -> Outcome {
-    let head_pending = start_response.borrow().is_head_pending();
+    let head_pending = match server_borrow(start_response, |state| state.is_head_pending()) {
+        Ok(pending) => pending,
+        Err(outcome) => return outcome,
+    };
     if head_pending {
         if let Ok(list) = iterable.cast::<PyList>() {
             return send_whole(list.iter(), list.len(), start_response);
@@ -104,9 +114,10 @@ fn send_whole<'py>(
             chunks.push(bytes);
         }
     }
-    match start_response.borrow_mut().finish_whole(chunks, length) {
-        Ok(()) => Outcome::Done,
-        Err(problem) => Outcome::Invalid(problem),
+    match server_borrow(start_response, |state| state.finish_whole(chunks, length)) {
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(problem)) => Outcome::Invalid(problem),
+        Err(outcome) => outcome,
     }
 }
 
@@ -133,18 +144,20 @@ fn stream(
             Ok(bytes) => body_bytes(bytes),
             Err(outcome) => return outcome,
         };
-        match start_response.borrow_mut().send_chunk(py, bytes) {
-            Ok(()) => {}
-            Err(SendError::ClientGone) => return Outcome::Done,
-            Err(SendError::NotStarted) => {
+        match server_borrow(start_response, |state| state.send_chunk(py, bytes)) {
+            Err(outcome) => return outcome,
+            Ok(Ok(())) => {}
+            Ok(Err(SendError::ClientGone)) => return Outcome::Done,
+            Ok(Err(SendError::NotStarted)) => {
                 return Outcome::Invalid(
                     "the app yielded body data before calling start_response()".into(),
                 )
             }
         }
     }
-    match start_response.borrow_mut().finish() {
-        Ok(()) => Outcome::Done,
-        Err(problem) => Outcome::Invalid(problem),
+    match server_borrow(start_response, |state| state.finish()) {
+        Ok(Ok(())) => Outcome::Done,
+        Ok(Err(problem)) => Outcome::Invalid(problem),
+        Err(outcome) => outcome,
     }
 }

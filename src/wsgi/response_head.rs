@@ -31,7 +31,8 @@ pub struct ResponseHead {
     pub content_length: Option<u64>,
 }
 
-fn type_name(value: &Bound<'_, PyAny>) -> String {
+/// The name of a Python value's type, for error messages.
+pub fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
         .get_type()
         .name()

@@ -8,9 +8,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use tokio::sync::mpsc;
 
+use super::blocking::{wait_for, CLIENT_TIMEOUT};
 use super::body_bytes::body_bytes;
 use super::reply::Reply;
-use super::response_head::ResponseHead;
+use super::response_head::{type_name, ResponseHead};
 use crate::http::status::Failure;
 use crate::http::{BodyError, BodySender, ResponseBody};
 
@@ -87,8 +88,19 @@ impl StartResponse {
             Progress::Streaming(tx) => {
                 let sent = match tx.try_send(Ok(chunk)) {
                     Ok(()) => Ok(()),
+                    // The client is slower than the app: wait for room, but not forever.
                     Err(mpsc::error::TrySendError::Full(item)) => {
-                        py.detach(|| tx.blocking_send(item)).map_err(|_| ())
+                        match py.detach(|| wait_for(tx.send(item), CLIENT_TIMEOUT)) {
+                            Some(Ok(())) => Ok(()),
+                            Some(Err(_)) => Err(()),
+                            None => {
+                                log::warn!(
+                                    "A client read nothing for {}s; giving up on its response",
+                                    CLIENT_TIMEOUT.as_secs()
+                                );
+                                Err(())
+                            }
+                        }
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
                 };
@@ -161,7 +173,7 @@ impl StartResponse {
                 if let Err(mpsc::error::TrySendError::Full(item)) =
                     tx.try_send(Err(BodyError::Aborted))
                 {
-                    let _ = py.detach(|| tx.blocking_send(item));
+                    let _ = py.detach(|| wait_for(tx.send(item), CLIENT_TIMEOUT));
                 }
             }
             Progress::Finished => {}
@@ -181,7 +193,7 @@ impl StartResponse {
     ) -> PyResult<Bound<'py, PyAny>> {
         let exc_info = exc_info.filter(|info| !info.is_none());
         {
-            let mut this = slf.borrow_mut();
+            let mut this = slf.try_borrow_mut()?;
             match (&this.progress, exc_info) {
                 // PEP 3333: "if headers have already been sent, re-raise the exception".
                 (Progress::Streaming(_) | Progress::Finished, Some(info)) => {
@@ -216,10 +228,7 @@ impl StartResponse {
         let bytes = data.cast::<PyBytes>().map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "write() takes bytes, not {}",
-                data.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
+                type_name(data)
             ))
         })?;
         match self.send_chunk(py, body_bytes(bytes)) {
