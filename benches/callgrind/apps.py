@@ -9,11 +9,22 @@ def hello(environ, start_response):
 def environ_json(environ, start_response):
     import json
 
-    keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
-            "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_HOST", "HTTP_USER_AGENT", "wsgi.url_scheme")
+    keys = (
+        "REQUEST_METHOD",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "HTTP_HOST",
+        "HTTP_USER_AGENT",
+        "wsgi.url_scheme",
+    )
     body = json.dumps({key: environ.get(key) for key in keys}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 
@@ -21,6 +32,8 @@ BODY_64K = b"x" * (64 * 1024)
 
 
 def body64k(environ, start_response):
-    start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                              ("Content-Length", str(len(BODY_64K)))])
+    start_response(
+        "200 OK",
+        [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(BODY_64K)))],
+    )
     return [BODY_64K]

@@ -75,10 +75,20 @@ def measure(app: str, count: int, path: str) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as outdir:
         command = [
-            "valgrind", "--tool=callgrind", "--trace-children=yes",
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=yes",
             f"--callgrind-out-file={outdir}/cg.%p.out",
-            sys.executable, "-m", "ferrogate", app,
-            "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "error",
+            sys.executable,
+            "-m",
+            "ferrogate",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-level",
+            "error",
         ]
         server = subprocess.Popen(command, cwd=HERE, stderr=subprocess.DEVNULL)
         try:
@@ -100,8 +110,10 @@ def main() -> None:
     small = measure(args.app, half, args.path)
     large = measure(args.app, args.requests, args.path)
     per_request = (large - small) / (args.requests - half)
-    print(f"{args.app} {args.path}: {per_request:,.0f} instructions per request "
-          f"(worker totals {small:,} for {half}, {large:,} for {args.requests})")
+    print(
+        f"{args.app} {args.path}: {per_request:,.0f} instructions per request "
+        f"(worker totals {small:,} for {half}, {large:,} for {args.requests})"
+    )
 
 
 if __name__ == "__main__":

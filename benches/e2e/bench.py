@@ -94,7 +94,9 @@ def _scenarios() -> dict:
     lua = lambda name: ["-s", os.path.join(HERE, name)]  # noqa: E731
     file_bytes = bytes(range(256)) * (apps.FILE_SIZE // 256)
     items = [
-        Scenario("hello", "hello", "hello world, keep-alive (13 B)", check=_expect_body(apps.HELLO)),
+        Scenario(
+            "hello", "hello", "hello world, keep-alive (13 B)", check=_expect_body(apps.HELLO)
+        ),
         Scenario(
             "close",
             "hello",
@@ -141,7 +143,12 @@ def _scenarios() -> dict:
             "wsgi.file_wrapper, 1 MiB file",
             check=_expect_body(file_bytes),
         ),
-        Scenario("flask", "flask_apps:flask_json", "Flask jsonify", check=_expect_json("message", "Hello, world!")),
+        Scenario(
+            "flask",
+            "flask_apps:flask_json",
+            "Flask jsonify",
+            check=_expect_json("message", "Hello, world!"),
+        ),
     ]
     return {s.name: s for s in items}
 
@@ -193,8 +200,19 @@ def _servers() -> dict:
             "granian",
             "tree",
             lambda app, port: [
-                vb("granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
-                "--workers", "1", "--no-access-log", "--log-level", "warning", app,
+                vb("granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                app,
             ],
             dist="granian",
         ),
@@ -203,9 +221,21 @@ def _servers() -> dict:
             "granian --blocking-threads 4",
             "tree",
             lambda app, port: [
-                vb("granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
-                "--workers", "1", "--blocking-threads", "4", "--no-access-log",
-                "--log-level", "warning", app,
+                vb("granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--blocking-threads",
+                "4",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                app,
             ],
             dist="granian",
         ),
@@ -221,8 +251,18 @@ def _servers() -> dict:
             "gunicorn gthread x4",
             "workers",
             lambda app, port: [
-                vb("gunicorn"), "-k", "gthread", "-w", "1", "--threads", "4",
-                "-b", f"{HOST}:{port}", "--log-level", "warning", app,
+                vb("gunicorn"),
+                "-k",
+                "gthread",
+                "-w",
+                "1",
+                "--threads",
+                "4",
+                "-b",
+                f"{HOST}:{port}",
+                "--log-level",
+                "warning",
+                app,
             ],
             dist="gunicorn",
         ),
@@ -231,11 +271,27 @@ def _servers() -> dict:
             "uWSGI 1p x4t",
             "workers",
             lambda app, port: [
-                vb("uwsgi"), "--http11-socket", f"{HOST}:{port}", "--http-auto-chunked",
-                "--master", "--processes", "1", "--threads", "4",
-                "--module", app, "--pythonpath", HERE, "--need-app", "--die-on-term",
-                "--disable-logging", "--ignore-sigpipe", "--ignore-write-errors",
-                "--disable-write-exception", "--buffer-size", "32768",
+                vb("uwsgi"),
+                "--http11-socket",
+                f"{HOST}:{port}",
+                "--http-auto-chunked",
+                "--master",
+                "--processes",
+                "1",
+                "--threads",
+                "4",
+                "--module",
+                app,
+                "--pythonpath",
+                HERE,
+                "--need-app",
+                "--die-on-term",
+                "--disable-logging",
+                "--ignore-sigpipe",
+                "--ignore-write-errors",
+                "--disable-write-exception",
+                "--buffer-size",
+                "32768",
             ],
             dist="uWSGI",
         ),
@@ -354,8 +410,10 @@ def _framing_error(headers) -> Optional[str]:
         return None
     if "close" in (headers.get("Connection") or "").lower():
         return None
-    return ("response body not delimited (no Content-Length, not chunked, no Connection: close) "
-            "on a keep-alive connection")
+    return (
+        "response body not delimited (no Content-Length, not chunked, no Connection: close) "
+        "on a keep-alive connection"
+    )
 
 
 def _closes_connection(port: int, timeout: float) -> Optional[str]:
@@ -366,8 +424,10 @@ def _closes_connection(port: int, timeout: float) -> Optional[str]:
             while s.recv(65536):
                 pass
         except socket.timeout:
-            return (f"ignores Connection: close (socket still open {timeout:g}s after the response, "
-                    "so wrk would keep reusing it)")
+            return (
+                f"ignores Connection: close (socket still open {timeout:g}s after the response, "
+                "so wrk would keep reusing it)"
+            )
         except ConnectionResetError:
             pass
     return None
@@ -383,8 +443,13 @@ class ServerProcess:
         self.log = open(log_path, "wb")
         self.argv = ["taskset", "-c", cpu] + server.argv(app, port)
         self.proc = subprocess.Popen(
-            self.argv, cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            self.argv,
+            cwd=HERE,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.pgid = self.proc.pid
 
@@ -462,9 +527,21 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 def run_wrk(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[str]) -> dict:
     argv = [
-        "taskset", "-c", cfg.wrk_cpu, "wrk", "-t", str(cfg.threads), "-c", str(cfg.connections),
-        "-d", f"{max(1, round(duration))}s", "--timeout", f"{max(1, round(cfg.timeout))}s", "--latency",
-        *sc.wrk_args, f"http://{HOST}:{port}/",
+        "taskset",
+        "-c",
+        cfg.wrk_cpu,
+        "wrk",
+        "-t",
+        str(cfg.threads),
+        "-c",
+        str(cfg.connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        f"{max(1, round(cfg.timeout))}s",
+        "--latency",
+        *sc.wrk_args,
+        f"http://{HOST}:{port}/",
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     text = proc.stdout + proc.stderr
@@ -487,7 +564,9 @@ def parse_wrk(text: str, rc: int = 0) -> dict:
     s = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     n = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     res["socket_errors"] = sum(int(x) for x in s.groups()) if s else 0
-    res["socket_detail"] = dict(zip(("connect", "read", "write", "timeout"), map(int, s.groups()))) if s else {}
+    res["socket_detail"] = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, s.groups()))) if s else {}
+    )
     res["non2xx"] = int(n.group(1)) if n else 0
     return res
 
@@ -499,7 +578,13 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
     """One run of one (server, scenario); returns a dict with ok/reason or the figures."""
     port = free_port()
     stem = os.path.join(cfg.raw_dir, f"{server.name}__{sc.name}__run{run}")
-    sp = ServerProcess(server, sc.app if ":" in sc.app else f"apps:{sc.app}", port, cfg.server_cpu, stem + ".server.log")
+    sp = ServerProcess(
+        server,
+        sc.app if ":" in sc.app else f"apps:{sc.app}",
+        port,
+        cfg.server_cpu,
+        stem + ".server.log",
+    )
     try:
         err = sp.wait_ready(sc, cfg.start_timeout)
         if err:
@@ -507,12 +592,23 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
         try:
             status, headers, body = _http(sp.port, sc, timeout=cfg.check_timeout)
         except socket.timeout:
-            return {"ok": False, "fatal": True, "reason": (
-                f"check request timed out after {cfg.check_timeout:g}s (response body not "
-                "delimited: no Content-Length/chunked and the connection kept open?)")}
+            return {
+                "ok": False,
+                "fatal": True,
+                "reason": (
+                    f"check request timed out after {cfg.check_timeout:g}s (response body not "
+                    "delimited: no Content-Length/chunked and the connection kept open?)"
+                ),
+            }
         except (OSError, http.client.HTTPException) as exc:
-            return {"ok": False, "reason": f"check request failed: {type(exc).__name__}: {exc}", "fatal": True}
-        bad = sc.check(status, body) or (None if sc.headers.get("Connection") else _framing_error(headers))
+            return {
+                "ok": False,
+                "reason": f"check request failed: {type(exc).__name__}: {exc}",
+                "fatal": True,
+            }
+        bad = sc.check(status, body) or (
+            None if sc.headers.get("Connection") else _framing_error(headers)
+        )
         if not bad and sc.headers.get("Connection") == "close":
             bad = _closes_connection(sp.port, 2.0)
         if bad:
@@ -533,7 +629,10 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
         if not res["ok"]:
             return {"ok": False, "reason": res["error"] + (f"; server {died}" if died else "")}
         if not res["requests"]:
-            return {"ok": False, "reason": "wrk completed no request" + (f"; server {died}" if died else "")}
+            return {
+                "ok": False,
+                "reason": "wrk completed no request" + (f"; server {died}" if died else ""),
+            }
         if died:
             return {"ok": False, "reason": f"server died during the run: {died}"}
         lost = [p for p in pids if p not in after]
@@ -617,16 +716,18 @@ def _rows(cfg, results: dict, scn: str) -> list:
             rows.append((label, "n/a", "", "", "", "", "", res["reason"]))
             continue
         flag = " !" if res["errors"] else ""
-        rows.append((
-            label + flag,
-            _fmt(res["rps"], ",.0f"),
-            _ratio(res, base),
-            _fmt(res["p99_ms"], ".2f"),
-            _fmt(res["rss_mib"], ".1f"),
-            _fmt(res["cpu_us_per_req"], ".1f"),
-            str(res["errors"]),
-            res.get("note", ""),
-        ))
+        rows.append(
+            (
+                label + flag,
+                _fmt(res["rps"], ",.0f"),
+                _ratio(res, base),
+                _fmt(res["p99_ms"], ".2f"),
+                _fmt(res["rss_mib"], ".1f"),
+                _fmt(res["cpu_us_per_req"], ".1f"),
+                str(res["errors"]),
+                res.get("note", ""),
+            )
+        )
     return rows
 
 
@@ -643,7 +744,9 @@ def print_table(cfg, results: dict, scn: str) -> None:
         if r[1] == "n/a":
             print(r[0].ljust(widths[0]) + "  n/a: " + r[7][:160])
             continue
-        line = "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r[:-1], widths)))
+        line = "  ".join(
+            v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r[:-1], widths))
+        )
         print(line + (f"  ({r[7][:120]})" if r[7] else ""))
     sys.stdout.flush()
 
@@ -656,10 +759,19 @@ def _versions(cfg) -> dict:
             if s.python == sys.executable:
                 out[name] = importlib.metadata.version(s.dist)
             else:
-                out[name] = subprocess.run(
-                    [s.python, "-c", f"import importlib.metadata as m; print(m.version({s.dist!r}))"],
-                    capture_output=True, text=True, timeout=30,
-                ).stdout.strip() or "?"
+                out[name] = (
+                    subprocess.run(
+                        [
+                            s.python,
+                            "-c",
+                            f"import importlib.metadata as m; print(m.version({s.dist!r}))",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=30,
+                    ).stdout.strip()
+                    or "?"
+                )
         except Exception:
             out[name] = "?"
     return out
@@ -675,7 +787,10 @@ def _machine() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def _loadavg() -> str:
@@ -688,10 +803,18 @@ def _loadavg() -> str:
 
 def _git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "python"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--", "src", "python"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except Exception:
         return "?"
@@ -701,13 +824,15 @@ def write_markdown(cfg, results: dict, meta: dict, path: str) -> None:
     L = []
     L.append("# ferrogate end-to-end benchmark\n")
     L.append(f"- date: {meta['date']}, repo commit: `{meta['commit']}`")
-    L.append(f"- machine: {meta['machine']}; load average at start {meta['load_start']}, "
-             f"at end {meta.get('load_end', '?')} (anything else running skews the figures)")
+    L.append(
+        f"- machine: {meta['machine']}; load average at start {meta['load_start']}, "
+        f"at end {meta.get('load_end', '?')} (anything else running skews the figures)"
+    )
     L.append(
         f"- load: `wrk -t{cfg.threads} -c{cfg.connections} -d{cfg.duration:g}s --latency "
         f"--timeout {cfg.timeout:g}s` pinned to CPU {cfg.wrk_cpu}; server pinned to CPU "
-        f"{cfg.server_cpu}; {cfg.warmup:g}s warm-up; median of {cfg.runs} run(s), a fresh server per run"
-        + (" (BENCH_QUICK)" if cfg.quick else "")
+        f"{cfg.server_cpu}; {cfg.warmup:g}s warm-up; median of {cfg.runs} run(s), "
+        "a fresh server per run" + (" (BENCH_QUICK)" if cfg.quick else "")
     )
     L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     L.append(
@@ -723,7 +848,8 @@ def write_markdown(cfg, results: dict, meta: dict, path: str) -> None:
     L.append(
         "- servers: ferrogate defaults; granian `--interface wsgi` (default blocking threads, and "
         "`--blocking-threads 4`); bjoern `bjoern.run`; gunicorn `-k gthread -w 1 --threads 4`; "
-        "uWSGI `--http11-socket --http-auto-chunked --master --processes 1 --threads 4` (the keep-alive "
+        "uWSGI `--http11-socket --http-auto-chunked --master --processes 1 --threads 4` "
+        "(the keep-alive "
         "flavour of http-socket; plain `--http-socket` closes after every response); "
         "waitress `--threads=4`.\n"
     )
@@ -759,7 +885,11 @@ def write_markdown(cfg, results: dict, meta: dict, path: str) -> None:
         cells = []
         for s in cfg.servers:
             res = results[scn].get(s)
-            cells.append(_fmt(res["rps"], ",.0f") + (" ⚠" if res["errors"] else "") if res and res["ok"] else "n/a")
+            cells.append(
+                _fmt(res["rps"], ",.0f") + (" ⚠" if res["errors"] else "")
+                if res and res["ok"]
+                else "n/a"
+            )
         L.append(f"| {scn} | " + " | ".join(cells) + " |")
     L.append("")
     with open(path, "w") as fh:
@@ -779,11 +909,14 @@ def write_chart(cfg, results: dict, meta: dict, path: str) -> Optional[str]:
     ncols = min(len(scns), 5) or 1
     nrows = (len(scns) + ncols - 1) // ncols or 1
     cmap = plt.get_cmap("tab10")
-    colors = {s: ("#d62728" if s == "ferrogate" else cmap([0, 1, 2, 4, 5, 6, 7, 8, 9][i % 9]))
-              for i, s in enumerate(servers)}
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(7.5, 3.4 * ncols), 3.2 * nrows + 1.0),
-                             squeeze=False)
-    for ax in axes.flat[len(scns):]:
+    colors = {
+        s: ("#d62728" if s == "ferrogate" else cmap([0, 1, 2, 4, 5, 6, 7, 8, 9][i % 9]))
+        for i, s in enumerate(servers)
+    }
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(max(7.5, 3.4 * ncols), 3.2 * nrows + 1.0), squeeze=False
+    )
+    for ax in axes.flat[len(scns) :]:
         ax.axis("off")
     for ax, scn in zip(axes.flat, scns):
         vals = []
@@ -795,10 +928,21 @@ def write_chart(cfg, results: dict, meta: dict, path: str) -> Optional[str]:
         top = max(vals) if any(vals) else 1.0
         for b, v, s in zip(bars, vals, servers):
             res = results[scn].get(s)
-            txt = "n/a" if not (res and res["ok"]) else (f"{v/1000:.1f}k" if v >= 1000 else f"{v:.0f}")
+            txt = (
+                "n/a"
+                if not (res and res["ok"])
+                else (f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}")
+            )
             if res and res["ok"] and res["errors"]:
                 txt += "!"
-            ax.text(b.get_x() + b.get_width() / 2, v + top * 0.01, txt, ha="center", va="bottom", fontsize=7)
+            ax.text(
+                b.get_x() + b.get_width() / 2,
+                v + top * 0.01,
+                txt,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_title(f"{scn}: {SCENARIOS[scn].title}", fontsize=8)
         ax.set_xticks(list(x))
         ax.set_xticklabels(servers, rotation=45, ha="right", fontsize=7)
@@ -808,7 +952,8 @@ def write_chart(cfg, results: dict, meta: dict, path: str) -> Optional[str]:
     axes.flat[0].set_ylabel("requests/s")
     fig.suptitle(
         f"ferrogate e2e: requests/s by scenario and server ({meta['date']}, {meta['commit']})\n"
-        f"wrk -t{cfg.threads} -c{cfg.connections} -d{cfg.duration:g}s, median of {cfg.runs} run(s), "
+        f"wrk -t{cfg.threads} -c{cfg.connections} -d{cfg.duration:g}s, "
+        f"median of {cfg.runs} run(s), "
         f"server: 1 worker on 1 CPU; ! = wrk errors",
         fontsize=9,
     )
@@ -829,37 +974,92 @@ def _env_list(name: str) -> Optional[list]:
 def parse_args(argv=None):
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
     env = os.environ.get
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", default=quick,
-                    help="BENCH_QUICK=1: hello+close, ferrogate/granian/gunicorn, 1 run of 5 s")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        default=quick,
+        help="BENCH_QUICK=1: hello+close, ferrogate/granian/gunicorn, 1 run of 5 s",
+    )
     ap.add_argument("--servers", default=None, help=f"BENCH_SERVERS, from: {','.join(SERVERS)}")
-    ap.add_argument("--scenarios", default=None, help=f"BENCH_SCENARIOS, from: {','.join(SCENARIOS)}")
+    ap.add_argument(
+        "--scenarios", default=None, help=f"BENCH_SCENARIOS, from: {','.join(SCENARIOS)}"
+    )
     ap.add_argument("--duration", type=float, default=None, help="BENCH_DURATION seconds (10)")
     ap.add_argument("--runs", type=int, default=None, help="BENCH_RUNS (3)")
-    ap.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "64")), help="BENCH_CONNECTIONS (64)")
-    ap.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "1")), help="BENCH_THREADS, wrk -t (1)")
-    ap.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "1")), help="BENCH_WARMUP seconds (1)")
-    ap.add_argument("--timeout", type=float, default=float(env("BENCH_TIMEOUT", "5")), help="BENCH_TIMEOUT, wrk --timeout seconds (5)")
-    ap.add_argument("--start-timeout", type=float, default=float(env("BENCH_START_TIMEOUT", "30")), help="BENCH_START_TIMEOUT (30)")
-    ap.add_argument("--check-timeout", type=float, default=float(env("BENCH_CHECK_TIMEOUT", "10")), help="BENCH_CHECK_TIMEOUT, seconds for the response check (10)")
-    ap.add_argument("--server-cpu", default=env("BENCH_SERVER_CPU", "0"), help="BENCH_SERVER_CPU, taskset list (0)")
-    ap.add_argument("--wrk-cpu", default=env("BENCH_WRK_CPU", "1"), help="BENCH_WRK_CPU, taskset list (1)")
-    ap.add_argument("--out", default=env("BENCH_OUT", RESULTS), help="BENCH_OUT, directory for latest.* (results/)")
+    ap.add_argument(
+        "--connections",
+        type=int,
+        default=int(env("BENCH_CONNECTIONS", "64")),
+        help="BENCH_CONNECTIONS (64)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=int(env("BENCH_THREADS", "1")),
+        help="BENCH_THREADS, wrk -t (1)",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=float(env("BENCH_WARMUP", "1")),
+        help="BENCH_WARMUP seconds (1)",
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=float(env("BENCH_TIMEOUT", "5")),
+        help="BENCH_TIMEOUT, wrk --timeout seconds (5)",
+    )
+    ap.add_argument(
+        "--start-timeout",
+        type=float,
+        default=float(env("BENCH_START_TIMEOUT", "30")),
+        help="BENCH_START_TIMEOUT (30)",
+    )
+    ap.add_argument(
+        "--check-timeout",
+        type=float,
+        default=float(env("BENCH_CHECK_TIMEOUT", "10")),
+        help="BENCH_CHECK_TIMEOUT, seconds for the response check (10)",
+    )
+    ap.add_argument(
+        "--server-cpu",
+        default=env("BENCH_SERVER_CPU", "0"),
+        help="BENCH_SERVER_CPU, taskset list (0)",
+    )
+    ap.add_argument(
+        "--wrk-cpu", default=env("BENCH_WRK_CPU", "1"), help="BENCH_WRK_CPU, taskset list (1)"
+    )
+    ap.add_argument(
+        "--out",
+        default=env("BENCH_OUT", RESULTS),
+        help="BENCH_OUT, directory for latest.* (results/)",
+    )
     cfg = ap.parse_args(argv)
 
     servers = (cfg.servers.split(",") if cfg.servers else None) or _env_list("BENCH_SERVERS")
-    scenarios = (cfg.scenarios.split(",") if cfg.scenarios else None) or _env_list("BENCH_SCENARIOS")
+    scenarios = (cfg.scenarios.split(",") if cfg.scenarios else None) or _env_list(
+        "BENCH_SCENARIOS"
+    )
     if cfg.quick:
         servers = servers or ["ferrogate", "granian", "gunicorn"]
         scenarios = scenarios or ["hello", "close"]
     cfg.servers = [s.strip() for s in (servers or list(SERVERS)) if s.strip()]
     cfg.scenarios = [s.strip() for s in (scenarios or list(SCENARIOS)) if s.strip()]
-    for kind, names, known in (("server", cfg.servers, SERVERS), ("scenario", cfg.scenarios, SCENARIOS)):
+    for kind, names, known in (
+        ("server", cfg.servers, SERVERS),
+        ("scenario", cfg.scenarios, SCENARIOS),
+    ):
         bad = [n for n in names if n not in known]
         if bad:
             ap.error(f"unknown {kind}(s) {bad}; known: {','.join(known)}")
     dflt_d, dflt_r = ("5", "1") if cfg.quick else ("10", "3")
-    cfg.duration = cfg.duration if cfg.duration is not None else float(env("BENCH_DURATION", dflt_d))
+    cfg.duration = (
+        cfg.duration if cfg.duration is not None else float(env("BENCH_DURATION", dflt_d))
+    )
     cfg.runs = cfg.runs if cfg.runs is not None else int(env("BENCH_RUNS", dflt_r))
     return cfg
 
@@ -875,7 +1075,10 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
-            print(f"error: {tool} not found (run benches/e2e/run.sh, which installs it)", file=sys.stderr)
+            print(
+                f"error: {tool} not found (run benches/e2e/run.sh, which installs it)",
+                file=sys.stderr,
+            )
             return 2
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.raw_dir = os.path.join(RAW, stamp)
@@ -892,12 +1095,17 @@ def main(argv=None) -> int:
         "load_start": _loadavg(),
     }
     if float(meta["load_start"].split()[0] if meta["load_start"] != "?" else 0) > 0.5:
-        print(f"warning: load average is {meta['load_start']}: other work on this machine will "
-              "skew the figures", file=sys.stderr)
+        print(
+            f"warning: load average is {meta['load_start']}: other work on this machine will "
+            "skew the figures",
+            file=sys.stderr,
+        )
     total = len(cfg.servers) * len(cfg.scenarios)
     est = total * cfg.runs * (cfg.duration + cfg.warmup + 2)
-    print(f"ferrogate e2e bench: {len(cfg.servers)} servers x {len(cfg.scenarios)} scenarios x "
-          f"{cfg.runs} run(s) of {cfg.duration:g}s (~{est / 60:.0f} min); raw logs in {cfg.raw_dir}")
+    print(
+        f"ferrogate e2e bench: {len(cfg.servers)} servers x {len(cfg.scenarios)} scenarios x "
+        f"{cfg.runs} run(s) of {cfg.duration:g}s (~{est / 60:.0f} min); raw logs in {cfg.raw_dir}"
+    )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     sys.stdout.flush()
 
@@ -910,8 +1118,12 @@ def main(argv=None) -> int:
                 t0 = time.monotonic()
                 res = bench_pair(cfg, SERVERS[name], SCENARIOS[scn])
                 results[scn][name] = res
-                summary = (f"{res['rps']:,.0f} req/s" + (f", {res['errors']} errors" if res["errors"] else "")
-                           if res["ok"] else f"n/a ({res['reason'][:100]})")
+                summary = (
+                    f"{res['rps']:,.0f} req/s"
+                    + (f", {res['errors']} errors" if res["errors"] else "")
+                    if res["ok"]
+                    else f"n/a ({res['reason'][:100]})"
+                )
                 print(f" {summary}  [{time.monotonic() - t0:.0f}s]", flush=True)
             print_table(cfg, results, scn)
             with open(os.path.join(cfg.raw_dir, "results.json"), "w") as fh:
@@ -934,12 +1146,28 @@ def main(argv=None) -> int:
             cells = []
             for s in cfg.servers:
                 r = results[scn][s]
-                cells.append(f"{r['rps']:,.0f}" + ("!" if r["errors"] else "") if r["ok"] else "n/a")
+                cells.append(
+                    f"{r['rps']:,.0f}" + ("!" if r["errors"] else "") if r["ok"] else "n/a"
+                )
             print(f"{scn:<12}" + "".join(f"{c:>{max(w, 10) + 2}}" for c in cells))
 
     meta["load_end"] = _loadavg()
-    config = {k: getattr(cfg, k) for k in ("servers", "scenarios", "duration", "runs", "connections",
-                                            "threads", "warmup", "timeout", "server_cpu", "wrk_cpu", "quick")}
+    config = {
+        k: getattr(cfg, k)
+        for k in (
+            "servers",
+            "scenarios",
+            "duration",
+            "runs",
+            "connections",
+            "threads",
+            "warmup",
+            "timeout",
+            "server_cpu",
+            "wrk_cpu",
+            "quick",
+        )
+    }
     md = os.path.join(cfg.out, "latest.md")
     png = os.path.join(cfg.out, "latest.png")
     write_markdown(cfg, results, meta, md)
