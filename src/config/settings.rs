@@ -137,6 +137,9 @@ const MAX_SETTING_SECONDS: f64 = 86_400.0;
 
 /// Negative or NaN durations are treated as zero and huge ones as a day, rather than panicking.
 fn seconds(value: f64) -> Duration {
+    if value.is_nan() {
+        return Duration::ZERO;
+    }
     Duration::try_from_secs_f64(value.min(MAX_SETTING_SECONDS)).unwrap_or(Duration::ZERO)
 }
 
