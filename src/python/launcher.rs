@@ -2,9 +2,8 @@
 //! child, the worker's whole life: load the app, serve until a signal, `os._exit`.
 
 use std::io;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use tokio::signal::unix::{signal, SignalKind};
@@ -34,7 +33,7 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         if pid != 0 {
             return Ok(pid);
         }
-        let code = run_worker(self.py, self, self.app);
+        let code = run_worker(self.py, self);
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
         std::process::exit(code)
@@ -52,8 +51,8 @@ fn flush_python_streams(py: Python<'_>) {
 }
 
 /// A worker process from fork to exit; returns its exit code.
-fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, app: &AppSource) -> i32 {
-    let (settings, listeners) = (launcher.settings, launcher.listeners);
+fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
+    let (settings, listeners, app) = (launcher.settings, launcher.listeners, launcher.app);
     supervisor::signals::reset_in_child();
     supervisor::signals::exit_on_quit();
     prefer_batches();
