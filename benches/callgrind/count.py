@@ -23,7 +23,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# The same apps the end-to-end benchmark serves.
+APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e")
 
 
 def free_port() -> int:
@@ -90,7 +91,7 @@ def measure(app: str, count: int, path: str) -> int:
             "--log-level",
             "error",
         ]
-        server = subprocess.Popen(command, cwd=HERE, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(command, cwd=APPS_DIR, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
             send(port, count, path)
