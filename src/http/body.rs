@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use super::service::InFlightGuard;
+use super::service::RequestGuards;
 use crate::observe::{AccessLog, AccessRecord};
 
 /// Chunks a streaming producer may run ahead of the socket. Bounds memory per response to
@@ -77,8 +77,8 @@ pub struct ResponseBody {
     /// An error to hand hyper on the next poll.
     failure: Option<BodyError>,
     access: Option<Box<AccessHook>>,
-    /// Keeps the request counted as in flight while its body is being sent.
-    in_flight: Option<InFlightGuard>,
+    /// Keeps the request counted as in progress while its body is being sent.
+    guards: Option<RequestGuards>,
 }
 
 impl ResponseBody {
@@ -90,7 +90,7 @@ impl ResponseBody {
             last_chunk: None,
             failure: None,
             access: None,
-            in_flight: None,
+            guards: None,
         }
     }
 
@@ -125,8 +125,8 @@ impl ResponseBody {
         }));
     }
 
-    pub fn hold_until_done(&mut self, guard: InFlightGuard) {
-        self.in_flight = Some(guard);
+    pub fn hold_until_done(&mut self, guards: RequestGuards) {
+        self.guards = Some(guards);
     }
 
     fn check_length(&mut self, chunk: &Bytes) -> Result<(), BodyError> {

@@ -16,6 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioTimer;
 use tokio::sync::Notify;
 
+use super::idle::{ConnectionActivity, RequestInProgress};
 use super::ResponseBody;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::observe::{AccessLog, AccessRecord};
@@ -43,7 +44,8 @@ impl ConnectionOptions {
         builder
             .timer(TokioTimer::new())
             .keep_alive(self.keep_alive)
-            .header_read_timeout(self.keep_alive_timeout)
+            // The keep-alive timeout is enforced by the connection's idle watch (idle.rs).
+            .header_read_timeout(None::<Duration>)
             .max_header_size(MAX_REQUEST_HEAD_BYTES)
             // Clients and WSGI tests expect `Content-Type`, not `content-type`.
             .title_case_headers(true);
@@ -84,7 +86,7 @@ impl InFlight {
 }
 
 /// Counts one request as in flight until dropped (with its response body).
-pub struct InFlightGuard(Arc<InFlight>);
+struct InFlightGuard(Arc<InFlight>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -93,9 +95,17 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// What a request holds until its response body is done: its place in the connection's
+/// activity and, where counted, in the server's in-flight requests.
+pub struct RequestGuards {
+    _in_progress: RequestInProgress,
+    _in_flight: Option<InFlightGuard>,
+}
+
 pub struct HttpService<H> {
     handler: H,
     connection: ConnectionInfo,
+    activity: Arc<ConnectionActivity>,
     access_log: Option<Arc<AccessLog>>,
     /// Counted only when accepting depends on it (`max_in_flight > 0`).
     in_flight: Option<Arc<InFlight>>,
@@ -105,12 +115,14 @@ impl<H: Handler> HttpService<H> {
     pub fn new(
         handler: H,
         connection: ConnectionInfo,
+        activity: Arc<ConnectionActivity>,
         options: &ConnectionOptions,
         in_flight: Option<Arc<InFlight>>,
     ) -> Self {
         HttpService {
             handler,
             connection,
+            activity,
             access_log: options.access_log.clone(),
             in_flight,
         }
@@ -148,11 +160,14 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for HttpService<H> {
             .access_log
             .as_ref()
             .map(|log| (log.clone(), access_record(&request, &self.connection)));
-        let in_flight = self.in_flight.as_ref().map(InFlight::enter);
+        let guards = RequestGuards {
+            _in_progress: self.activity.request_started(),
+            _in_flight: self.in_flight.as_ref().map(InFlight::enter),
+        };
         ServiceFuture {
             inner: self.handler.call(request, &self.connection),
             access,
-            in_flight,
+            guards: Some(guards),
         }
     }
 }
@@ -160,7 +175,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for HttpService<H> {
 pub struct ServiceFuture<F> {
     inner: F,
     access: Option<(Arc<AccessLog>, AccessRecord)>,
-    in_flight: Option<InFlightGuard>,
+    guards: Option<RequestGuards>,
 }
 
 impl<F> Future for ServiceFuture<F>
@@ -182,8 +197,8 @@ where
             let status = response.status().as_u16();
             response.body_mut().with_access_log(log, record, status);
         }
-        if let Some(guard) = self.in_flight.take() {
-            response.body_mut().hold_until_done(guard);
+        if let Some(guards) = self.guards.take() {
+            response.body_mut().hold_until_done(guards);
         }
         Poll::Ready(Ok(response))
     }

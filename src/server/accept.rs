@@ -11,10 +11,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::Listener;
 use crate::handler::{ConnectionInfo, Handler};
-use crate::http::{ConnectionOptions, HttpService, InFlight};
+use crate::http::{ConnectionActivity, ConnectionOptions, HttpService, InFlight, JoinSmallWrites};
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -141,7 +142,7 @@ pub async fn serve_one_connection<H: Handler>(
                 local: stream.local_addr().ok(),
             };
             let _ = stream.set_nodelay(true);
-            finish(connection(&context, stream, info).await, &info);
+            serve_connection(&context, stream, info).await;
         }
         AsyncListener::Unix(l) => {
             let (stream, _) = l.accept().await?;
@@ -149,7 +150,7 @@ pub async fn serve_one_connection<H: Handler>(
                 peer: None,
                 local: None,
             };
-            finish(connection(&context, stream, info).await, &info);
+            serve_connection(&context, stream, info).await;
         }
     }
     Ok(())
@@ -221,7 +222,8 @@ fn connection<H, IO>(
     context: &ConnectionContext<H>,
     stream: IO,
     info: ConnectionInfo,
-) -> http1::Connection<TokioIo<IO>, HttpService<H>>
+    activity: Arc<ConnectionActivity>,
+) -> http1::Connection<TokioIo<JoinSmallWrites<IO>>, HttpService<H>>
 where
     H: Handler,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -229,12 +231,25 @@ where
     let service = HttpService::new(
         context.handler.clone(),
         info,
+        activity,
         &context.options,
         (context.options.max_in_flight > 0).then(|| context.in_flight.clone()),
     );
     context
         .builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(JoinSmallWrites(stream)), service)
+}
+
+/// Serves one connection until it ends or stays idle past the keep-alive timeout.
+async fn serve_connection<H, IO>(context: &ConnectionContext<H>, stream: IO, info: ConnectionInfo)
+where
+    H: Handler,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(ConnectionActivity::default());
+    let served = connection(context, stream, info, activity.clone());
+    let timeout = context.options.keep_alive_timeout;
+    let _ = spawn_watched(served, activity, timeout, info).await;
 }
 
 fn spawn_connection<H, IO>(
@@ -246,22 +261,51 @@ fn spawn_connection<H, IO>(
     H: Handler,
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let served = graceful.watch(connection(context, stream, info));
-    tokio::spawn(async move { finish(served.await, &info) });
+    let activity = Arc::new(ConnectionActivity::default());
+    let served = graceful.watch(connection(context, stream, info, activity.clone()));
+    spawn_watched(served, activity, context.options.keep_alive_timeout, info);
+}
+
+/// Runs the connection as a task and its idle watch as another, which aborts the first once
+/// the connection has been idle for `timeout`.
+/// Why two tasks: a watch polled inside the connection's task is polled at every wake-up of
+/// it, several per request (1k instructions per hello request); its own task wakes twice per
+/// timeout.
+fn spawn_watched<F>(
+    served: F,
+    activity: Arc<ConnectionActivity>,
+    timeout: Duration,
+    info: ConnectionInfo,
+) -> JoinHandle<()>
+where
+    F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    let connection = tokio::spawn(async move { finish(served.await, &info) });
+    tokio::spawn(async move {
+        let abort = connection.abort_handle();
+        tokio::select! {
+            _ = connection => {}
+            () = activity.idle_for(timeout) => {
+                abort.abort();
+                log::debug!("Closed an idle or slow connection from {}", peer_name(&info));
+            }
+        }
+    })
+}
+
+fn peer_name(info: &ConnectionInfo) -> String {
+    info.peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "unix socket".into())
 }
 
 /// One readable line for a connection that ended badly; hyper has already answered a
 /// malformed request with a 4xx where it still could.
 fn finish(result: Result<(), hyper::Error>, info: &ConnectionInfo) {
     let Err(error) = result else { return };
-    let peer = info
-        .peer
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "unix socket".into());
+    let peer = peer_name(info);
     if error.is_parse() || error.is_parse_too_large() || error.is_parse_status() {
         log::warn!("Rejected a malformed request from {peer}: {error}");
-    } else if error.is_timeout() {
-        log::debug!("Closed an idle or slow connection from {peer}: {error}");
     } else if error.is_user() {
         // Response-body failures (app errors, Content-Length mismatches) were logged where they happened.
         log::debug!("Aborted the connection from {peer}: {error}");

@@ -126,3 +126,36 @@ def test_keep_alive_timeout_closes_idle_connection(serve):
             assert conn.is_closed_by_peer(timeout=5)
             idle = time.monotonic() - started
         assert 0.5 < idle < 3, f"closed after {idle:.1f}s idle, --keep-alive 1"
+
+
+def test_client_dribbling_its_head_is_cut_off_after_the_keep_alive_timeout(serve):
+    # Slowloris: a byte every 0.2 s never completes the head; the timeout bounds the head's
+    # whole arrival, not the gap between bytes.
+    with serve("hello:app", "--keep-alive", "1") as server:
+        with server.connect() as conn:
+            started = time.monotonic()
+            head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100
+            closed = False
+            for byte in head:
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    closed = True
+                    break
+                if conn.is_closed_by_peer(timeout=0.2):
+                    closed = True
+                    break
+            held = time.monotonic() - started
+        assert closed, "a head dribbled for 20 s was never cut off"
+        assert 0.9 < held < 3, f"cut off after {held:.1f}s, --keep-alive 1"
+
+
+def test_slow_app_is_not_cut_off_by_the_keep_alive_timeout(serve):
+    # The timeout is for a connection without a request in progress, not for the app.
+    with serve("sleepy:app", "--keep-alive", "1") as server:
+        with server.connect() as conn:
+            conn.send_request("GET", "/sleep?2.5")
+            response = conn.read_response()
+            assert response.status == 200
+            conn.send_request("GET", "/")
+            assert conn.read_response().status == 200
