@@ -2,8 +2,10 @@
 //! thread: a keep-alive connection sends many requests, and formatting its addresses anew
 //! for each was a tenth of a hello-world request's instructions (benches/callgrind).
 
-use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::SocketAddr;
+
+use foldhash::HashMap;
 
 use hyper::header::HeaderValue;
 use pyo3::prelude::*;
@@ -16,18 +18,16 @@ const MAX_REMEMBERED: usize = 1024;
 /// Longest Host value remembered; longer ones (no real host name is) are formatted each time.
 const MAX_REMEMBERED_HOST_BYTES: usize = 255;
 
-#[derive(Hash, PartialEq, Eq)]
-enum ServerKey {
-    /// An owned copy: a `HeaderValue` shares (and would keep alive) the whole request head.
-    Host(Box<[u8]>),
-    /// No Host header: the socket the client connected to.
-    Local(Option<SocketAddr>),
-}
-
+// PERF: foldhash, not SipHash: these maps are looked up on every request, and they are
+// bounded (MAX_REMEMBERED), so colliding keys chosen by a client cost little.
 #[derive(Default)]
 pub struct AddressStrings {
     peers: HashMap<Option<SocketAddr>, [Py<PyString>; 2]>,
-    servers: HashMap<ServerKey, [Py<PyString>; 2]>,
+    /// By Host value, an owned copy: a `HeaderValue` shares (and would keep alive) the
+    /// whole request head.
+    hosts: HashMap<Vec<u8>, [Py<PyString>; 2]>,
+    /// Requests without a Host header, by the socket the client connected to.
+    locals: HashMap<Option<SocketAddr>, [Py<PyString>; 2]>,
 }
 
 /// Splits a Host header value into name and optional port (`[::1]:80` keeps its brackets).
@@ -50,15 +50,20 @@ fn pair(py: Python<'_>, first: &str, second: &str) -> [Py<PyString>; 2] {
     ]
 }
 
-fn remember<K: std::hash::Hash + Eq, V>(
-    map: &mut HashMap<K, V>,
-    key: K,
-    make: impl FnOnce() -> V,
-) -> &V {
-    if map.len() >= MAX_REMEMBERED && !map.contains_key(&key) {
-        map.clear();
+/// The value for `key`, made and remembered on first use. `key` is borrowed, so a hit
+/// allocates nothing.
+fn remember<'m, K, Q, V>(map: &'m mut HashMap<K, V>, key: &Q, make: impl FnOnce() -> V) -> &'m V
+where
+    K: std::borrow::Borrow<Q> + Hash + Eq,
+    Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+{
+    if !map.contains_key(key) {
+        if map.len() >= MAX_REMEMBERED {
+            map.clear();
+        }
+        map.insert(key.to_owned(), make());
     }
-    map.entry(key).or_insert_with(make)
+    &map[key]
 }
 
 impl AddressStrings {
@@ -68,7 +73,7 @@ impl AddressStrings {
         py: Python<'py>,
         peer: Option<SocketAddr>,
     ) -> [Bound<'py, PyString>; 2] {
-        let [addr, port] = remember(&mut self.peers, peer, || match peer {
+        let [addr, port] = remember(&mut self.peers, &peer, || match peer {
             Some(peer) => pair(py, &peer.ip().to_string(), &peer.port().to_string()),
             None => pair(py, "", ""),
         });
@@ -92,15 +97,14 @@ impl AddressStrings {
             (None, Some(local)) => pair(py, &local.ip().to_string(), &local.port().to_string()),
             (None, None) => pair(py, "localhost", "80"),
         };
-        let key = match host {
+        let [name, port] = match host {
             Some(host) if host.len() > MAX_REMEMBERED_HOST_BYTES => {
                 let [name, port] = make();
                 return [name.into_bound(py), port.into_bound(py)];
             }
-            Some(host) => ServerKey::Host(host.as_bytes().into()),
-            None => ServerKey::Local(local),
+            Some(host) => remember(&mut self.hosts, host.as_bytes(), make),
+            None => remember(&mut self.locals, &local, make),
         };
-        let [name, port] = remember(&mut self.servers, key, make);
         [name.bind(py).clone(), port.bind(py).clone()]
     }
 }
@@ -122,12 +126,12 @@ mod tests {
 
     #[test]
     fn the_cache_starts_over_when_full() {
-        let mut map = HashMap::new();
+        let mut map = HashMap::default();
         for i in 0..MAX_REMEMBERED {
-            remember(&mut map, i, || i);
+            remember(&mut map, &i, || i);
         }
         assert_eq!(map.len(), MAX_REMEMBERED);
-        remember(&mut map, usize::MAX, || 0);
+        remember(&mut map, &usize::MAX, || 0);
         assert_eq!(map.len(), 1);
     }
 }
