@@ -49,8 +49,10 @@ impl Handler for WsgiHandler {
             .headers
             .get(EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let input = (!body.is_end_stream()).then(|| RequestBody::new(body, expects_continue));
-        let (reply, response) = Reply::new(self.pool.outbox());
+        let outbox = self.pool.outbox();
+        let input = (!body.is_end_stream())
+            .then(|| RequestBody::new(body, expects_continue, outbox.clone()));
+        let (reply, response) = Reply::new(outbox);
         let job = Job {
             head,
             connection: *connection,

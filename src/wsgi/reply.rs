@@ -1,12 +1,15 @@
-//! Response heads handed back from Python threads to the I/O thread, in batches.
+//! Response heads handed back from Python threads to the I/O thread, in batches, and request
+//! bodies the Python side is done with, dropped there too.
 //!
 //! Completing a request's oneshot from a Python thread wakes the I/O runtime from outside,
 //! which costs an eventfd write per response. Instead, replies go to an outbox; the first one
 //! of a batch wakes the delivery task, which completes them all on the I/O thread, where
-//! waking a connection task is a plain queue push (benches/README.md, "syscalls").
+//! waking a connection task is a plain queue push (benches/README.md, "syscalls"). Dropping a
+//! request body wakes its connection task as well, so finished bodies ride along.
 
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
 use hyper::Response;
 use tokio::sync::{oneshot, Notify};
 
@@ -18,25 +21,40 @@ type Delivery = (
 );
 
 #[derive(Default)]
+struct Batch {
+    replies: Vec<Delivery>,
+    finished_bodies: Vec<Incoming>,
+}
+
+#[derive(Default)]
 pub struct Outbox {
-    pending: Mutex<Vec<Delivery>>,
+    pending: Mutex<Batch>,
     ready: Notify,
 }
 
 impl Outbox {
     /// Runs on the I/O runtime for the life of the server.
     pub async fn deliver(self: Arc<Self>) {
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         loop {
             self.ready.notified().await;
-            std::mem::swap(
-                &mut batch,
-                &mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()),
-            );
-            for (tx, response) in batch.drain(..) {
+            std::mem::swap(&mut batch, &mut *self.lock());
+            for (tx, response) in batch.replies.drain(..) {
                 let _ = tx.send(response);
             }
+            batch.finished_bodies.clear();
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Has a request body the app is done with dropped on the I/O thread, with the next batch
+    /// of replies. Never wakes the I/O thread itself: the body's own reply is usually still in
+    /// the batch, and else the next reply comes for it.
+    pub fn drop_finished_body(&self, body: Incoming) {
+        self.lock().finished_bodies.push(body);
     }
 }
 
@@ -67,13 +85,9 @@ impl Reply {
             return Err(ClientGone);
         }
         let first_of_batch = {
-            let mut pending = self
-                .outbox
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            pending.push((self.tx, response));
-            pending.len() == 1
+            let mut pending = self.outbox.lock();
+            pending.replies.push((self.tx, response));
+            pending.replies.len() == 1
         };
         if first_of_batch {
             self.outbox.ready.notify_one();
