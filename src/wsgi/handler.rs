@@ -59,26 +59,54 @@ impl Handler for WsgiHandler {
             input,
             reply,
         };
-        match self.pool.submit(job) {
-            Ok(()) => ReplyFuture {
-                response: Some(response),
-            },
-            Err(_) => ReplyFuture { response: None },
+        ReplyFuture {
+            state: ReplyState::Unqueued(self.pool.clone(), job, response),
         }
     }
 }
 
 pub struct ReplyFuture {
-    /// `None` when the Python threads are gone (the worker is stopping).
-    response: Option<oneshot::Receiver<Response<ResponseBody>>>,
+    state: ReplyState,
+}
+
+// The future lives inside hyper's connection state either way; boxing the job would cost an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum ReplyState {
+    /// Queued at the first poll: hyper reads a body that came with its head in between, so the
+    /// job takes it along (see `RequestBody::take_arrived_data`).
+    Unqueued(Arc<Pool>, Job, oneshot::Receiver<Response<ResponseBody>>),
+    Queued(oneshot::Receiver<Response<ResponseBody>>),
+    /// The Python threads are gone (the worker is stopping).
+    Unavailable,
+    Done,
 }
 
 impl Future for ReplyFuture {
     type Output = Response<ResponseBody>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(response) = self.response.as_mut() else {
-            return Poll::Ready(Failure::Unavailable.into_response());
+        self.state = match std::mem::replace(&mut self.state, ReplyState::Done) {
+            ReplyState::Unqueued(pool, mut job, response) => {
+                if let Some(input) = job.input.as_mut() {
+                    input.take_arrived_data();
+                }
+                match pool.submit(job) {
+                    Ok(()) => ReplyState::Queued(response),
+                    Err(_) => ReplyState::Unavailable,
+                }
+            }
+            other => other,
+        };
+        let response = match &mut self.state {
+            ReplyState::Queued(response) => response,
+            ReplyState::Unavailable => {
+                self.state = ReplyState::Done;
+                return Poll::Ready(Failure::Unavailable.into_response());
+            }
+            ReplyState::Unqueued(..) | ReplyState::Done => {
+                unreachable!("polled after completion")
+            }
         };
         Pin::new(response).poll(cx).map(|result| {
             // A dropped reply means the Python side ended without answering (it always

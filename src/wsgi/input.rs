@@ -39,22 +39,30 @@ pub struct RequestBody {
 }
 
 impl RequestBody {
-    /// Call on the I/O runtime as the request is queued.
-    pub fn new(mut body: Incoming, expects_continue: bool, outbox: Arc<Outbox>) -> RequestBody {
-        let mut first = None;
-        if !expects_continue {
-            // Signals hyper that the body is wanted, so its connection task reads it now.
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
-                first = frame.into_data().ok().filter(|data| !data.is_empty());
-            }
-        }
-        RequestBody {
+    /// Call on the I/O runtime as the request arrives.
+    pub fn new(body: Incoming, expects_continue: bool, outbox: Arc<Outbox>) -> RequestBody {
+        let mut body = RequestBody {
             body,
-            first,
+            first: None,
             expects_continue,
             runtime: tokio::runtime::Handle::current(),
             outbox,
+        };
+        // Signals hyper that the body is wanted, so its connection task reads it now.
+        body.take_arrived_data();
+        body
+    }
+
+    /// Takes the data hyper has read so far, if any, without waiting. Call on the I/O runtime
+    /// before the request is queued: taken on a Python thread, the chunk would wake the
+    /// connection task from outside the runtime, an eventfd write per request (post1k).
+    pub fn take_arrived_data(&mut self) {
+        if self.expects_continue || self.first.is_some() {
+            return;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut self.body).poll_frame(&mut cx) {
+            self.first = frame.into_data().ok().filter(|data| !data.is_empty());
         }
     }
 }
