@@ -280,7 +280,7 @@ impl EnvironBuilder {
                     continue;
                 }
                 self.keys.content_length.bind(py).clone()
-            } else if name.as_str().contains('_') {
+            } else if name.as_str().as_bytes().contains(&b'_') {
                 // `X_Forwarded_For` must not pose as `X-Forwarded-For` (both map to HTTP_X_FORWARDED_FOR).
                 continue;
             } else {
