@@ -173,8 +173,15 @@ impl Pool {
                 Ok(builder) => builder,
                 Err(error) => {
                     log::error!("Cannot prepare the WSGI environ: {error}");
-                    let mut queue = self.lock();
-                    queue.waking = queue.waking.saturating_sub(1);
+                    // Answer what is queued (a dropped reply is a 500) rather than leave it
+                    // to the next thread, which would likely fail the same way, and start
+                    // the next, in a loop.
+                    let unanswered: Vec<_> = {
+                        let mut queue = self.lock();
+                        queue.waking = queue.waking.saturating_sub(1);
+                        queue.jobs.drain(..).collect()
+                    };
+                    drop(unanswered);
                     return;
                 }
             };
