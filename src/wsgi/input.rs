@@ -30,6 +30,8 @@ pub struct RequestBody {
     body: Incoming,
     /// Data already taken from `body` when the request was queued.
     first: Option<Bytes>,
+    /// A read error met while taking `first`; the app gets it after `first`.
+    failure: Option<String>,
     /// The client waits for `100 Continue`; if the app never reads, the body will not come.
     expects_continue: bool,
     /// The I/O runtime, where an unread body is drained.
@@ -44,6 +46,7 @@ impl RequestBody {
         let mut body = RequestBody {
             body,
             first: None,
+            failure: None,
             expects_continue,
             runtime: tokio::runtime::Handle::current(),
             outbox,
@@ -57,12 +60,17 @@ impl RequestBody {
     /// before the request is queued: taken on a Python thread, the chunk would wake the
     /// connection task from outside the runtime, an eventfd write per request (post1k).
     pub fn take_arrived_data(&mut self) {
-        if self.expects_continue || self.first.is_some() {
+        if self.expects_continue || self.first.is_some() || self.failure.is_some() {
             return;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        if let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut self.body).poll_frame(&mut cx) {
-            self.first = frame.into_data().ok().filter(|data| !data.is_empty());
+        match Pin::new(&mut self.body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.first = frame.into_data().ok().filter(|data| !data.is_empty());
+            }
+            // Kept for the app: a body that cannot be read must not look like a short one.
+            Poll::Ready(Some(Err(error))) => self.failure = Some(error.to_string()),
+            Poll::Ready(None) | Poll::Pending => {}
         }
     }
 }
@@ -127,6 +135,10 @@ impl WsgiInput {
                 self.pending = first;
                 continue;
             }
+            if let Some(reason) = source.failure.take() {
+                self.source = None;
+                return Err(read_error(&reason));
+            }
             if source.body.is_end_stream() {
                 self.source = None;
                 return Ok(false);
@@ -140,9 +152,7 @@ impl WsgiInput {
                 }
                 Err(reason) => {
                     self.source = None;
-                    return Err(PyOSError::new_err(format!(
-                        "error reading the request body: {reason}"
-                    )));
+                    return Err(read_error(&reason));
                 }
             }
         }
@@ -187,7 +197,9 @@ impl WsgiInput {
     fn at_end(&self) -> bool {
         match &self.source {
             None => true,
-            Some(source) => source.first.is_none() && source.body.is_end_stream(),
+            Some(source) => {
+                source.first.is_none() && source.failure.is_none() && source.body.is_end_stream()
+            }
         }
     }
 }
@@ -217,6 +229,10 @@ impl Drop for WsgiInput {
     fn drop(&mut self) {
         self.finish_request();
     }
+}
+
+fn read_error(reason: &str) -> PyErr {
+    PyOSError::new_err(format!("error reading the request body: {reason}"))
 }
 
 /// PEP 3333 passes sizes as optional ints; a negative or absent size means "no limit".

@@ -147,3 +147,20 @@ def test_200_mib_upload_is_streamed_with_bounded_memory(server, framing):
         growth = (proc_status_kib(pid, "VmHWM") - peak_before) * 1024
         role = "master" if pid == server.pid else "worker"
         assert growth < MAX_GROWTH, f"{role} peak RSS grew by {growth / MIB:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\nworld\r\n0\r\n\r\n", b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"],
+    ids=["first-chunk", "second-chunk"],
+)
+def test_malformed_chunk_arriving_with_the_head_is_an_error_not_a_short_body(server, body):
+    # A chunk-size line that is not hex, in the same segment as the head, so the server meets
+    # the error while taking the body along with the request.
+    with server.connect() as conn:
+        conn.send(b"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        try:
+            resp = conn.read_response()
+        except (ConnectionError, EOFError, ValueError):
+            return  # closed without an answer: also not a short body passed off as whole
+    assert resp.status != 200, f"a broken body reached the app as complete: {resp.body!r}"
