@@ -29,6 +29,17 @@ def imports(import_log) -> dict[int, str]:
     return {int(pid): token for pid, token in (line.split() for line in lines if line)}
 
 
+def imports_by(import_log, pids, timeout: float = 10) -> dict[int, str]:
+    """imports(), once every one of ``pids`` has logged its import (a worker is listed as a
+    child of the master before it has finished importing the app)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = imports(import_log)
+        if set(pids) <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 @pytest.mark.timeout(45)
 def test_sighup_replaces_workers_and_reimports_the_app(serve, tmp_path):
     import_log = tmp_path / "imports.log"
@@ -36,7 +47,7 @@ def test_sighup_replaces_workers_and_reimports_the_app(serve, tmp_path):
     env = {"IMPORT_LOG": str(import_log)}
     with serve("reload_token:app", "--workers", "2", env=env) as server:
         old = server.wait_for_workers(2)
-        old_tokens = imports(import_log)
+        old_tokens = imports_by(import_log, old)
         assert set(old_tokens) == set(old), "each worker imports the app itself"
         assert answer(server)["token"] in old_tokens.values()
 
@@ -58,7 +69,7 @@ def test_sighup_replaces_workers_and_reimports_the_app(serve, tmp_path):
         )
         assert load.failed() == [], f"requests failed during the reload: {load.failed()[:5]}"
         after_hup = [o.answer for o in load.ok() if o.started > hup_at]
-        new_tokens = imports(import_log)
+        new_tokens = imports_by(import_log, new)
         assert {pid for pid in new_tokens if pid not in old} == set(new)
         assert not set(new_tokens[pid] for pid in new) & set(old_tokens.values())
         for a in after_hup:
