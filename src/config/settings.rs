@@ -85,7 +85,8 @@ pub struct Settings {
     )]
     pub graceful_timeout: f64,
 
-    /// Seconds an idle keep-alive connection (or a client sending its headers) is waited for.
+    /// Seconds an idle keep-alive connection (or a client sending its headers) is waited for
+    /// before it is closed (at most half as long again).
     #[arg(
         long = "keep-alive",
         value_name = "SECONDS",

@@ -13,7 +13,6 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, REFERER, SERVER, USER_AGENT};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioTimer;
 use tokio::sync::Notify;
 
 use super::idle::{ConnectionActivity, RequestInProgress};
@@ -42,7 +41,6 @@ impl ConnectionOptions {
     pub fn http1_builder(&self) -> http1::Builder {
         let mut builder = http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
             .keep_alive(self.keep_alive)
             // The keep-alive timeout is enforced by the connection's idle watch (idle.rs).
             .header_read_timeout(None::<Duration>)
