@@ -1,5 +1,6 @@
 """Background load for supervisor tests: client threads sending requests over fresh
-connections and recording every outcome with the time it started."""
+connections and recording every outcome with the time it started; and `served_by`, the pid
+of the worker that answers one request."""
 
 from __future__ import annotations
 
@@ -71,3 +72,10 @@ class Load:
                 return
             time.sleep(0.02)
         raise AssertionError(f"fewer than {count} requests succeeded after t={since:.2f}")
+
+
+def served_by(server) -> int:
+    """The pid of the worker that answers a GET / (apps that report their pid)."""
+    resp = server.request("GET", "/", timeout=10)
+    assert resp.status == 200, resp.text
+    return json.loads(resp.body)["pid"]

@@ -4,7 +4,6 @@ and a worker killed under load costs at most the requests it had in flight
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -14,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.serving import is_alive
-from tests.supervisor.load import Load
+from tests.supervisor.load import Load, served_by
 
 #: Client threads of the load in the SIGKILL test; each has at most one request in flight.
 CLIENTS = ["/", "/", "/", "/sleep?0.1", "/sleep?0.1", "/sleep?0.3"]
@@ -25,11 +24,6 @@ def server(serve):
     with serve("reload_token:app", "--workers", "3") as s:
         yield s
 
-
-def served_by(server) -> int:
-    resp = server.request("GET", "/", timeout=10)
-    assert resp.status == 200, resp.text
-    return json.loads(resp.body)["pid"]
 
 
 @pytest.mark.timeout(30)

@@ -3,7 +3,6 @@ on (apps/sleepy.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from tests.serving import is_alive
+from tests.supervisor.load import served_by
 
 
 @pytest.fixture
@@ -18,11 +18,6 @@ def server(serve):
     with serve("sleepy:app", "--workers", "2") as s:
         yield s
 
-
-def served_by(server) -> int:
-    resp = server.request("GET", "/", timeout=10)
-    assert resp.status == 200
-    return json.loads(resp.body)["pid"]
 
 
 def test_killed_worker_is_replaced_by_a_new_one(server):

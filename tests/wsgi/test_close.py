@@ -15,13 +15,6 @@ SECOND_CLOSE_GRACE_S = 0.5
 
 
 @pytest.fixture(scope="module")
-def close_log(tmp_path_factory):
-    path = tmp_path_factory.mktemp("close") / "close.log"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture(scope="module")
 def server(serve, close_log):
     with serve("closing:app", "--threads", "2", env={"CLOSE_LOG": str(close_log)}) as s:
         yield s

@@ -20,13 +20,6 @@ FILE_SIZE = 256 * 1024 + 123
 
 
 @pytest.fixture(scope="module")
-def close_log(tmp_path_factory):
-    path = tmp_path_factory.mktemp("file-edges") / "close.log"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture(scope="module")
 def server(serve, close_log):
     with serve("file_edges:app", env={"CLOSE_LOG": str(close_log)}) as s:
         yield s
