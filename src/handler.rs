@@ -4,10 +4,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use hyper::body::Incoming;
-use hyper::{Request, Response};
+use http::request::Parts;
 
-use crate::http::ResponseBody;
+use crate::http::{RequestBody, Response};
 
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +20,13 @@ pub struct ConnectionInfo {
 pub trait Handler: Clone + Send + Sync + 'static {
     /// Resolves to the response head; the body may still be streaming when it resolves.
     /// `Unpin` so the HTTP layer can poll it without boxing every request.
-    type Future: Future<Output = Response<ResponseBody>> + Send + Unpin + 'static;
+    type Future: Future<Output = Response> + Send + Unpin + 'static;
 
-    fn call(&self, request: Request<Incoming>, connection: &ConnectionInfo) -> Self::Future;
+    /// `body` is `None` when the request has none.
+    fn call(
+        &self,
+        head: Parts,
+        body: Option<RequestBody>,
+        connection: &ConnectionInfo,
+    ) -> Self::Future;
 }

@@ -27,6 +27,11 @@ impl ConnectionActivity {
         RequestInProgress(self.clone())
     }
 
+    /// Whether a request is between its head and the end of its response.
+    pub fn is_busy(&self) -> bool {
+        self.unfinished.load(Ordering::Relaxed) > 0
+    }
+
     /// Resolves once the connection has had no request in progress and no new request for
     /// at least `timeout` (and at most 1.5 × `timeout`).
     pub async fn idle_for(&self, timeout: Duration) {

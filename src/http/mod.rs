@@ -1,13 +1,21 @@
-//! HTTP/1 on hyper: the per-connection service, the response body type every handler returns,
-//! and the one mapping from failures to status codes. Knows nothing of WSGI or Python.
+//! HTTP/1.0 and 1.1: request heads and bodies off the wire, responses onto it, keep-alive,
+//! pipelining, chunked coding both ways, `100 Continue`, and the one mapping from failures to
+//! status codes. Knows nothing of WSGI or Python.
 
 mod body;
+mod connection;
 mod idle;
-mod service;
-mod small_writes;
+mod in_flight;
+mod request;
+mod request_body;
+mod response;
 pub mod status;
+mod write;
 
 pub use body::{BodyError, BodySender, ResponseBody};
+pub use connection::{ConnectionError, ConnectionOptions, HttpServer, Socket, CLIENT_TIMEOUT};
 pub use idle::ConnectionActivity;
-pub use service::{ConnectionOptions, HttpService, InFlight};
-pub use small_writes::JoinSmallWrites;
+pub use in_flight::InFlight;
+pub use request::{RequestError, MAX_REQUEST_HEAD_BYTES};
+pub use request_body::{BodyReadError, RequestBody};
+pub use response::{HeaderBlock, Response};

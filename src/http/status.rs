@@ -1,10 +1,9 @@
 //! The one place that turns a failure into an HTTP response.
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Response, StatusCode};
+use http::StatusCode;
 
-use super::ResponseBody;
+use super::{HeaderBlock, Response, ResponseBody};
 
 /// Why a request could not be answered by the application.
 #[derive(Debug)]
@@ -24,7 +23,7 @@ impl Failure {
         }
     }
 
-    pub fn into_response(self) -> Response<ResponseBody> {
+    pub fn into_response(self) -> Response {
         let status = self.status();
         let mut text = format!(
             "{} {}\n",
@@ -38,30 +37,25 @@ impl Failure {
             text.push('\n');
             text.push_str(&detail);
         }
-        let mut response = Response::new(ResponseBody::full(Bytes::from(text)));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
+        let mut headers = HeaderBlock::with_capacity(48);
+        headers.push(b"Content-Type", b"text/plain; charset=utf-8");
+        Response::new(status, headers, ResponseBody::full(Bytes::from(text)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body::Body;
 
     #[test]
     fn application_failure_is_a_plain_500_with_detail_only_when_given() {
         let quiet = Failure::Application { detail: None }.into_response();
-        assert_eq!(quiet.status(), 500);
-        assert_eq!(quiet.body().size_hint().exact(), Some(26));
+        assert_eq!(quiet.status, 500);
+        assert_eq!(quiet.body.known_length(), Some(26));
         let debug = Failure::Application {
             detail: Some("Traceback".into()),
         }
         .into_response();
-        assert!(debug.body().size_hint().exact().unwrap() > 26);
+        assert!(debug.body.known_length().unwrap() > 26);
     }
 }

@@ -3,19 +3,16 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::Listener;
 use crate::handler::{ConnectionInfo, Handler};
-use crate::http::{ConnectionActivity, ConnectionOptions, HttpService, InFlight, JoinSmallWrites};
+use crate::http::{ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket};
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -36,8 +33,8 @@ impl AsyncListener {
     }
 }
 
-/// After accepting stops, how long connections get before the graceful shutdown starts.
-/// Why: hyper closes a connection whose request it has not read yet as idle, so a client that
+/// After accepting stops, how long connections get before idle ones are closed.
+/// Why: a connection whose request has not been read yet counts as idle, so a client that
 /// connected just before the stop (its request already sent) would get no answer. Bytes a
 /// client sent with its connect are read well within this.
 const NEW_CONNECTION_GRACE: Duration = Duration::from_millis(50);
@@ -46,33 +43,61 @@ const NEW_CONNECTION_GRACE: Duration = Duration::from_millis(50);
 /// may be saturated; then the connection is queued here rather than in the kernel).
 const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
 
+/// How often a stopping server looks whether a connection has gone idle.
+const STOP_LOOK_INTERVAL: Duration = Duration::from_millis(10);
+
 /// What every connection task of one server shares.
 struct ConnectionContext<H> {
-    handler: H,
-    options: ConnectionOptions,
-    builder: http1::Builder,
-    in_flight: Arc<InFlight>,
+    server: HttpServer<H>,
+    open: AtomicUsize,
+    all_closed: Notify,
+    /// `true` once the server stops: idle connections close, busy ones after their response.
+    stop: watch::Receiver<bool>,
 }
 
-impl<H> ConnectionContext<H> {
-    fn new(handler: H, options: ConnectionOptions) -> Self {
+impl<H: Handler> ConnectionContext<H> {
+    fn new(handler: H, options: ConnectionOptions, stop: watch::Receiver<bool>) -> Self {
         ConnectionContext {
-            handler,
-            builder: options.http1_builder(),
-            options,
-            in_flight: Arc::default(),
+            server: HttpServer::new(handler, options),
+            open: AtomicUsize::new(0),
+            all_closed: Notify::new(),
+            stop,
         }
     }
 
     /// While every Python thread is busy, other workers sharing the socket should take new
     /// connections: wait for a free thread, for a little while.
     async fn wait_for_capacity(&self) {
-        let limit = self.options.max_in_flight;
-        if limit == 0 || self.in_flight.count() < limit {
+        let limit = self.server.options.max_in_flight;
+        if limit == 0 || self.server.in_flight.count() < limit {
             return;
         }
-        let _ =
-            tokio::time::timeout(SATURATED_ACCEPT_DEFERRAL, self.in_flight.wait_below(limit)).await;
+        let _ = tokio::time::timeout(
+            SATURATED_ACCEPT_DEFERRAL,
+            self.server.in_flight.wait_below(limit),
+        )
+        .await;
+    }
+
+    async fn all_connections_closed(&self) {
+        loop {
+            let closed = self.all_closed.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection<H>(Arc<ConnectionContext<H>>);
+
+impl<H> Drop for OpenConnection<H> {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_closed.notify_waiters();
+        }
     }
 }
 
@@ -87,35 +112,31 @@ where
     H: Handler,
     S: Future<Output = Duration>,
 {
-    let context = Arc::new(ConnectionContext::new(handler, options));
-    let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let context = Arc::new(ConnectionContext::new(handler, options, stop_rx.clone()));
     let mut loops = Vec::new();
     for listener in listeners {
         let listener = AsyncListener::from_std(listener)?;
-        loops.push(tokio::spawn(accept_loop(
-            listener,
-            context.clone(),
-            graceful.clone(),
-            stop_rx.clone(),
-        )));
+        loops.push(tokio::spawn(accept_loop(listener, context.clone())));
     }
     let grace = shutdown.await;
-    let _ = stop_tx.send(true);
+    for accept in &loops {
+        accept.abort();
+    }
     for accept in loops {
         let _ = accept.await;
     }
     tokio::time::sleep(NEW_CONNECTION_GRACE.min(grace)).await;
-    let graceful =
-        Arc::try_unwrap(graceful).expect("invariant: accept loops ended and dropped their handles");
-    let open = graceful.count();
+    context.server.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let open = context.open.load(Ordering::Acquire);
     if open > 0 {
         log::info!(
             "Waiting up to {:.1}s for {open} open connection(s) to finish",
             grace.as_secs_f64()
         );
     }
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(grace, context.all_connections_closed())
         .await
         .is_err()
     {
@@ -133,47 +154,23 @@ pub async fn serve_one_connection<H: Handler>(
     handler: H,
     options: ConnectionOptions,
 ) -> io::Result<()> {
-    let context = ConnectionContext::new(handler, options);
-    match AsyncListener::from_std(listener)? {
-        AsyncListener::Tcp(l) => {
-            let (stream, peer) = l.accept().await?;
-            let info = ConnectionInfo {
-                peer: Some(peer),
-                local: stream.local_addr().ok(),
-            };
-            let _ = stream.set_nodelay(true);
-            serve_connection(&context, stream, info).await;
-        }
-        AsyncListener::Unix(l) => {
-            let (stream, _) = l.accept().await?;
-            let info = ConnectionInfo {
-                peer: None,
-                local: None,
-            };
-            serve_connection(&context, stream, info).await;
-        }
-    }
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let context = Arc::new(ConnectionContext::new(handler, options, stop_rx));
+    let listener = AsyncListener::from_std(listener)?;
+    let served = match accept(&listener).await? {
+        Accepted::Tcp(stream, info) => spawn_connection(&context, stream, info),
+        Accepted::Unix(stream, info) => spawn_connection(&context, stream, info),
+    };
+    let _ = served.await;
     Ok(())
 }
 
-async fn accept_loop<H: Handler>(
-    listener: AsyncListener,
-    context: Arc<ConnectionContext<H>>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<ConnectionContext<H>>) {
     loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            accepted = async {
-                context.wait_for_capacity().await;
-                accept(&listener).await
-            } => accepted,
-        };
-        match accepted {
-            Ok(Accepted::Tcp(stream, info)) => spawn_connection(&context, &graceful, stream, info),
-            Ok(Accepted::Unix(stream, info)) => spawn_connection(&context, &graceful, stream, info),
+        context.wait_for_capacity().await;
+        match accept(&listener).await {
+            Ok(Accepted::Tcp(stream, info)) => drop(spawn_connection(&context, stream, info)),
+            Ok(Accepted::Unix(stream, info)) => drop(spawn_connection(&context, stream, info)),
             Err(error) => {
                 log::error!("accept() failed: {error}");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
@@ -218,79 +215,51 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
     }
 }
 
-fn connection<H, IO>(
-    context: &ConnectionContext<H>,
-    stream: IO,
-    info: ConnectionInfo,
-    activity: Arc<ConnectionActivity>,
-) -> http1::Connection<TokioIo<JoinSmallWrites<IO>>, HttpService<H>>
-where
-    H: Handler,
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = HttpService::new(
-        context.handler.clone(),
-        info,
-        activity,
-        &context.options,
-        (context.options.max_in_flight > 0).then(|| context.in_flight.clone()),
-    );
-    context
-        .builder
-        .serve_connection(TokioIo::new(JoinSmallWrites(stream)), service)
-}
-
-/// Serves one connection until it ends or stays idle past the keep-alive timeout.
-async fn serve_connection<H, IO>(context: &ConnectionContext<H>, stream: IO, info: ConnectionInfo)
-where
-    H: Handler,
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = Arc::new(ConnectionActivity::default());
-    let served = connection(context, stream, info, activity.clone());
-    let timeout = context.options.keep_alive_timeout;
-    let _ = spawn_watched(served, activity, timeout, info).await;
-}
-
-fn spawn_connection<H, IO>(
-    context: &ConnectionContext<H>,
-    graceful: &GracefulShutdown,
-    stream: IO,
-    info: ConnectionInfo,
-) where
-    H: Handler,
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = Arc::new(ConnectionActivity::default());
-    let served = graceful.watch(connection(context, stream, info, activity.clone()));
-    spawn_watched(served, activity, context.options.keep_alive_timeout, info);
-}
-
-/// Runs the connection as a task and its idle watch as another, which aborts the first once
-/// the connection has been idle for `timeout`.
+/// Runs the connection as a task and its watch as another, which aborts the first once the
+/// connection has been idle for the keep-alive timeout, or is idle while the server stops.
 /// Why two tasks: a watch polled inside the connection's task is polled at every wake-up of
 /// it, several per request (1k instructions per hello request); its own task wakes twice per
 /// timeout.
-fn spawn_watched<F>(
-    served: F,
-    activity: Arc<ConnectionActivity>,
-    timeout: Duration,
+fn spawn_connection<H: Handler, S: Socket>(
+    context: &Arc<ConnectionContext<H>>,
+    socket: S,
     info: ConnectionInfo,
-) -> JoinHandle<()>
-where
-    F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
-{
-    let connection = tokio::spawn(async move { finish(served.await, &info) });
+) -> JoinHandle<()> {
+    context.open.fetch_add(1, Ordering::AcqRel);
+    let open = OpenConnection(context.clone());
+    let activity = Arc::new(ConnectionActivity::default());
+    let serving = {
+        let context = context.clone();
+        let activity = activity.clone();
+        tokio::spawn(async move {
+            let served = context.server.serve(socket, info, activity).await;
+            finish(served, &info);
+        })
+    };
+    let timeout = context.server.options.keep_alive_timeout;
+    let mut stop = context.stop.clone();
     tokio::spawn(async move {
-        let abort = connection.abort_handle();
+        let _open = open;
+        let abort = serving.abort_handle();
         tokio::select! {
-            _ = connection => {}
+            _ = serving => {}
             () = activity.idle_for(timeout) => {
                 abort.abort();
                 log::debug!("Closed an idle or slow connection from {}", peer_name(&info));
             }
+            () = idle_after_stop(&mut stop, &activity) => abort.abort(),
         }
     })
+}
+
+/// Resolves once the server is stopping and the connection has no request in progress.
+async fn idle_after_stop(stop: &mut watch::Receiver<bool>, activity: &ConnectionActivity) {
+    if stop.wait_for(|stopping| *stopping).await.is_err() {
+        return std::future::pending().await;
+    }
+    while activity.is_busy() {
+        tokio::time::sleep(STOP_LOOK_INTERVAL).await;
+    }
 }
 
 fn peer_name(info: &ConnectionInfo) -> String {
@@ -299,17 +268,24 @@ fn peer_name(info: &ConnectionInfo) -> String {
         .unwrap_or_else(|| "unix socket".into())
 }
 
-/// One readable line for a connection that ended badly; hyper has already answered a
-/// malformed request with a 4xx where it still could.
-fn finish(result: Result<(), hyper::Error>, info: &ConnectionInfo) {
+/// One readable line for a connection that ended badly.
+fn finish(result: Result<(), ConnectionError>, info: &ConnectionInfo) {
     let Err(error) = result else { return };
     let peer = peer_name(info);
-    if error.is_parse() || error.is_parse_too_large() || error.is_parse_status() {
-        log::warn!("Rejected a malformed request from {peer}: {error}");
-    } else if error.is_user() {
-        // Response-body failures (app errors, Content-Length mismatches) were logged where they happened.
-        log::debug!("Aborted the connection from {peer}: {error}");
-    } else {
-        log::debug!("Connection from {peer} ended: {error}");
+    match error {
+        ConnectionError::Refused(error) => {
+            log::warn!("Rejected a malformed request from {peer}: {error}")
+        }
+        ConnectionError::Response(error @ crate::http::BodyError::LengthMismatch { .. }) => {
+            log::error!("Response to {peer}: {error}; closing the connection")
+        }
+        // The app's failure was logged where it happened.
+        ConnectionError::Response(error) => {
+            log::debug!("Aborted the connection from {peer}: {error}")
+        }
+        ConnectionError::IncompleteHead => {
+            log::debug!("Connection from {peer} closed in the middle of a request head")
+        }
+        ConnectionError::Io(error) => log::debug!("Connection from {peer} ended: {error}"),
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use foldhash::HashMap;
 
-use hyper::header::HeaderValue;
+use http::HeaderValue;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 

@@ -8,10 +8,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// How long a Python thread waits on a client (the next piece of a request body, room to
-/// send the next chunk of a response) before giving up on it. Why: a client that stops
-/// reading or sending must not hold a Python thread forever.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::http::CLIENT_TIMEOUT;
 
 struct ThreadWaker(Thread);
 

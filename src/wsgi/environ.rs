@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 
 use foldhash::HashMap;
-use hyper::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TRANSFER_ENCODING};
-use hyper::http::request::Parts;
-use hyper::{Method, Version};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TRANSFER_ENCODING};
+use http::request::Parts;
+use http::{Method, Version};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 

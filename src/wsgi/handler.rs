@@ -6,19 +6,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http_body::Body;
-use hyper::body::Incoming;
-use hyper::header::EXPECT;
-use hyper::http::request::Parts;
-use hyper::{Request, Response};
+use http::request::Parts;
 use tokio::sync::oneshot;
 
-use super::input::RequestBody;
 use super::pool::Pool;
 use super::reply::Reply;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::status::Failure;
-use crate::http::ResponseBody;
+use crate::http::{RequestBody, Response};
 
 /// One request, on its way to a Python thread.
 pub struct Job {
@@ -43,16 +38,13 @@ impl WsgiHandler {
 impl Handler for WsgiHandler {
     type Future = ReplyFuture;
 
-    fn call(&self, request: Request<Incoming>, connection: &ConnectionInfo) -> ReplyFuture {
-        let (head, body) = request.into_parts();
-        let expects_continue = head
-            .headers
-            .get(EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let outbox = self.pool.outbox();
-        let input = (!body.is_end_stream())
-            .then(|| RequestBody::new(body, expects_continue, outbox.clone()));
-        let (reply, response) = Reply::new(outbox);
+    fn call(
+        &self,
+        head: Parts,
+        input: Option<RequestBody>,
+        connection: &ConnectionInfo,
+    ) -> ReplyFuture {
+        let (reply, response) = Reply::new(self.pool.outbox());
         let job = Job {
             head,
             connection: *connection,
@@ -60,53 +52,22 @@ impl Handler for WsgiHandler {
             reply,
         };
         ReplyFuture {
-            state: ReplyState::Unqueued(self.pool.clone(), job, response),
+            // The Python threads are gone when the worker is stopping.
+            response: self.pool.submit(job).ok().map(|()| response),
         }
     }
 }
 
 pub struct ReplyFuture {
-    state: ReplyState,
-}
-
-// The future lives inside hyper's connection state either way; boxing the job would cost an
-// allocation per request.
-#[allow(clippy::large_enum_variant)]
-enum ReplyState {
-    /// Queued at the first poll: hyper reads a body that came with its head in between, so the
-    /// job takes it along (see `RequestBody::take_arrived_data`).
-    Unqueued(Arc<Pool>, Job, oneshot::Receiver<Response<ResponseBody>>),
-    Queued(oneshot::Receiver<Response<ResponseBody>>),
-    /// The Python threads are gone (the worker is stopping).
-    Unavailable,
-    Done,
+    response: Option<oneshot::Receiver<Response>>,
 }
 
 impl Future for ReplyFuture {
-    type Output = Response<ResponseBody>;
+    type Output = Response;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.state = match std::mem::replace(&mut self.state, ReplyState::Done) {
-            ReplyState::Unqueued(pool, mut job, response) => {
-                if let Some(input) = job.input.as_mut() {
-                    input.take_arrived_data();
-                }
-                match pool.submit(job) {
-                    Ok(()) => ReplyState::Queued(response),
-                    Err(_) => ReplyState::Unavailable,
-                }
-            }
-            other => other,
-        };
-        let response = match &mut self.state {
-            ReplyState::Queued(response) => response,
-            ReplyState::Unavailable => {
-                self.state = ReplyState::Done;
-                return Poll::Ready(Failure::Unavailable.into_response());
-            }
-            ReplyState::Unqueued(..) | ReplyState::Done => {
-                unreachable!("polled after completion")
-            }
+        let Some(response) = self.response.as_mut() else {
+            return Poll::Ready(Failure::Unavailable.into_response());
         };
         Pin::new(response).poll(cx).map(|result| {
             // A dropped reply means the Python side ended without answering (it always

@@ -1,7 +1,7 @@
 //! One request on a Python thread: build the environ, call the app, drive its body, and turn
 //! whatever went wrong into a log line and a 500 (or an aborted connection).
 
-use hyper::Method;
+use http::Method;
 use pyo3::prelude::*;
 
 use super::environ::EnvironBuilder;

@@ -1,29 +1,21 @@
-//! Response heads handed back from Python threads to the I/O thread, in batches, and request
-//! bodies the Python side is done with, dropped there too.
+//! Response heads handed back from Python threads to the I/O thread, in batches.
 //!
 //! Completing a request's oneshot from a Python thread wakes the I/O runtime from outside,
 //! which costs an eventfd write per response. Instead, replies go to an outbox; the first one
 //! of a batch wakes the delivery task, which completes them all on the I/O thread, where
-//! waking a connection task is a plain queue push (benches/README.md, "syscalls"). Dropping a
-//! request body wakes its connection task as well, so finished bodies ride along.
+//! waking a connection task is a plain queue push (benches/README.md, "syscalls").
 
 use std::sync::{Arc, Mutex};
 
-use hyper::body::Incoming;
-use hyper::Response;
 use tokio::sync::{oneshot, Notify};
 
-use crate::http::ResponseBody;
+use crate::http::Response;
 
-type Delivery = (
-    oneshot::Sender<Response<ResponseBody>>,
-    Response<ResponseBody>,
-);
+type Delivery = (oneshot::Sender<Response>, Response);
 
 #[derive(Default)]
 struct Batch {
     replies: Vec<Delivery>,
-    finished_bodies: Vec<Incoming>,
 }
 
 #[derive(Default)]
@@ -42,19 +34,11 @@ impl Outbox {
             for (tx, response) in batch.replies.drain(..) {
                 let _ = tx.send(response);
             }
-            batch.finished_bodies.clear();
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Has a request body the app is done with dropped on the I/O thread, with the next batch
-    /// of replies. Never wakes the I/O thread itself: the body's own reply is usually still in
-    /// the batch, and else the next reply comes for it.
-    pub fn drop_finished_body(&self, body: Incoming) {
-        self.lock().finished_bodies.push(body);
     }
 }
 
@@ -64,12 +48,12 @@ pub struct ClientGone;
 
 /// Where one request's response head goes.
 pub struct Reply {
-    tx: oneshot::Sender<Response<ResponseBody>>,
+    tx: oneshot::Sender<Response>,
     outbox: Arc<Outbox>,
 }
 
 impl Reply {
-    pub fn new(outbox: Arc<Outbox>) -> (Reply, oneshot::Receiver<Response<ResponseBody>>) {
+    pub fn new(outbox: Arc<Outbox>) -> (Reply, oneshot::Receiver<Response>) {
         let (tx, rx) = oneshot::channel();
         (Reply { tx, outbox }, rx)
     }
@@ -80,7 +64,7 @@ impl Reply {
     }
 
     /// Queues `response` for delivery; fails (dropping it) if the client is already gone.
-    pub fn send(self, response: Response<ResponseBody>) -> Result<(), ClientGone> {
+    pub fn send(self, response: Response) -> Result<(), ClientGone> {
         if self.tx.is_closed() {
             return Err(ClientGone);
         }

@@ -1,14 +1,12 @@
 //! The status line and headers an app passes to start_response, checked as PEP 3333 and
 //! RFC 9110 require before anything reaches the wire.
 
-use hyper::ext::ReasonPhrase;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
-use hyper::{Response, StatusCode};
+use http::StatusCode;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::http::ResponseBody;
+use crate::http::{HeaderBlock, Response, ResponseBody};
 
 /// PEP 3333: "the application must not generate any hop-by-hop headers" (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -24,9 +22,10 @@ const HOP_BY_HOP: [&str; 8] = [
 
 pub struct ResponseHead {
     status: StatusCode,
-    /// Kept only when it differs from the canonical phrase, so hyper writes what the app said.
-    reason: Option<ReasonPhrase>,
-    headers: HeaderMap,
+    /// Kept only when it differs from the canonical phrase.
+    reason: Option<Box<[u8]>>,
+    /// As the app gave them: names keep the app's case on the wire.
+    headers: HeaderBlock,
     /// The app's Content-Length, which the body is then held to.
     pub content_length: Option<u64>,
 }
@@ -40,7 +39,7 @@ pub fn type_name(value: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<ReasonPhrase>)> {
+fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<Box<[u8]>>)> {
     let text = status
         .cast::<PyString>()
         .map_err(|_| {
@@ -74,7 +73,7 @@ fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<Reaso
     let reason = if status.canonical_reason() == Some(reason) {
         None
     } else {
-        let phrase = latin1_bytes(reason).and_then(|b| ReasonPhrase::try_from(b).ok()).ok_or_else(|| {
+        let phrase = latin1_bytes(reason).filter(|b| is_field_value(b)).map(Vec::into_boxed_slice).ok_or_else(|| {
             PyValueError::new_err(format!("start_response(): reason phrase {reason:?} contains a control or non-latin-1 character"))
         })?;
         Some(phrase)
@@ -87,7 +86,24 @@ fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
     text.chars().map(|c| u8::try_from(c as u32).ok()).collect()
 }
 
-fn parse_header(item: &Bound<'_, PyAny>) -> PyResult<(HeaderName, HeaderValue)> {
+/// RFC 9110 §5.6.2 `token`: what a header name is made of.
+fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 9110 §5.5: visible characters, spaces, tabs and obs-text; no CR, LF, NUL or DEL.
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+}
+
+/// One `(name, value)` pair, checked, added to `headers`; returns whether it was Content-Length
+/// and, if so, its value.
+fn parse_header(item: &Bound<'_, PyAny>, headers: &mut HeaderBlock) -> PyResult<Option<String>> {
     let pair = item
         .cast::<PyTuple>()
         .ok()
@@ -109,30 +125,37 @@ fn parse_header(item: &Bound<'_, PyAny>) -> PyResult<(HeaderName, HeaderValue)> 
     };
     let name = name.to_str()?;
     let value = value.to_str()?;
-    let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        PyValueError::new_err(format!(
+    if !is_token(name.as_bytes()) {
+        return Err(PyValueError::new_err(format!(
             "start_response(): {name:?} is not a valid header name"
-        ))
-    })?;
-    if HOP_BY_HOP.contains(&header_name.as_str()) {
+        )));
+    }
+    if HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name)) {
         return Err(PyValueError::new_err(format!(
             "start_response(): hop-by-hop header {name:?} is not allowed from a WSGI application (PEP 3333)"
         )));
     }
-    // PERF: ASCII values (nearly all) are checked and copied once (benches/callgrind).
-    let header_value = if value.is_ascii() {
-        HeaderValue::from_str(value).ok()
-    } else {
-        latin1_bytes(value).and_then(|b| HeaderValue::from_bytes(&b).ok())
+    let invalid_value = || {
+        PyValueError::new_err(format!(
+            "start_response(): value of header {name:?} contains CR, LF, NUL, another control character, \
+             or a character beyond latin-1"
+        ))
     };
-    let header_value = header_value
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "start_response(): value of header {name:?} contains CR, LF, NUL, another control character, \
-                 or a character beyond latin-1"
-            ))
-        })?;
-    Ok((header_name, header_value))
+    // PERF: ASCII values (nearly all) are checked and copied once (benches/callgrind).
+    if value.is_ascii() {
+        if !is_field_value(value.as_bytes()) {
+            return Err(invalid_value());
+        }
+        headers.push(name.as_bytes(), value.as_bytes());
+    } else {
+        let bytes = latin1_bytes(value)
+            .filter(|b| is_field_value(b))
+            .ok_or_else(invalid_value)?;
+        headers.push(name.as_bytes(), &bytes);
+    }
+    Ok(name
+        .eq_ignore_ascii_case("content-length")
+        .then(|| value.to_owned()))
 }
 
 impl ResponseHead {
@@ -148,36 +171,27 @@ impl ResponseHead {
                 type_name(headers)
             ))
         })?;
-        let mut map = HeaderMap::with_capacity(items.len() + 2);
+        let mut map = HeaderBlock::with_capacity(items.len() * 32);
+        let mut content_length = None;
         for item in items.iter() {
-            let (name, value) = parse_header(&item)?;
-            map.append(name, value);
-        }
-        let content_length = match map
-            .get_all(CONTENT_LENGTH)
-            .iter()
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => None,
-            [value] => Some(
-                value
-                    .to_str()
-                    .ok()
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        PyValueError::new_err(
-                            "start_response(): Content-Length must be a non-negative integer",
-                        )
-                    })?,
-            ),
-            _ => {
+            let Some(value) = parse_header(&item, &mut map)? else {
+                continue;
+            };
+            if content_length.is_some() {
                 return Err(PyValueError::new_err(
                     "start_response(): more than one Content-Length header",
-                ))
+                ));
             }
-        };
+            let length = Some(value.trim())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    PyValueError::new_err(
+                        "start_response(): Content-Length must be a non-negative integer",
+                    )
+                })?;
+            content_length = Some(length);
+        }
         Ok(ResponseHead {
             status,
             reason,
@@ -194,17 +208,13 @@ impl ResponseHead {
         )
     }
 
-    pub fn into_response(self, body: ResponseBody) -> Response<ResponseBody> {
+    pub fn into_response(self, body: ResponseBody) -> Response {
         let body = match self.content_length {
             Some(length) => body.with_declared_length(length),
             None => body,
         };
-        let mut response = Response::new(body);
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
-        if let Some(reason) = self.reason {
-            response.extensions_mut().insert(reason);
-        }
+        let mut response = Response::new(self.status, self.headers, body);
+        response.reason = self.reason;
         response
     }
 }

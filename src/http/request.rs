@@ -1,0 +1,300 @@
+//! The request head: parsed out of the connection's buffer with httparse, checked for what
+//! RFC 9112 asks of a server (one unambiguous body framing, a known version), and turned into
+//! `http` types whose header values share the received bytes.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING,
+};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, StatusCode, Uri, Version};
+
+/// Largest request head (request line plus headers) accepted; beyond it the answer is 431.
+/// 64 KiB is well above any browser's and far below what would let a client pin memory.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+
+/// Most header lines in one request head; beyond it the answer is 431 (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+
+/// Why a request head was refused. Each maps to the status the client is told before the
+/// connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    Malformed(String),
+    HeadTooLarge,
+    UnsupportedCoding(String),
+    UnsupportedVersion,
+}
+
+impl RequestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::Malformed(_) => StatusCode::BAD_REQUEST,
+            RequestError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            RequestError::UnsupportedCoding(_) => StatusCode::NOT_IMPLEMENTED,
+            RequestError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+        }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Malformed(why) => f.write_str(why),
+            RequestError::HeadTooLarge => write!(
+                f,
+                "request head over {MAX_REQUEST_HEAD_BYTES} bytes or {MAX_HEADERS} header lines"
+            ),
+            RequestError::UnsupportedCoding(coding) => {
+                write!(f, "unsupported transfer coding {coding:?}")
+            }
+            RequestError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
+        }
+    }
+}
+
+fn malformed(why: impl Into<String>) -> RequestError {
+    RequestError::Malformed(why.into())
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    Empty,
+    Length(u64),
+    Chunked,
+}
+
+#[derive(Debug)]
+pub struct RequestHead {
+    pub parts: Parts,
+    pub framing: BodyFraming,
+    /// Whether the client is willing to send another request on this connection.
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before sending its body.
+    pub expects_continue: bool,
+}
+
+/// Takes a complete request head off the front of `buf`; `Ok(None)` means more bytes are
+/// needed. Empty lines before a request line are skipped (RFC 9112 §2.2).
+pub fn parse_head(buf: &mut BytesMut) -> Result<Option<RequestHead>, RequestError> {
+    let leading_blank = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if leading_blank > 0 {
+        let _ = buf.split_to(leading_blank);
+    }
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let length = match request.parse_with_uninit_headers(buf, &mut storage) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_REQUEST_HEAD_BYTES => {
+            return Err(RequestError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
+        Err(httparse::Error::Version) => return Err(RequestError::UnsupportedVersion),
+        Err(error) => {
+            return Err(malformed(format!(
+                "cannot parse the request head ({error})"
+            )))
+        }
+    };
+    if length > MAX_REQUEST_HEAD_BYTES {
+        return Err(RequestError::HeadTooLarge);
+    }
+    let base = buf.as_ptr() as usize;
+    let offset = |part: &[u8]| part.as_ptr() as usize - base;
+    let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
+        .map_err(|_| malformed("invalid method"))?;
+    let version = match request.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let target = request.path.unwrap_or_default();
+    let target_range = (offset(target.as_bytes()), target.len());
+    let mut names = Vec::with_capacity(request.headers.len());
+    for header in request.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| malformed(format!("invalid header name {:?}", header.name)))?;
+        names.push((name, offset(header.value), header.value.len()));
+    }
+    let bytes: Bytes = buf.split_to(length).freeze();
+    let uri = Uri::from_maybe_shared(bytes.slice(target_range.0..target_range.0 + target_range.1))
+        .map_err(|_| malformed("invalid request target"))?;
+    let mut headers = HeaderMap::with_capacity(names.len());
+    for (name, start, len) in names {
+        let value = HeaderValue::from_maybe_shared(bytes.slice(start..start + len))
+            .map_err(|_| malformed(format!("invalid value for header {name}")))?;
+        headers.append(name, value);
+    }
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    let framing = body_framing(&parts)?;
+    let keep_alive = match version {
+        Version::HTTP_10 => has_token(&parts.headers, CONNECTION, "keep-alive"),
+        _ => !has_token(&parts.headers, CONNECTION, "close"),
+    };
+    let expects_continue = version == Version::HTTP_11
+        && framing != BodyFraming::Empty
+        && parts
+            .headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some(RequestHead {
+        parts,
+        framing,
+        keep_alive,
+        expects_continue,
+    }))
+}
+
+/// The comma-separated tokens of every `name` header, trimmed.
+fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(|token| token.trim_ascii())
+}
+
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// One framing or none: a request that could be read two ways is refused, never guessed at
+/// (request smuggling, RFC 9112 §6.1 and §11.2).
+fn body_framing(parts: &Parts) -> Result<BodyFraming, RequestError> {
+    let headers = &parts.headers;
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if parts.version == Version::HTTP_10 {
+            return Err(malformed("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Err(malformed("both Transfer-Encoding and Content-Length"));
+        }
+        let codings: Vec<&[u8]> = tokens(headers, TRANSFER_ENCODING).collect();
+        return match codings.as_slice() {
+            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(BodyFraming::Chunked),
+            [.., last] if !last.eq_ignore_ascii_case(b"chunked") => {
+                Err(malformed("chunked is not the final transfer coding"))
+            }
+            _ => Err(RequestError::UnsupportedCoding(
+                String::from_utf8_lossy(&codings.join(&b", "[..])).into_owned(),
+            )),
+        };
+    }
+    let mut length = None;
+    for token in tokens(headers, CONTENT_LENGTH) {
+        let value = std::str::from_utf8(token)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or_else(|| malformed("invalid Content-Length"))?;
+        if length.is_some_and(|seen| seen != value) {
+            return Err(malformed("conflicting Content-Length values"));
+        }
+        length = Some(value);
+    }
+    Ok(match length {
+        None | Some(0) => BodyFraming::Empty,
+        Some(length) => BodyFraming::Length(length),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Option<RequestHead>, RequestError> {
+        parse_head(&mut BytesMut::from(text))
+    }
+
+    #[test]
+    fn simple_get_is_parsed_and_the_buffer_keeps_what_follows() {
+        let mut buf = BytesMut::from("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /next");
+        let head = parse_head(&mut buf).unwrap().unwrap();
+        assert_eq!(head.parts.method, Method::GET);
+        assert_eq!(head.parts.uri.path(), "/a");
+        assert_eq!(head.parts.headers["host"], "x");
+        assert_eq!(head.framing, BodyFraming::Empty);
+        assert!(head.keep_alive);
+        assert_eq!(&buf[..], b"GET /next");
+    }
+
+    #[test]
+    fn partial_head_asks_for_more() {
+        assert!(parse("GET / HTTP/1.1\r\nHost:").unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_is_unambiguous_or_refused() {
+        let framing = |headers: &str| {
+            parse(&format!("POST / HTTP/1.1\r\n{headers}\r\n")).map(|h| h.unwrap().framing)
+        };
+        assert_eq!(framing("Content-Length: 5\r\n"), Ok(BodyFraming::Length(5)));
+        assert_eq!(
+            framing("Content-Length: 5\r\nContent-Length: 5\r\n"),
+            Ok(BodyFraming::Length(5))
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: Chunked\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        for bad in [
+            "Content-Length: 5\r\nContent-Length: 6\r\n",
+            "Content-Length: 5, 6\r\n",
+            "Content-Length: +5\r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: 99999999999999999999999\r\n",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "Transfer-Encoding: chunked, gzip\r\n",
+        ] {
+            assert_eq!(
+                framing(bad).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            framing("Transfer-Encoding: gzip, chunked\r\n")
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
+    }
+
+    #[test]
+    fn http10_keeps_alive_only_when_asked() {
+        let head = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive);
+        let head = parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep_alive);
+        let head = parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+    }
+
+    #[test]
+    fn oversized_or_crowded_heads_are_431() {
+        let huge = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n",
+            "a".repeat(MAX_REQUEST_HEAD_BYTES)
+        );
+        assert_eq!(parse(&huge).unwrap_err(), RequestError::HeadTooLarge);
+        let crowded = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X: y\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(parse(&crowded).unwrap_err(), RequestError::HeadTooLarge);
+    }
+}

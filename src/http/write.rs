@@ -1,0 +1,141 @@
+//! Writing a response: the head and as much body as is ready go out in one `write` or
+//! `writev`. Small pieces are copied next to the head (one contiguous write costs the kernel
+//! less than a multi-buffer one); large ones are lent to `writev` as they are.
+
+use std::io::{self, IoSlice};
+use std::ops::Range;
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Body pieces up to this size are copied into the write buffer rather than lent.
+const COPY_LIMIT: usize = 4096;
+/// Most buffers handed to one `writev` (the kernel's limit is 1024).
+const MAX_SLICES: usize = 256;
+/// A batch of streamed chunks is written once it holds this much.
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+enum Part {
+    Text(Range<usize>),
+    Data(Bytes),
+}
+
+/// What the next write sends: framing text and small data copied into `text`, large data
+/// lent. Reused for every write of a connection.
+#[derive(Default)]
+pub struct WriteBatch {
+    pub text: Vec<u8>,
+    /// Where the copied part of `text` that is not yet in `parts` starts.
+    text_start: usize,
+    parts: Vec<Part>,
+    bytes: usize,
+}
+
+impl WriteBatch {
+    pub fn is_full(&self) -> bool {
+        self.bytes + self.text.len() >= BATCH_BYTES || self.parts.len() + 2 >= MAX_SLICES
+    }
+
+    fn close_text(&mut self) {
+        if self.text.len() > self.text_start {
+            self.parts
+                .push(Part::Text(self.text_start..self.text.len()));
+            self.text_start = self.text.len();
+        }
+    }
+
+    /// Adds body data, copied when small.
+    pub fn push_data(&mut self, data: Bytes) {
+        if data.len() <= COPY_LIMIT {
+            self.text.extend_from_slice(&data);
+        } else {
+            self.close_text();
+            self.bytes += data.len();
+            self.parts.push(Part::Data(data));
+        }
+    }
+
+    /// Adds one chunk of a chunked body with its framing (RFC 9112 §7.1).
+    pub fn push_chunk(&mut self, data: Bytes) {
+        let mut size = [0u8; 16];
+        let digits = hex(data.len() as u64, &mut size);
+        self.text.extend_from_slice(digits);
+        self.text.extend_from_slice(b"\r\n");
+        self.push_data(data);
+        self.text.extend_from_slice(b"\r\n");
+    }
+
+    /// Sends everything added, then empties the batch.
+    pub async fn write_to<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> io::Result<()> {
+        let result = if self.parts.is_empty() {
+            writer.write_all(&self.text).await
+        } else {
+            self.close_text();
+            let mut slices: Vec<IoSlice<'_>> = self
+                .parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(range) => IoSlice::new(&self.text[range.clone()]),
+                    Part::Data(data) => IoSlice::new(data),
+                })
+                .collect();
+            write_all_vectored(writer, &mut slices).await
+        };
+        self.text.clear();
+        self.text_start = 0;
+        self.parts.clear();
+        self.bytes = 0;
+        result
+    }
+}
+
+fn hex(mut value: u64, out: &mut [u8; 16]) -> &[u8] {
+    let mut start = out.len();
+    loop {
+        start -= 1;
+        out[start] = b"0123456789abcdef"[(value & 0xf) as usize];
+        value >>= 4;
+        if value == 0 {
+            return &out[start..];
+        }
+    }
+}
+
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        let written = writer.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, written);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn small_pieces_are_joined_and_large_ones_lent_in_order() {
+        let mut batch = WriteBatch::default();
+        batch.text.extend_from_slice(b"HEAD\r\n");
+        batch.push_chunk(Bytes::from_static(b"abc"));
+        batch.push_chunk(Bytes::from(vec![b'x'; COPY_LIMIT + 1]));
+        batch.push_chunk(Bytes::from_static(b"z"));
+        batch.text.extend_from_slice(b"0\r\n\r\n");
+        let mut wire = Vec::new();
+        batch.write_to(&mut wire).await.unwrap();
+        let expected = [
+            &b"HEAD\r\n3\r\nabc\r\n1001\r\n"[..],
+            &vec![b'x'; COPY_LIMIT + 1],
+            b"\r\n1\r\nz\r\n0\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(wire, expected);
+        assert!(batch.text.is_empty() && batch.parts.is_empty());
+    }
+}
