@@ -7,7 +7,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -17,35 +17,30 @@ use http::header::{REFERER, USER_AGENT};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
 
-use super::body::Source;
+use super::body_pump::{
+    take_body, ContinueState, Pumped, CONTINUE_IDLE, CONTINUE_REFUSED, CONTINUE_SENT,
+    CONTINUE_WANTED,
+};
 use super::idle::ConnectionActivity;
 use super::in_flight::InFlight;
-use super::request::{parse_head, BodyFraming, RequestError, RequestHead};
-use super::request_body::{BodyDecoder, BodyReadError, Decoded, RequestBody};
+use super::request::{parse_head, RequestError, RequestHead};
 use super::response::{encode_head, HeaderBlock, Response, ResponseFraming};
-use super::write::WriteBatch;
+use super::write::{write_body, WriteBatch};
 use super::{BodyError, ResponseBody};
 use crate::handler::{ConnectionInfo, Handler};
 use crate::observe::{AccessLog, AccessRecord};
 
 /// Bytes read from the socket at once while waiting for a head.
-const HEAD_READ_BYTES: usize = 8 * 1024;
-/// Most bytes read from the socket at once for a body.
-const BODY_READ_BYTES: usize = 256 * 1024;
-/// Body chunks the connection reads ahead of the handler.
-const BODY_CHANNEL_CHUNKS: usize = 2;
-/// Most of a request body the server reads and discards when the handler did not read it,
-/// so the connection can carry the next request. Beyond it the connection is closed instead;
-/// closing while the client is still sending can make its kernel discard our response.
-const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+pub(super) const HEAD_READ_BYTES: usize = 8 * 1024;
 /// How long a client may pause while its body is read, or its response is waited on, before
 /// the server gives up on it. Why: a client that stops sending or reading must not hold a
 /// connection (or a Python thread) forever.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// After refusing a request, how long the rest of what the client sent is read and discarded
-/// so that closing does not reset the connection before the client has read the refusal.
+/// Most bytes discarded before a close (see `close`).
+const MAX_LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// Before closing a connection the client may still be sending on, how long what it sends is
+/// read and discarded (see `close`).
 const LINGER: Duration = Duration::from_secs(1);
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -117,28 +112,6 @@ pub struct HttpServer<H> {
     pub stopping: AtomicBool,
 }
 
-/// Where `100 Continue` stands for one request (only used when the client expects it).
-#[derive(Default)]
-struct ContinueState(AtomicU8);
-
-const CONTINUE_IDLE: u8 = 0;
-const CONTINUE_WANTED: u8 = 1;
-const CONTINUE_SENT: u8 = 2;
-/// The response head went out first: the body will not be asked for.
-const CONTINUE_REFUSED: u8 = 3;
-
-impl ContinueState {
-    fn get(&self) -> u8 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn change(&self, from: u8, to: u8) -> Result<(), u8> {
-        self.0
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-    }
-}
-
 /// What the response writer needs to know of its request.
 struct RequestFacts {
     is_head: bool,
@@ -153,14 +126,6 @@ struct Written {
     body_bytes: u64,
     keep_alive: bool,
     failure: Option<ConnectionError>,
-}
-
-/// How reading one request body went.
-enum Pumped {
-    /// The body was read to its end: the connection is in step for the next request.
-    Complete,
-    /// The body was not read to its end (unwanted, too long to drain, or broken).
-    Abandoned,
 }
 
 impl<H: Handler> HttpServer<H> {
@@ -224,7 +189,8 @@ impl<H: Handler> HttpServer<H> {
                 return Err(failure);
             }
             if !written.keep_alive || matches!(pumped, Pumped::Abandoned) {
-                let _ = writer.shutdown().await;
+                let unread = matches!(pumped, Pumped::Abandoned);
+                close(&mut reader, &mut writer, unread).await;
                 return Ok(());
             }
         }
@@ -258,7 +224,7 @@ impl<H: Handler> HttpServer<H> {
                 // Asked for after the reply came: the interim response goes first.
                 Err(CONTINUE_WANTED) => {
                     batch.text.extend_from_slice(CONTINUE);
-                    continue_state.0.store(CONTINUE_SENT, Ordering::Release);
+                    continue_state.set(CONTINUE_SENT);
                 }
                 Err(_) => {}
             }
@@ -368,140 +334,6 @@ async fn read_head<R: AsyncRead + Unpin>(
     }
 }
 
-/// The body as the handler will see it, and what keeps feeding it when it did not all
-/// arrive with the head.
-fn take_body(head: &RequestHead, buf: &mut BytesMut) -> (Option<RequestBody>, Option<BodyPump>) {
-    if head.framing == BodyFraming::Empty {
-        return (None, None);
-    }
-    let mut decoder = BodyDecoder::new(head.framing);
-    let mut arrived: Vec<Bytes> = Vec::new();
-    let mut failure = None;
-    if !head.expects_continue {
-        loop {
-            match decoder.decode(buf) {
-                Ok(Decoded::Data(data)) => arrived.push(data),
-                Ok(Decoded::End) => return (Some(RequestBody::complete(join(arrived))), None),
-                Ok(Decoded::NeedMore) => break,
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
-        }
-    }
-    let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
-    let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
-    let first = (!arrived.is_empty()).then(|| join(arrived));
-    let body = RequestBody::streamed(first, rx, continue_wanted.clone());
-    let pump = BodyPump {
-        decoder,
-        tx: Some(tx),
-        continue_wanted,
-        failure,
-    };
-    (Some(body), Some(pump))
-}
-
-fn join(mut pieces: Vec<Bytes>) -> Bytes {
-    match pieces.len() {
-        0 => Bytes::new(),
-        1 => pieces.pop().expect("invariant: one piece"),
-        _ => Bytes::from(pieces.concat()),
-    }
-}
-
-/// Reads a request body off the socket into the handler's `RequestBody`, as fast as the
-/// handler takes it (the channel is the backpressure).
-struct BodyPump {
-    decoder: BodyDecoder,
-    /// `None` once the handler is gone: the rest is read and discarded.
-    tx: Option<mpsc::Sender<Result<Bytes, BodyReadError>>>,
-    continue_wanted: Option<Arc<Notify>>,
-    /// A decoding error met while taking the body that arrived with the head.
-    failure: Option<BodyReadError>,
-}
-
-impl BodyPump {
-    async fn run<R: AsyncRead + Unpin>(
-        mut self,
-        reader: &mut R,
-        buf: &mut BytesMut,
-        continue_state: &ContinueState,
-    ) -> Pumped {
-        if let Some(wanted) = self.continue_wanted.take() {
-            let tx = self
-                .tx
-                .as_ref()
-                .expect("invariant: set until the pump runs");
-            tokio::select! {
-                () = wanted.notified() => {}
-                () = tx.closed() => return Pumped::Abandoned,
-            }
-            if continue_state
-                .change(CONTINUE_IDLE, CONTINUE_WANTED)
-                .is_err()
-            {
-                self.fail(BodyReadError::NotRequested).await;
-                return Pumped::Abandoned;
-            }
-            // The writer sends it; this task is polled again right after this poll.
-            tokio::task::yield_now().await;
-        }
-        if let Some(error) = self.failure.take() {
-            self.fail(error).await;
-            return Pumped::Abandoned;
-        }
-        let mut discarded = 0u64;
-        loop {
-            match self.decoder.decode(buf) {
-                Ok(Decoded::End) => return Pumped::Complete,
-                Ok(Decoded::Data(data)) => {
-                    if let Some(tx) = &self.tx {
-                        if tx.send(Ok(data)).await.is_err() {
-                            self.tx = None;
-                        }
-                    } else {
-                        discarded += data.len() as u64;
-                        if discarded > MAX_UNREAD_BODY_DRAIN_BYTES {
-                            return Pumped::Abandoned;
-                        }
-                    }
-                }
-                Ok(Decoded::NeedMore) => {
-                    let wanted = self
-                        .decoder
-                        .remaining_hint()
-                        .map_or(HEAD_READ_BYTES, |r| r.min(BODY_READ_BYTES as u64) as usize);
-                    buf.reserve(wanted.max(HEAD_READ_BYTES));
-                    let read = if self.tx.is_some() {
-                        reader.read_buf(buf).await.ok()
-                    } else {
-                        tokio::time::timeout(CLIENT_TIMEOUT, reader.read_buf(buf))
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                    };
-                    if matches!(read, None | Some(0)) {
-                        self.fail(BodyReadError::Incomplete).await;
-                        return Pumped::Abandoned;
-                    }
-                }
-                Err(error) => {
-                    self.fail(error).await;
-                    return Pumped::Abandoned;
-                }
-            }
-        }
-    }
-
-    async fn fail(&mut self, error: BodyReadError) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Err(error)).await;
-        }
-    }
-}
-
 /// Resolves to the handler's response, sending `100 Continue` meanwhile when the body reader
 /// asks for it.
 async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Unpin>(
@@ -520,132 +352,11 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            continue_state.0.store(CONTINUE_SENT, Ordering::Release);
+            continue_state.set(CONTINUE_SENT);
         }
         Pin::new(&mut reply).poll(cx).map(Ok)
     })
     .await
-}
-
-/// Writes the head already in `batch` and the body; returns the body bytes sent, or the error
-/// with the bytes sent before it.
-async fn write_body<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    batch: &mut WriteBatch,
-    body: ResponseBody,
-    framing: ResponseFraming,
-) -> Result<u64, (ConnectionError, u64)> {
-    let mut sender = BodyWriter {
-        batch,
-        framing,
-        produced: 0,
-    };
-    match body.source {
-        Source::Full(data) => sender.push(data)?,
-        Source::Chunks(chunks) => {
-            for chunk in chunks {
-                sender.push(chunk)?;
-                if sender.batch.is_full() {
-                    sender.flush(writer).await?;
-                }
-            }
-        }
-        Source::Stream { first, mut rx } => {
-            sender.push(first)?;
-            loop {
-                sender.flush(writer).await?;
-                // PERF: whatever the producer has ready goes out in the same write.
-                let Some(next) = rx.recv().await else { break };
-                sender.push_produced(next)?;
-                while !sender.batch.is_full() {
-                    match rx.try_recv() {
-                        Ok(next) => sender.push_produced(next)?,
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    }
-                }
-                if rx.is_closed() && rx.is_empty() {
-                    break;
-                }
-            }
-        }
-    }
-    sender.finish(writer).await
-}
-
-struct BodyWriter<'a> {
-    batch: &'a mut WriteBatch,
-    framing: ResponseFraming,
-    produced: u64,
-}
-
-impl BodyWriter<'_> {
-    fn error(&self, error: BodyError) -> (ConnectionError, u64) {
-        (ConnectionError::Response(error), self.produced)
-    }
-
-    fn push_produced(
-        &mut self,
-        next: Result<Bytes, BodyError>,
-    ) -> Result<(), (ConnectionError, u64)> {
-        match next {
-            Ok(data) => self.push(data),
-            Err(error) => Err(self.error(error)),
-        }
-    }
-
-    fn push(&mut self, mut data: Bytes) -> Result<(), (ConnectionError, u64)> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        if let ResponseFraming::Declared(declared) = self.framing {
-            let produced = self.produced + data.len() as u64;
-            if produced > declared {
-                // Bytes past the declared length would be read as the next response.
-                data.truncate((declared - self.produced) as usize);
-                self.batch.push_data(data);
-                self.produced = declared;
-                return Err(self.error(BodyError::LengthMismatch { declared, produced }));
-            }
-        }
-        self.produced += data.len() as u64;
-        match self.framing {
-            ResponseFraming::Chunked => self.batch.push_chunk(data),
-            _ => self.batch.push_data(data),
-        }
-        Ok(())
-    }
-
-    async fn flush<W: AsyncWrite + Unpin>(
-        &mut self,
-        writer: &mut W,
-    ) -> Result<(), (ConnectionError, u64)> {
-        let produced = self.produced;
-        self.batch
-            .write_to(writer)
-            .await
-            .map_err(|error| (error.into(), produced))
-    }
-
-    async fn finish<W: AsyncWrite + Unpin>(
-        mut self,
-        writer: &mut W,
-    ) -> Result<u64, (ConnectionError, u64)> {
-        match self.framing {
-            ResponseFraming::Chunked => self.batch.text.extend_from_slice(b"0\r\n\r\n"),
-            ResponseFraming::Declared(declared) if self.produced < declared => {
-                let error = BodyError::LengthMismatch {
-                    declared,
-                    produced: self.produced,
-                };
-                self.flush(writer).await?;
-                return Err(self.error(error));
-            }
-            _ => {}
-        }
-        self.flush(writer).await?;
-        Ok(self.produced)
-    }
 }
 
 /// Answers a refused request with its status, then closes without resetting the connection.
@@ -671,7 +382,20 @@ async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         Some(b"close"),
     );
     batch.text.extend_from_slice(text.as_bytes());
-    if batch.write_to(writer).await.is_err() || writer.shutdown().await.is_err() {
+    if batch.write_to(writer).await.is_ok() {
+        close(reader, writer, true).await;
+    }
+}
+
+/// Ends the connection with a FIN. With `unread` (the client may still be sending), what it
+/// sends is read and discarded for a moment first: closing a socket with unread data resets
+/// the connection, and the reset can destroy the response before the client has read it.
+async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    reader: &mut R,
+    writer: &mut W,
+    unread: bool,
+) {
+    if writer.shutdown().await.is_err() || !unread {
         return;
     }
     let mut discard = vec![0u8; HEAD_READ_BYTES];
@@ -679,7 +403,7 @@ async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let mut total = 0;
         while let Ok(n @ 1..) = reader.read(&mut discard).await {
             total += n;
-            if total > MAX_UNREAD_BODY_DRAIN_BYTES as usize {
+            if total > MAX_LINGER_BYTES {
                 break;
             }
         }

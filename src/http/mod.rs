@@ -3,6 +3,7 @@
 //! status codes. Knows nothing of WSGI or Python.
 
 mod body;
+mod body_pump;
 mod connection;
 mod idle;
 mod in_flight;

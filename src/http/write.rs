@@ -1,5 +1,5 @@
-//! Writing a response: the head and as much body as is ready go out in one `write` or
-//! `writev`. Small pieces are copied next to the head (one contiguous write costs the kernel
+//! Writing a response body after its head: as much as is ready goes out in one `write` or
+//! `writev`, framed as the head said (a length or chunked), held to a declared length. Small pieces are copied next to the head (one contiguous write costs the kernel
 //! less than a multi-buffer one); large ones are lent to `writev` as they are.
 
 use std::io::{self, IoSlice};
@@ -7,6 +7,12 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::body::Source;
+use super::connection::ConnectionError;
+use super::response::ResponseFraming;
+use super::{BodyError, ResponseBody};
 
 /// Body pieces up to this size are copied into the write buffer rather than lent.
 const COPY_LIMIT: usize = 4096;
@@ -86,6 +92,127 @@ impl WriteBatch {
         self.parts.clear();
         self.bytes = 0;
         result
+    }
+}
+
+/// Writes the head already in `batch` and the body; returns the body bytes sent, or the error
+/// with the bytes sent before it.
+pub async fn write_body<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut WriteBatch,
+    body: ResponseBody,
+    framing: ResponseFraming,
+) -> Result<u64, (ConnectionError, u64)> {
+    let mut sender = BodyWriter {
+        batch,
+        framing,
+        produced: 0,
+    };
+    match body.source {
+        Source::Full(data) => sender.push(data)?,
+        Source::Chunks(chunks) => {
+            for chunk in chunks {
+                sender.push(chunk)?;
+                if sender.batch.is_full() {
+                    sender.flush(writer).await?;
+                }
+            }
+        }
+        Source::Stream { first, mut rx } => {
+            sender.push(first)?;
+            loop {
+                sender.flush(writer).await?;
+                // PERF: whatever the producer has ready goes out in the same write.
+                let Some(next) = rx.recv().await else { break };
+                sender.push_produced(next)?;
+                while !sender.batch.is_full() {
+                    match rx.try_recv() {
+                        Ok(next) => sender.push_produced(next)?,
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    }
+                }
+                if rx.is_closed() && rx.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    sender.finish(writer).await
+}
+
+struct BodyWriter<'a> {
+    batch: &'a mut WriteBatch,
+    framing: ResponseFraming,
+    produced: u64,
+}
+
+impl BodyWriter<'_> {
+    fn error(&self, error: BodyError) -> (ConnectionError, u64) {
+        (ConnectionError::Response(error), self.produced)
+    }
+
+    fn push_produced(
+        &mut self,
+        next: Result<Bytes, BodyError>,
+    ) -> Result<(), (ConnectionError, u64)> {
+        match next {
+            Ok(data) => self.push(data),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    fn push(&mut self, mut data: Bytes) -> Result<(), (ConnectionError, u64)> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if let ResponseFraming::Declared(declared) = self.framing {
+            let produced = self.produced + data.len() as u64;
+            if produced > declared {
+                // Bytes past the declared length would be read as the next response.
+                data.truncate((declared - self.produced) as usize);
+                self.batch.push_data(data);
+                self.produced = declared;
+                return Err(self.error(BodyError::LengthMismatch { declared, produced }));
+            }
+        }
+        self.produced += data.len() as u64;
+        match self.framing {
+            ResponseFraming::Chunked => self.batch.push_chunk(data),
+            _ => self.batch.push_data(data),
+        }
+        Ok(())
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+    ) -> Result<(), (ConnectionError, u64)> {
+        let produced = self.produced;
+        self.batch
+            .write_to(writer)
+            .await
+            .map_err(|error| (error.into(), produced))
+    }
+
+    async fn finish<W: AsyncWrite + Unpin>(
+        mut self,
+        writer: &mut W,
+    ) -> Result<u64, (ConnectionError, u64)> {
+        match self.framing {
+            ResponseFraming::Chunked => self.batch.text.extend_from_slice(b"0\r\n\r\n"),
+            ResponseFraming::Declared(declared) if self.produced < declared => {
+                let error = BodyError::LengthMismatch {
+                    declared,
+                    produced: self.produced,
+                };
+                self.flush(writer).await?;
+                return Err(self.error(error));
+            }
+            _ => {}
+        }
+        self.flush(writer).await?;
+        Ok(self.produced)
     }
 }
 

@@ -29,6 +29,12 @@ def _hello(environ, start_response):
             ],
         )
         return [body]
+    if path == "/cased":
+        start_response(
+            "200 OK",
+            [("content-type", "text/plain"), ("X-UPPER", "u"), ("x-Mixed-case", "m")],
+        )
+        return [b"cased"]
     if path == "/chunks":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return (part for part in [b"one", b"two", b"three"])

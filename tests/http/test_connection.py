@@ -152,6 +152,14 @@ def test_app_server_header_wins_over_the_default(server):
     assert resp.header_values("Server") == ["custom/1.0"]
 
 
+def test_header_names_go_out_in_the_case_the_app_gave(server):
+    # Like gunicorn and waitress: names are case-insensitive, but some clients are not.
+    resp = server.get("/cased")
+    names = [name for name, _ in resp.headers]
+    assert {"content-type", "X-UPPER", "x-Mixed-case"} <= set(names), names
+    assert resp.header("Content-Length") == "5"
+
+
 def test_app_content_length_is_sent_as_given(server):
     resp = server.get("/")
     assert resp.header("Content-Length") == "13"

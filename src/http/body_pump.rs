@@ -1,0 +1,193 @@
+//! Request bodies that did not arrive whole with their head: read off the socket as the
+//! handler takes them, `100 Continue` asked for when the handler first reads, and whatever
+//! the handler leaves unread discarded so the connection can carry the next request.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, Notify};
+
+use super::connection::{CLIENT_TIMEOUT, HEAD_READ_BYTES};
+use super::request::{BodyFraming, RequestHead};
+use super::request_body::{BodyDecoder, BodyReadError, Decoded, RequestBody};
+
+/// Most bytes read from the socket at once for a body.
+const BODY_READ_BYTES: usize = 256 * 1024;
+/// Body chunks the connection reads ahead of the handler.
+const BODY_CHANNEL_CHUNKS: usize = 2;
+/// Most of a request body the server reads and discards when the handler did not read it,
+/// so the connection can carry the next request. Beyond it the connection is closed instead.
+const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where `100 Continue` stands for one request (only used when the client expects it).
+#[derive(Default)]
+pub struct ContinueState(AtomicU8);
+
+pub const CONTINUE_IDLE: u8 = 0;
+pub const CONTINUE_WANTED: u8 = 1;
+pub const CONTINUE_SENT: u8 = 2;
+/// The response head went out first: the body will not be asked for.
+pub const CONTINUE_REFUSED: u8 = 3;
+
+impl ContinueState {
+    pub fn get(&self) -> u8 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn change(&self, from: u8, to: u8) -> Result<(), u8> {
+        self.0
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+
+    pub fn set(&self, to: u8) {
+        self.0.store(to, Ordering::Release);
+    }
+}
+
+/// How reading one request body went.
+pub enum Pumped {
+    /// The body was read to its end: the connection is in step for the next request.
+    Complete,
+    /// The body was not read to its end (unwanted, too long to drain, or broken).
+    Abandoned,
+}
+
+/// The body as the handler will see it, and what keeps feeding it when it did not all
+/// arrive with the head.
+pub fn take_body(
+    head: &RequestHead,
+    buf: &mut BytesMut,
+) -> (Option<RequestBody>, Option<BodyPump>) {
+    if head.framing == BodyFraming::Empty {
+        return (None, None);
+    }
+    let mut decoder = BodyDecoder::new(head.framing);
+    let mut arrived: Vec<Bytes> = Vec::new();
+    let mut failure = None;
+    if !head.expects_continue {
+        loop {
+            match decoder.decode(buf) {
+                Ok(Decoded::Data(data)) => arrived.push(data),
+                Ok(Decoded::End) => return (Some(RequestBody::complete(join(arrived))), None),
+                Ok(Decoded::NeedMore) => break,
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+    }
+    let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
+    let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
+    let first = (!arrived.is_empty()).then(|| join(arrived));
+    let body = RequestBody::streamed(first, rx, continue_wanted.clone());
+    let pump = BodyPump {
+        decoder,
+        tx: Some(tx),
+        continue_wanted,
+        failure,
+    };
+    (Some(body), Some(pump))
+}
+
+fn join(mut pieces: Vec<Bytes>) -> Bytes {
+    match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().expect("invariant: one piece"),
+        _ => Bytes::from(pieces.concat()),
+    }
+}
+
+/// Reads a request body off the socket into the handler's `RequestBody`, as fast as the
+/// handler takes it (the channel is the backpressure).
+pub struct BodyPump {
+    decoder: BodyDecoder,
+    /// `None` once the handler is gone: the rest is read and discarded.
+    tx: Option<mpsc::Sender<Result<Bytes, BodyReadError>>>,
+    continue_wanted: Option<Arc<Notify>>,
+    /// A decoding error met while taking the body that arrived with the head.
+    failure: Option<BodyReadError>,
+}
+
+impl BodyPump {
+    pub async fn run<R: AsyncRead + Unpin>(
+        mut self,
+        reader: &mut R,
+        buf: &mut BytesMut,
+        continue_state: &ContinueState,
+    ) -> Pumped {
+        if let Some(wanted) = self.continue_wanted.take() {
+            let tx = self
+                .tx
+                .as_ref()
+                .expect("invariant: set until the pump runs");
+            tokio::select! {
+                () = wanted.notified() => {}
+                () = tx.closed() => return Pumped::Abandoned,
+            }
+            if continue_state
+                .change(CONTINUE_IDLE, CONTINUE_WANTED)
+                .is_err()
+            {
+                self.fail(BodyReadError::NotRequested).await;
+                return Pumped::Abandoned;
+            }
+            // The writer sends it; this task is polled again right after this poll.
+            tokio::task::yield_now().await;
+        }
+        if let Some(error) = self.failure.take() {
+            self.fail(error).await;
+            return Pumped::Abandoned;
+        }
+        let mut discarded = 0u64;
+        loop {
+            match self.decoder.decode(buf) {
+                Ok(Decoded::End) => return Pumped::Complete,
+                Ok(Decoded::Data(data)) => {
+                    if let Some(tx) = &self.tx {
+                        if tx.send(Ok(data)).await.is_err() {
+                            self.tx = None;
+                        }
+                    } else {
+                        discarded += data.len() as u64;
+                        if discarded > MAX_UNREAD_BODY_DRAIN_BYTES {
+                            return Pumped::Abandoned;
+                        }
+                    }
+                }
+                Ok(Decoded::NeedMore) => {
+                    let wanted = self
+                        .decoder
+                        .remaining_hint()
+                        .map_or(HEAD_READ_BYTES, |r| r.min(BODY_READ_BYTES as u64) as usize);
+                    buf.reserve(wanted.max(HEAD_READ_BYTES));
+                    let read = if self.tx.is_some() {
+                        reader.read_buf(buf).await.ok()
+                    } else {
+                        tokio::time::timeout(CLIENT_TIMEOUT, reader.read_buf(buf))
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                    };
+                    if matches!(read, None | Some(0)) {
+                        self.fail(BodyReadError::Incomplete).await;
+                        return Pumped::Abandoned;
+                    }
+                }
+                Err(error) => {
+                    self.fail(error).await;
+                    return Pumped::Abandoned;
+                }
+            }
+        }
+    }
+
+    async fn fail(&mut self, error: BodyReadError) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(error)).await;
+        }
+    }
+}
