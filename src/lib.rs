@@ -4,7 +4,7 @@
 //! - `config`: every setting, declared once (CLI, env, Python keywords derive from it).
 //! - `observe`: the error log and the access log.
 //! - `handler`: the seam between HTTP and whatever answers requests.
-//! - `http`: hyper glue, the response body type, failure → status mapping.
+//! - `http`: HTTP/1 on the wire (heads, bodies, keep-alive, responses), failure → status mapping.
 //! - `server`: one worker's listeners, accept loop and graceful drain.
 //! - `supervisor`: the master process (workers, respawn, signals).
 //! - `wsgi`: the PEP 3333 bridge (the only place, with `python`, that touches Python).
