@@ -17,6 +17,6 @@ pub use body::{BodyError, BodySender, ResponseBody};
 pub use connection::{ConnectionError, ConnectionOptions, HttpServer, Socket, CLIENT_TIMEOUT};
 pub use idle::ConnectionActivity;
 pub use in_flight::InFlight;
-pub use request::{RequestError, MAX_REQUEST_HEAD_BYTES};
+pub use request::RequestError;
 pub use request_body::{BodyReadError, RequestBody};
 pub use response::{HeaderBlock, Response};

@@ -275,11 +275,6 @@ impl RequestBody {
                 .as_ref()
                 .is_none_or(|rest| rest.is_closed() && rest.is_empty())
     }
-
-    /// Whether the client still waits for the app to ask for the body (`100 Continue`).
-    pub fn awaits_continue(&self) -> bool {
-        self.continue_wanted.is_some()
-    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ const COPY_LIMIT: usize = 4096;
 /// Most buffers handed to one `writev` (the kernel's limit is 1024).
 const MAX_SLICES: usize = 256;
 /// A batch of streamed chunks is written once it holds this much.
-pub const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_BYTES: usize = 256 * 1024;
 
 enum Part {
     Text(Range<usize>),
