@@ -989,55 +989,21 @@ def parse_args(argv=None):
     )
     ap.add_argument("--duration", type=float, default=None, help="BENCH_DURATION seconds (10)")
     ap.add_argument("--runs", type=int, default=None, help="BENCH_RUNS (3)")
-    ap.add_argument(
-        "--connections",
-        type=int,
-        default=int(env("BENCH_CONNECTIONS", "64")),
-        help="BENCH_CONNECTIONS (64)",
-    )
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=int(env("BENCH_THREADS", "1")),
-        help="BENCH_THREADS, wrk -t (1)",
-    )
-    ap.add_argument(
-        "--warmup",
-        type=float,
-        default=float(env("BENCH_WARMUP", "1")),
-        help="BENCH_WARMUP seconds (1)",
-    )
-    ap.add_argument(
-        "--timeout",
-        type=float,
-        default=float(env("BENCH_TIMEOUT", "5")),
-        help="BENCH_TIMEOUT, wrk --timeout seconds (5)",
-    )
-    ap.add_argument(
-        "--start-timeout",
-        type=float,
-        default=float(env("BENCH_START_TIMEOUT", "30")),
-        help="BENCH_START_TIMEOUT (30)",
-    )
-    ap.add_argument(
-        "--check-timeout",
-        type=float,
-        default=float(env("BENCH_CHECK_TIMEOUT", "10")),
-        help="BENCH_CHECK_TIMEOUT, seconds for the response check (10)",
-    )
-    ap.add_argument(
-        "--server-cpu",
-        default=env("BENCH_SERVER_CPU", "0"),
-        help="BENCH_SERVER_CPU, taskset list (0)",
-    )
-    ap.add_argument(
-        "--wrk-cpu", default=env("BENCH_WRK_CPU", "1"), help="BENCH_WRK_CPU, taskset list (1)"
-    )
-    ap.add_argument(
-        "--out",
-        default=env("BENCH_OUT", RESULTS),
-        help="BENCH_OUT, directory for latest.* (results/)",
-    )
+    # Options whose default comes from a BENCH_* variable: (flag, variable, type, default, help).
+    for flag, var, kind, default, text in (
+        ("--connections", "BENCH_CONNECTIONS", int, "64", "wrk -c"),
+        ("--threads", "BENCH_THREADS", int, "1", "wrk -t"),
+        ("--warmup", "BENCH_WARMUP", float, "1", "seconds"),
+        ("--timeout", "BENCH_TIMEOUT", float, "5", "wrk --timeout seconds"),
+        ("--start-timeout", "BENCH_START_TIMEOUT", float, "30", "seconds"),
+        ("--check-timeout", "BENCH_CHECK_TIMEOUT", float, "10", "seconds for the response check"),
+        ("--server-cpu", "BENCH_SERVER_CPU", str, "0", "taskset list"),
+        ("--wrk-cpu", "BENCH_WRK_CPU", str, "1", "taskset list"),
+        ("--out", "BENCH_OUT", str, RESULTS, "directory for latest.*"),
+    ):
+        ap.add_argument(
+            flag, type=kind, default=kind(env(var, default)), help=f"{var}, {text} ({default})"
+        )
     cfg = ap.parse_args(argv)
 
     servers = (cfg.servers.split(",") if cfg.servers else None) or _env_list("BENCH_SERVERS")
