@@ -122,7 +122,8 @@ struct RequestFacts {
 
 /// How writing one response went.
 struct Written {
-    status: StatusCode,
+    /// `None` when no response went out (the client left while the app ran).
+    status: Option<StatusCode>,
     body_bytes: u64,
     keep_alive: bool,
     failure: Option<ConnectionError>,
@@ -182,8 +183,8 @@ impl<H: Handler> HttpServer<H> {
                     respond_while_pumping(respond, pumping).await
                 }
             };
-            if let Some((log, record)) = access {
-                log.write(&record, written.status.as_u16(), written.body_bytes);
+            if let (Some((log, record)), Some(status)) = (access, written.status) {
+                log.write(&record, status.as_u16(), written.body_bytes);
             }
             if let Some(failure) = written.failure {
                 return Err(failure);
@@ -208,7 +209,7 @@ impl<H: Handler> HttpServer<H> {
             Ok(response) => response,
             Err(error) => {
                 return Written {
-                    status: StatusCode::OK,
+                    status: None,
                     body_bytes: 0,
                     keep_alive: false,
                     failure: Some(error.into()),
@@ -250,7 +251,7 @@ impl<H: Handler> HttpServer<H> {
             (true, _) => None,
         };
         encode_head(&mut batch.text, &response, framing, connection_header);
-        let status = response.status;
+        let status = Some(response.status);
         let Response { body, .. } = response;
         let sent = if sends_body {
             write_body(writer, batch, body, framing).await
