@@ -2,14 +2,16 @@
 //! handler takes them, `100 Continue` asked for when the handler first reads, and whatever
 //! the handler leaves unread discarded so the connection can carry the next request.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::connection::{CLIENT_TIMEOUT, HEAD_READ_BYTES};
+use super::direct_body::{DirectBody, Released};
 use super::request::{BodyFraming, RequestHead};
 use super::request_body::{BodyDecoder, BodyReadError, Decoded, RequestBody};
 
@@ -57,10 +59,12 @@ pub enum Pumped {
 }
 
 /// The body as the handler will see it, and what keeps feeding it when it did not all
-/// arrive with the head.
+/// arrive with the head. With `socket`, the rest of a body of known length is left on it for
+/// the handler's thread to read (see `DirectBody`).
 pub fn take_body(
     head: &RequestHead,
     buf: &mut BytesMut,
+    socket: Option<RawFd>,
 ) -> (Option<RequestBody>, Option<BodyPump>) {
     if head.framing == BodyFraming::Empty {
         return (None, None);
@@ -81,15 +85,30 @@ pub fn take_body(
             }
         }
     }
+    let first = (!arrived.is_empty()).then(|| join(arrived));
+    if let (Some(socket), BodyDecoder::Length(remaining @ 1..), false) =
+        (socket, &decoder, head.expects_continue)
+    {
+        if let Ok((direct, released)) = DirectBody::new(socket, *remaining) {
+            let pump = BodyPump {
+                decoder,
+                tx: None,
+                continue_wanted: None,
+                failure: None,
+                handed_over: Some(released),
+            };
+            return (Some(RequestBody::direct(first, direct)), Some(pump));
+        }
+    }
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
     let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
-    let first = (!arrived.is_empty()).then(|| join(arrived));
     let body = RequestBody::streamed(first, rx, continue_wanted.clone());
     let pump = BodyPump {
         decoder,
         tx: Some(tx),
         continue_wanted,
         failure,
+        handed_over: None,
     };
     (Some(body), Some(pump))
 }
@@ -111,6 +130,8 @@ pub struct BodyPump {
     continue_wanted: Option<Arc<Notify>>,
     /// A decoding error met while taking the body that arrived with the head.
     failure: Option<BodyReadError>,
+    /// Set while the handler's thread reads the body off the socket itself: what it left.
+    handed_over: Option<oneshot::Receiver<Released>>,
 }
 
 impl BodyPump {
@@ -120,6 +141,15 @@ impl BodyPump {
         buf: &mut BytesMut,
         continue_state: &ContinueState,
     ) -> Pumped {
+        if let Some(handed_over) = self.handed_over.take() {
+            match handed_over.await {
+                Ok(Released {
+                    remaining,
+                    broken: false,
+                }) => self.decoder = BodyDecoder::Length(remaining),
+                _ => return Pumped::Abandoned,
+            }
+        }
         if let Some(wanted) = self.continue_wanted.take() {
             let tx = self
                 .tx

@@ -6,6 +6,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,6 +86,9 @@ pub trait Socket: Send + 'static {
     where
         Self: 'a;
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
+    /// The descriptor a blocking thread may read a request body from directly; `None` where
+    /// the bytes on the socket are not the request's (an encrypted stream).
+    fn body_fd(&self) -> Option<RawFd>;
 }
 
 impl Socket for tokio::net::TcpStream {
@@ -93,6 +97,9 @@ impl Socket for tokio::net::TcpStream {
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
         self.split()
     }
+    fn body_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
 }
 
 impl Socket for tokio::net::UnixStream {
@@ -100,6 +107,9 @@ impl Socket for tokio::net::UnixStream {
     type Writer<'a> = tokio::net::unix::WriteHalf<'a>;
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
         self.split()
+    }
+    fn body_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
     }
 }
 
@@ -146,6 +156,7 @@ impl<H: Handler> HttpServer<H> {
         info: ConnectionInfo,
         activity: Arc<ConnectionActivity>,
     ) -> Result<(), ConnectionError> {
+        let body_fd = socket.body_fd();
         let (mut reader, mut writer) = socket.halves();
         let mut buf = BytesMut::with_capacity(HEAD_READ_BYTES);
         let mut batch = WriteBatch::default();
@@ -173,7 +184,7 @@ impl<H: Handler> HttpServer<H> {
                 expects_continue: head.expects_continue,
             };
             let continue_state = ContinueState::default();
-            let (body, pump) = take_body(&head, &mut buf);
+            let (body, pump) = take_body(&head, &mut buf, body_fd);
             let reply = self.handler.call(head.parts, body, &info);
             let respond = self.respond(&mut writer, reply, &facts, &continue_state, &mut batch);
             let (written, pumped) = match pump {

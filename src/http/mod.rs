@@ -5,6 +5,7 @@
 mod body;
 mod body_pump;
 mod connection;
+mod direct_body;
 mod idle;
 mod in_flight;
 mod request;

@@ -7,6 +7,8 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::{mpsc, Notify};
 
+use super::connection::CLIENT_TIMEOUT;
+use super::direct_body::DirectBody;
 use super::request::BodyFraming;
 
 /// Longest chunk-size line (size plus extensions) or trailer section accepted.
@@ -20,6 +22,8 @@ pub enum BodyReadError {
     Malformed(&'static str),
     /// The client closed the connection before the end of the body.
     Incomplete,
+    /// The client sent nothing for CLIENT_TIMEOUT.
+    TimedOut,
     /// The response went out before the body was asked for, so the client, waiting for
     /// `100 Continue`, was never told to send it.
     NotRequested,
@@ -30,6 +34,9 @@ impl std::fmt::Display for BodyReadError {
         match self {
             BodyReadError::Malformed(why) => write!(f, "invalid chunked body: {why}"),
             BodyReadError::Incomplete => f.write_str("the client closed before the body ended"),
+            BodyReadError::TimedOut => {
+                write!(f, "no body data for {}s", CLIENT_TIMEOUT.as_secs())
+            }
             BodyReadError::NotRequested => {
                 f.write_str("the body was asked for after the response was sent")
             }
@@ -220,6 +227,8 @@ pub struct RequestBody {
     first: Option<Bytes>,
     /// The rest, fed by the connection; `None` when `first` is all there is.
     rest: Option<mpsc::Receiver<Result<Bytes, BodyReadError>>>,
+    /// Or the rest, read by the handler's thread off the socket itself.
+    direct: Option<DirectBody>,
     /// Set while the client waits for `100 Continue`: the first read asks the connection to send it.
     continue_wanted: Option<Arc<Notify>>,
 }
@@ -230,6 +239,17 @@ impl RequestBody {
         RequestBody {
             first: Some(data),
             rest: None,
+            direct: None,
+            continue_wanted: None,
+        }
+    }
+
+    /// A body whose rest the handler's thread reads off the socket.
+    pub(super) fn direct(first: Option<Bytes>, rest: DirectBody) -> RequestBody {
+        RequestBody {
+            first,
+            rest: None,
+            direct: Some(rest),
             continue_wanted: None,
         }
     }
@@ -242,11 +262,27 @@ impl RequestBody {
         RequestBody {
             first,
             rest: Some(rest),
+            direct: None,
             continue_wanted,
         }
     }
 
-    /// The next piece of the body, or `None` at its end.
+    /// What arrived with the head, if it was not taken yet.
+    pub fn take_first(&mut self) -> Option<Bytes> {
+        self.first.take()
+    }
+
+    /// Where the rest of the body is read from by blocking reads, once `first` is taken; when
+    /// `None`, it comes through `poll_next`.
+    pub fn direct_mut(&mut self) -> Option<&mut DirectBody> {
+        if self.first.is_some() {
+            return None;
+        }
+        self.direct.as_mut()
+    }
+
+    /// The next piece of the body, or `None` at its end. For a body with a `DirectBody`,
+    /// only `first` comes this way.
     pub fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -270,6 +306,7 @@ impl RequestBody {
     /// Whether the body is known to be over without waiting.
     pub fn is_end_stream(&self) -> bool {
         self.first.is_none()
+            && self.direct.as_ref().is_none_or(DirectBody::is_over)
             && self
                 .rest
                 .as_ref()

@@ -1,8 +1,12 @@
 //! `wsgi.input`: the request body, streamed from the socket as the app reads it.
 //!
-//! The connection reads the body ahead of the app (a body that came with its head is already
-//! here), into a small bounded channel; the Python thread waits on it with the GIL released.
-//! A body the app leaves unread is read and discarded by the connection once the app drops it.
+//! A body that came with its head is already here. The rest of a body of known length is read
+//! by the app's thread straight off the socket, with the GIL released, into the `bytes` that
+//! `read()` returns; any other body is read ahead by the connection into a small bounded
+//! channel. A body the app leaves unread is read and discarded by the connection once the app
+//! drops it.
+
+use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes};
 use pyo3::exceptions::{PyOSError, PyStopIteration};
@@ -11,6 +15,12 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::blocking::{wait_for, CLIENT_TIMEOUT};
 use crate::http::RequestBody;
+
+/// Largest `read()` answered by one `bytes` filled straight from the socket. Why a bound: the
+/// `bytes` is allocated before the client has sent what it claims to send.
+const DIRECT_READ_MAX_BYTES: usize = 1024 * 1024;
+/// Most bytes taken off the socket at once for `readline()` and reads past the bound above.
+const DIRECT_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The next piece of the body, parking this thread while none is ready.
 fn next_data_blocking(body: &mut RequestBody) -> Result<Option<Bytes>, String> {
@@ -32,9 +42,12 @@ pub struct WsgiInput {
 }
 
 impl WsgiInput {
-    pub fn new(source: Option<RequestBody>) -> WsgiInput {
+    pub fn new(mut source: Option<RequestBody>) -> WsgiInput {
         WsgiInput {
-            pending: Bytes::new(),
+            pending: source
+                .as_mut()
+                .and_then(RequestBody::take_first)
+                .unwrap_or_default(),
             source,
         }
     }
@@ -49,7 +62,14 @@ impl WsgiInput {
                 self.source = None;
                 return Ok(false);
             }
-            match py.detach(|| next_data_blocking(body)) {
+            let next = py.detach(|| match body.direct_mut() {
+                Some(direct) => direct
+                    .read_chunk(DIRECT_CHUNK_BYTES)
+                    .map(Some)
+                    .map_err(|error| error.to_string()),
+                None => next_data_blocking(body),
+            });
+            match next {
                 Ok(Some(data)) => self.pending = data,
                 Ok(None) => {
                     self.source = None;
@@ -71,6 +91,11 @@ impl WsgiInput {
         limit: usize,
         line: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        if !line {
+            if let Some(answer) = self.take_from_socket(py, limit)? {
+                return Ok(answer);
+            }
+        }
         let mut collected: Vec<u8> = Vec::new();
         while collected.len() < limit && self.fill(py)? {
             let wanted = (limit - collected.len()).min(self.pending.len());
@@ -98,6 +123,42 @@ impl WsgiInput {
         Ok(PyBytes::new(py, &collected))
     }
 
+    /// PERF: a read the socket must help answer is filled straight from it: `pending`, then
+    /// the kernel copies the rest into the `bytes` returned. `None` when this does not apply.
+    fn take_from_socket<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: usize,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let Some(direct) = self.source.as_mut().and_then(RequestBody::direct_mut) else {
+            return Ok(None);
+        };
+        let on_socket = usize::try_from(direct.remaining()).unwrap_or(usize::MAX);
+        let from_socket = limit.saturating_sub(self.pending.len()).min(on_socket);
+        let total = self.pending.len() + from_socket;
+        if from_socket == 0 || total > DIRECT_READ_MAX_BYTES {
+            return Ok(None);
+        }
+        let (answer, destination) = uninit_bytes(py, total)?;
+        let (front, rest) = destination.split_at_mut(self.pending.len());
+        // SAFETY: `front` is exactly `pending`'s length, and a fresh object cannot overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.pending.as_ptr(),
+                front.as_mut_ptr().cast(),
+                front.len(),
+            );
+        }
+        self.pending = Bytes::new();
+        match py.detach(|| direct.read_exact(rest)) {
+            Ok(()) => Ok(Some(answer)),
+            Err(error) => {
+                self.source = None;
+                Err(read_error(&error.to_string()))
+            }
+        }
+    }
+
     /// Whether nothing follows `pending` (known without waiting).
     fn at_end(&self) -> bool {
         self.source.as_ref().is_none_or(RequestBody::is_end_stream)
@@ -116,6 +177,25 @@ impl WsgiInput {
 impl Drop for WsgiInput {
     fn drop(&mut self) {
         self.finish_request();
+    }
+}
+
+/// A new `bytes` of `length` bytes and the memory to write them to before Python sees it.
+/// Why not `PyBytes::new_with`: it zeroes the memory first, a pass as costly as a copy.
+fn uninit_bytes(
+    py: Python<'_>,
+    length: usize,
+) -> PyResult<(Bound<'_, PyBytes>, &mut [MaybeUninit<u8>])> {
+    // SAFETY: a null source asks CPython for an uninitialised object of `length` bytes, which
+    // nothing reads until the caller has written them (on error the object is dropped unread);
+    // the slice lives no longer than the object it points into, which the caller holds.
+    unsafe {
+        let object =
+            pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), length as pyo3::ffi::Py_ssize_t);
+        let bytes: Bound<'_, PyBytes> =
+            Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked();
+        let data = pyo3::ffi::PyBytes_AsString(bytes.as_ptr()).cast::<MaybeUninit<u8>>();
+        Ok((bytes, std::slice::from_raw_parts_mut(data, length)))
     }
 }
 
