@@ -407,7 +407,8 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     writer: &mut W,
     unread: bool,
 ) {
-    if writer.shutdown().await.is_err() || !unread {
+    // PERF: without `unread`, dropping the socket sends the FIN; no shutdown() needed.
+    if !unread || writer.shutdown().await.is_err() {
         return;
     }
     let mut discard = vec![0u8; HEAD_READ_BYTES];

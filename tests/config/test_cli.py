@@ -128,6 +128,27 @@ def test_keep_alive_timeout_closes_idle_connection(serve):
         assert 0.5 < idle < 3, f"closed after {idle:.1f}s idle, --keep-alive 1"
 
 
+def test_client_that_connects_and_sends_nothing_is_closed(serve):
+    # The listener defers accepting until data arrives (TCP_DEFER_ACCEPT, about 1 s), then the
+    # keep-alive timeout applies as to any idle connection.
+    with serve("hello:app", "--keep-alive", "1") as server:
+        with server.connect() as conn:
+            started = time.monotonic()
+            assert conn.is_closed_by_peer(timeout=8)
+            held = time.monotonic() - started
+        assert 0.9 < held < 5, f"closed after {held:.1f}s, --keep-alive 1"
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5])
+def test_request_sent_a_while_after_connecting_is_served(serve, delay):
+    # Before and after the listener's deferral runs out, within the keep-alive timeout.
+    with serve("hello:app", "--keep-alive", "5") as server:
+        with server.connect() as conn:
+            time.sleep(delay)
+            conn.send_request("GET", "/")
+            assert conn.read_response().status == 200
+
+
 def test_client_dribbling_its_head_is_cut_off_after_the_keep_alive_timeout(serve):
     # Slowloris: a byte every 0.2 s never completes the head; the timeout bounds the head's
     # whole arrival, not the gap between bytes.
