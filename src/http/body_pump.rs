@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::connection::{CLIENT_TIMEOUT, HEAD_READ_BYTES};
-use super::direct_body::{DirectBody, Released};
+use super::direct_body::{ContinueRequest, DirectBody, Released};
 use super::request::{BodyFraming, RequestHead};
 use super::request_body::{BodyDecoder, BodyReadError, Decoded, RequestBody};
 
@@ -27,6 +27,9 @@ const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 /// Where `100 Continue` stands for one request (only used when the client expects it).
 #[derive(Default)]
 pub struct ContinueState(AtomicU8);
+
+/// The state of a request that does not expect `100 Continue`: stays idle.
+pub static NOT_EXPECTED: ContinueState = ContinueState(AtomicU8::new(CONTINUE_IDLE));
 
 pub const CONTINUE_IDLE: u8 = 0;
 pub const CONTINUE_WANTED: u8 = 1;
@@ -60,11 +63,13 @@ pub enum Pumped {
 
 /// The body as the handler will see it, and what keeps feeding it when it did not all
 /// arrive with the head. With `socket`, the rest of a body of known length is left on it for
-/// the handler's thread to read (see `DirectBody`).
+/// the handler's thread to read (see `DirectBody`). `continue_state` is set when the client
+/// expects `100 Continue`.
 pub fn take_body(
     head: &RequestHead,
     buf: &mut BytesMut,
     socket: Option<RawFd>,
+    continue_state: Option<&Arc<ContinueState>>,
 ) -> (Option<RequestBody>, Option<BodyPump>) {
     if head.framing == BodyFraming::Empty {
         return (None, None);
@@ -86,14 +91,23 @@ pub fn take_body(
         }
     }
     let first = (!arrived.is_empty()).then(|| join(arrived));
-    if let (Some(socket), BodyDecoder::Length(remaining @ 1..), false) =
-        (socket, &decoder, head.expects_continue)
-    {
-        if let Ok((direct, released)) = DirectBody::new(socket, *remaining) {
+    let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
+    // A client expecting `100 Continue` may have sent body bytes anyway; those are in `buf`,
+    // and only the pump reads from there.
+    let socket = socket.filter(|_| !head.expects_continue || buf.is_empty());
+    if let (Some(socket), BodyDecoder::Length(remaining @ 1..)) = (socket, &decoder) {
+        let continue_request =
+            continue_state
+                .zip(continue_wanted.as_ref())
+                .map(|(state, wanted)| ContinueRequest {
+                    state: state.clone(),
+                    wanted: wanted.clone(),
+                });
+        if let Ok((direct, released)) = DirectBody::new(socket, *remaining, continue_request) {
             let pump = BodyPump {
                 decoder,
                 tx: None,
-                continue_wanted: None,
+                continue_wanted,
                 failure: None,
                 handed_over: Some(released),
             };
@@ -101,7 +115,6 @@ pub fn take_body(
         }
     }
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
-    let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
     let body = RequestBody::streamed(first, rx, continue_wanted.clone());
     let pump = BodyPump {
         decoder,
@@ -141,8 +154,17 @@ impl BodyPump {
         buf: &mut BytesMut,
         continue_state: &ContinueState,
     ) -> Pumped {
-        if let Some(handed_over) = self.handed_over.take() {
-            match handed_over.await {
+        if let Some(mut handed_over) = self.handed_over.take() {
+            let released = match self.continue_wanted.take() {
+                None => handed_over.await,
+                // The reader marks `100 Continue` wanted and notifies; being woken is all this
+                // task needs for the writer, polled beside it, to send it.
+                Some(wanted) => tokio::select! {
+                    released = &mut handed_over => released,
+                    () = wanted.notified() => handed_over.await,
+                },
+            };
+            match released {
                 Ok(Released {
                     remaining,
                     broken: false,

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::body_pump::{
     take_body, ContinueState, Pumped, CONTINUE_IDLE, CONTINUE_REFUSED, CONTINUE_SENT,
-    CONTINUE_WANTED,
+    CONTINUE_WANTED, NOT_EXPECTED,
 };
 use super::idle::ConnectionActivity;
 use super::in_flight::InFlight;
@@ -183,14 +183,15 @@ impl<H: Handler> HttpServer<H> {
                 keep_alive: head.keep_alive,
                 expects_continue: head.expects_continue,
             };
-            let continue_state = ContinueState::default();
-            let (body, pump) = take_body(&head, &mut buf, body_fd);
+            let expected = head.expects_continue.then(Arc::<ContinueState>::default);
+            let (body, pump) = take_body(&head, &mut buf, body_fd, expected.as_ref());
+            let continue_state = expected.as_deref().unwrap_or(&NOT_EXPECTED);
             let reply = self.handler.call(head.parts, body, &info);
-            let respond = self.respond(&mut writer, reply, &facts, &continue_state, &mut batch);
+            let respond = self.respond(&mut writer, reply, &facts, continue_state, &mut batch);
             let (written, pumped) = match pump {
                 None => (respond.await, Pumped::Complete),
                 Some(pump) => {
-                    let pumping = pump.run(&mut reader, &mut buf, &continue_state);
+                    let pumping = pump.run(&mut reader, &mut buf, continue_state);
                     respond_while_pumping(respond, pumping).await
                 }
             };

@@ -7,11 +7,13 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
+use super::body_pump::{ContinueState, CONTINUE_IDLE, CONTINUE_WANTED};
 use super::connection::CLIENT_TIMEOUT;
 use super::request_body::BodyReadError;
 
@@ -23,6 +25,13 @@ pub struct Released {
     pub broken: bool,
 }
 
+/// How the first read asks the connection for `100 Continue`.
+pub struct ContinueRequest {
+    pub state: Arc<ContinueState>,
+    /// Wakes the connection, whose writer then sends it.
+    pub wanted: Arc<Notify>,
+}
+
 /// A body of known length being read, by a blocking thread, off the socket it is still on.
 /// While it exists, nothing else reads that socket.
 pub struct DirectBody {
@@ -31,6 +40,8 @@ pub struct DirectBody {
     socket: OwnedFd,
     remaining: u64,
     broken: bool,
+    /// Set until the first read when the client waits for `100 Continue` before sending.
+    continue_request: Option<ContinueRequest>,
     released: Option<oneshot::Sender<Released>>,
 }
 
@@ -40,6 +51,7 @@ impl DirectBody {
     pub(super) fn new(
         socket: RawFd,
         remaining: u64,
+        continue_request: Option<ContinueRequest>,
     ) -> io::Result<(DirectBody, oneshot::Receiver<Released>)> {
         // SAFETY: the caller's connection owns `socket` and keeps it open during this call.
         let socket = unsafe { BorrowedFd::borrow_raw(socket) }.try_clone_to_owned()?;
@@ -48,6 +60,7 @@ impl DirectBody {
             socket,
             remaining,
             broken: false,
+            continue_request,
             released: Some(tx),
         };
         Ok((body, rx))
@@ -89,6 +102,17 @@ impl DirectBody {
     fn read_some(&mut self, dst: &mut [MaybeUninit<u8>]) -> Result<usize, BodyReadError> {
         if self.broken || self.remaining == 0 {
             return Err(BodyReadError::Incomplete);
+        }
+        if let Some(request) = self.continue_request.take() {
+            // Fails once the response has gone out: the client will not send the body then.
+            if request
+                .state
+                .change(CONTINUE_IDLE, CONTINUE_WANTED)
+                .is_err()
+            {
+                return Err(self.fail(BodyReadError::NotRequested));
+            }
+            request.wanted.notify_one();
         }
         let wanted = dst
             .len()

@@ -113,6 +113,23 @@ def test_part_read_body_still_arriving_is_discarded_and_keep_alive_goes_on(tcp_s
     assert json.loads(second.body) == {"data": "after"}
 
 
+def test_body_sent_after_100_continue_is_read_to_its_end(tcp_server):
+    body = pattern(500_000, seed=11)
+    with tcp_server.connect() as conn:
+        headers = {"Expect": "100-continue", "Content-Length": str(len(body))}
+        conn.send(build_request("POST", "/digest", headers=headers))
+        interim = conn.read_response()  # fails on timeout if the server waits for the body
+        assert interim.status == 100
+        for start in range(0, len(body), 100_000):
+            time.sleep(PIECE_PAUSE_S)
+            conn.send(body[start : start + 100_000])
+        final = conn.read_response()
+        conn.send_request("POST", "/read", body=b"next")
+        after = conn.read_response()
+    assert json.loads(final.body) == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    assert json.loads(after.body) == {"data": "next"}
+
+
 def test_client_closing_mid_body_is_an_error_in_the_app_and_one_log_line(tcp_server):
     mark = tcp_server.log_mark()
     with tcp_server.connect() as conn:
