@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use foldhash::HashMap;
-use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TRANSFER_ENCODING};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST};
 use http::request::Parts;
 use http::{Method, Version};
 use pyo3::prelude::*;
@@ -251,18 +251,13 @@ impl EnvironBuilder {
             _ => keys.http11.bind(py),
         };
         environ.set_item(keys.server_protocol.bind(py), protocol)?;
-        let [server_name, server_port] =
-            self.addresses
-                .server(py, head.headers.get(HOST), connection.local);
-        environ.set_item(self.keys.server_name.bind(py), server_name)?;
-        environ.set_item(self.keys.server_port.bind(py), server_port)?;
         let [remote_addr, remote_port] = self.addresses.remote(py, connection.peer);
         environ.set_item(self.keys.remote_addr.bind(py), remote_addr)?;
         environ.set_item(self.keys.remote_port.bind(py), remote_port)?;
 
-        let chunked = head.headers.contains_key(TRANSFER_ENCODING);
         // PERF: one pass over (name, value) pairs; a name's further values follow it directly
         // in HeaderMap::iter, as references to the same name (no lookup per name).
+        let mut host = None;
         let mut headers = head.headers.iter().peekable();
         while let Some((name, first)) = headers.next() {
             let mut joined: Option<Vec<u8>> = None;
@@ -275,11 +270,11 @@ impl EnvironBuilder {
             let key = if name == CONTENT_TYPE {
                 self.keys.content_type.bind(py).clone()
             } else if name == CONTENT_LENGTH {
-                // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length.
-                if chunked {
-                    continue;
-                }
+                // Never beside Transfer-Encoding: http/request.rs refuses such a request.
                 self.keys.content_length.bind(py).clone()
+            } else if name == HOST {
+                host = Some(first);
+                self.header_key(py, name)
             } else if name.as_str().as_bytes().contains(&b'_') {
                 // `X_Forwarded_For` must not pose as `X-Forwarded-For` (both map to HTTP_X_FORWARDED_FOR).
                 continue;
@@ -289,6 +284,9 @@ impl EnvironBuilder {
             let value = latin1_str(py, joined.as_deref().unwrap_or(first.as_bytes()))?;
             environ.set_item(key, value)?;
         }
+        let [server_name, server_port] = self.addresses.server(py, host, connection.local);
+        environ.set_item(self.keys.server_name.bind(py), server_name)?;
+        environ.set_item(self.keys.server_port.bind(py), server_port)?;
         environ.set_item(self.keys.wsgi_input.bind(py), input)?;
         Ok(environ)
     }
