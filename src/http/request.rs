@@ -96,6 +96,8 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<RequestHead>, RequestErro
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
+        // Parsed again at most once: the downgraded line has a version httparse knows.
+        Err(httparse::Error::Version) if downgrade_minor_version(buf) => return parse_head(buf),
         Err(httparse::Error::Version) => return Err(RequestError::UnsupportedVersion),
         Err(error) => {
             return Err(malformed(format!(
@@ -152,6 +154,28 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<RequestHead>, RequestErro
         keep_alive,
         expects_continue,
     }))
+}
+
+/// RFC 9110 §2.5: a request of a higher minor version than ours "SHOULD" be processed as the
+/// highest minor version we implement. httparse knows only 1.0 and 1.1, so `HTTP/1.2`..`1.9`
+/// at the end of the request line becomes `HTTP/1.1` in the buffer; returns whether it did.
+fn downgrade_minor_version(buf: &mut BytesMut) -> bool {
+    const PREFIX: &[u8] = b" HTTP/1.";
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let Some(minor_at) = line.len().checked_sub(1) else {
+        return false;
+    };
+    let has_higher_minor = line.len() > PREFIX.len()
+        && line[..minor_at].ends_with(PREFIX)
+        && matches!(line[minor_at], b'2'..=b'9');
+    if has_higher_minor {
+        buf[minor_at] = b'1';
+    }
+    has_higher_minor
 }
 
 /// The comma-separated tokens of a header value, trimmed.
@@ -356,6 +380,24 @@ mod tests {
         assert!(!expects(
             "POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: x\r\nExpect: 100-continue\r\n\r\n"
         ));
+    }
+
+    #[test]
+    fn higher_minor_version_is_served_as_http11_and_other_majors_are_505() {
+        let head = parse("GET / HTTP/1.2\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert!(parse("GET / HTTP/1.9\r\nHost:").unwrap().is_none());
+        for refused in [
+            "GET / HTTP/2.0\r\n\r\n",
+            "GET / HTTP/0.9\r\n\r\n",
+            "GET / HTTP/1.x\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(refused).unwrap_err(),
+                RequestError::UnsupportedVersion,
+                "{refused}"
+            );
+        }
     }
 
     #[test]

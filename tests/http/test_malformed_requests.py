@@ -128,8 +128,6 @@ MALFORMED = [
     pytest.param(many_headers(MAX_HEADER_LINES + 1), (431,), id="over-100-header-lines"),
     # RFC 9110 §15.6.6: 505 for an unsupported major version; 400 is accepted too.
     pytest.param(get_with(version=b"HTTP/2.0"), (400, 505), id="http-2.0"),
-    # RFC 9110 §2.5 says a higher minor version SHOULD be served as 1.1; we take 400 or 505.
-    pytest.param(get_with(version=b"HTTP/1.2"), (400, 505), id="http-1.2"),
 ]
 
 
@@ -148,6 +146,21 @@ def test_request_head_at_the_limit_is_served(server, raw):
         conn.send(raw)
         resp = conn.read_response()
     assert (resp.status, resp.body) == (200, b"Hello, world!")
+
+
+def test_higher_minor_version_is_served_as_http11(server):
+    # RFC 9110 §2.5: a recipient SHOULD process a higher minor version as the highest minor
+    # version it implements, and answers in that version.
+    with server.connect(timeout=5) as conn:
+        conn.send(get_with(version=b"HTTP/1.2"))
+        resp = conn.read_response()
+    assert (resp.version, resp.status, resp.body) == ("HTTP/1.1", 200, b"Hello, world!")
+    # Pipelined behind it, a plain 1.1 request on the same connection is answered too.
+    with server.connect(timeout=5) as conn:
+        conn.send(get_with(version=b"HTTP/1.9") + get_with())
+        first, second = conn.read_response(), conn.read_response()
+    assert first.version == second.version == "HTTP/1.1"
+    assert first.body == second.body == b"Hello, world!"
 
 
 def test_content_length_with_chunked_never_answers_the_smuggled_request(server):
