@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyOSError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::blocking::{wait_for, CLIENT_TIMEOUT};
+use super::blocking::{wait_for, WaitingOnClient, CLIENT_TIMEOUT};
 use crate::http::RequestBody;
 
 /// Largest `read()` answered by one `bytes` filled straight from the socket. Why a bound: the
@@ -63,10 +63,13 @@ impl WsgiInput {
                 return Ok(false);
             }
             let next = py.detach(|| match body.direct_mut() {
-                Some(direct) => direct
-                    .read_chunk(DIRECT_CHUNK_BYTES)
-                    .map(Some)
-                    .map_err(|error| error.to_string()),
+                Some(direct) => {
+                    let _waiting = WaitingOnClient::begin();
+                    direct
+                        .read_chunk(DIRECT_CHUNK_BYTES)
+                        .map(Some)
+                        .map_err(|error| error.to_string())
+                }
                 None => next_data_blocking(body),
             });
             match next {
@@ -150,7 +153,10 @@ impl WsgiInput {
             );
         }
         self.pending = Bytes::new();
-        match py.detach(|| direct.read_exact(rest)) {
+        match py.detach(|| {
+            let _waiting = WaitingOnClient::begin();
+            direct.read_exact(rest)
+        }) {
             Ok(()) => Ok(Some(answer)),
             Err(error) => {
                 self.source = None;

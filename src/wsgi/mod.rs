@@ -5,6 +5,7 @@
 mod address_strings;
 mod blocking;
 mod body_bytes;
+mod cpu_share;
 mod environ;
 mod errors;
 mod file_body;

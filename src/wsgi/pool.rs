@@ -3,8 +3,10 @@
 //! Threads start on demand, up to `--threads`. At most one thread is being woken at a time:
 //! it, and every running thread, drains the queue without giving up the GIL, so waking a
 //! thread per request would only make them fight for the GIL. A new thread starts only when
-//! none is running, or when a request has waited `QUEUE_LINGER` behind busy threads (blocked
-//! in `sleep()` or I/O); the lingering check on the I/O runtime watches for that.
+//! none is running, or when a request has waited `QUEUE_LINGER` behind busy threads that are
+//! blocked (in `sleep()` or I/O: the Python threads leave CPU unused); the lingering check on
+//! the I/O runtime watches for that. Behind threads that keep the GIL busy, a request waits
+//! up to `SATURATED_LINGER` before a thread is put on it.
 
 use std::collections::VecDeque;
 use std::io;
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use tokio::sync::Notify;
 
+use super::blocking::threads_waiting_on_clients;
+use super::cpu_share::SmoothedShare;
 use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
 use super::job::run_job;
@@ -25,6 +29,19 @@ use super::WsgiConfig;
 /// put on it. Short against a slow request, long against a hello world (~10 µs), so a
 /// CPU-bound burst is served by one thread (benches/e2e: "sleep 10 ms" and "hello" rows).
 const QUEUE_LINGER: Duration = Duration::from_millis(1);
+
+/// The share of a core the Python threads use (smoothed, while a request waits behind them)
+/// from which they count as CPU-bound: another thread would only wait for the GIL, and make
+/// each switch of it cost a request ~5 ms (CPython's switch interval). Below it they are
+/// blocked. Observed on the shared 2-core machine: 0.6-1.0 for threads computing (other
+/// processes preempt them), 0-0.2 for threads in sleep() or I/O.
+const SATURATED_SHARE: f64 = 0.5;
+
+/// How long a request waits behind CPU-bound threads before another thread is put on it
+/// anyway, so one long computation cannot hold every other request. Far above a queue of 64
+/// framework requests (~6 ms in benches/e2e's Flask row, which then keeps one thread and
+/// a p99 of a few ms instead of 34).
+const SATURATED_LINGER: Duration = Duration::from_millis(50);
 
 struct Queue {
     jobs: VecDeque<(Job, Instant)>,
@@ -138,24 +155,31 @@ impl Pool {
         let mut reset_for: Option<Instant> = None;
         loop {
             self.queued_behind_busy.notified().await;
+            let mut cpu = SmoothedShare::assume_busy();
             loop {
                 tokio::time::sleep(QUEUE_LINGER).await;
+                let cpu_bound =
+                    cpu.sample() >= SATURATED_SHARE && threads_waiting_on_clients() == 0;
+                let linger = if cpu_bound {
+                    SATURATED_LINGER
+                } else {
+                    QUEUE_LINGER
+                };
                 let wake = {
                     let mut queue = self.lock();
                     match queue.jobs.front() {
                         None => break,
                         // A thread counted as waking for this long is not coming for it.
                         Some((_, queued))
-                            if queued.elapsed() >= QUEUE_LINGER * 10
+                            if queue.waking > 0
+                                && queued.elapsed() >= QUEUE_LINGER * 10
                                 && reset_for != Some(*queued) =>
                         {
                             reset_for = Some(*queued);
                             queue.waking = 0;
                             self.choose_wake(&mut queue)
                         }
-                        Some((_, queued))
-                            if queued.elapsed() >= QUEUE_LINGER && queue.waking == 0 =>
-                        {
+                        Some((_, queued)) if queued.elapsed() >= linger && queue.waking == 0 => {
                             self.choose_wake(&mut queue)
                         }
                         Some(_) => Wake::None,
