@@ -33,9 +33,9 @@ const QUEUE_LINGER: Duration = Duration::from_millis(1);
 /// The share of a core the Python threads use (smoothed, while a request waits behind them)
 /// from which they count as CPU-bound: another thread would only wait for the GIL, and make
 /// each switch of it cost a request ~5 ms (CPython's switch interval). Below it they are
-/// blocked. Observed on the shared 2-core machine: 0.6-1.0 for threads computing (other
-/// processes preempt them), 0-0.2 for threads in sleep() or I/O.
-const SATURATED_SHARE: f64 = 0.5;
+/// blocked. Observed on the 2-core machine: 0.6-1.0 for threads computing, down to ~0.4
+/// with another process spinning on their core; 0-0.2 for threads in sleep() or I/O.
+const SATURATED_SHARE: f64 = 0.3;
 
 /// How long a request waits behind CPU-bound threads before another thread is put on it
 /// anyway, so one long computation cannot hold every other request. Far above a queue of 64
