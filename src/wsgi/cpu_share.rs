@@ -17,7 +17,7 @@ fn cpu_time(clock: libc::clockid_t) -> Duration {
 }
 
 /// A stretch of time being measured, from `start` to the next `python_share`.
-pub struct CpuWindow {
+struct CpuWindow {
     wall: Instant,
     process: Duration,
     io_thread: Duration,
@@ -25,7 +25,7 @@ pub struct CpuWindow {
 
 impl CpuWindow {
     /// Starts a window. Must be called on the I/O thread, the one whose CPU is left out.
-    pub fn start() -> CpuWindow {
+    fn start() -> CpuWindow {
         CpuWindow {
             wall: Instant::now(),
             process: cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID),
@@ -35,7 +35,7 @@ impl CpuWindow {
 
     /// The CPU the process's other threads (the Python threads) used since the window began,
     /// as a share of the wall time (1.0: one core's worth); the next window starts now.
-    pub fn python_share(&mut self) -> f64 {
+    fn python_share(&mut self) -> f64 {
         let next = CpuWindow::start();
         let wall = next.wall.saturating_duration_since(self.wall).as_secs_f64();
         let process = next.process.saturating_sub(self.process);
