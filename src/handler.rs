@@ -8,13 +8,37 @@ use http::request::Parts;
 
 use crate::http::{RequestBody, Response};
 
-/// Facts about the connection a request arrived on.
+/// `wsgi.url_scheme`: what the client used to reach us (directly, or through a trusted proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+/// Where a request came from: the connection it arrived on, corrected by what a trusted proxy
+/// said (PROXY protocol, `Forwarded`, `X-Forwarded-*`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionInfo {
-    /// The client's address; `None` on a Unix socket.
+    /// The client's address; `None` on a Unix socket. Port 0: a proxy named no port.
     pub peer: Option<SocketAddr>,
     /// The address the client connected to; `None` on a Unix socket.
     pub local: Option<SocketAddr>,
+    pub scheme: Scheme,
+    /// SERVER_PORT as a trusted proxy gave it (`X-Forwarded-Port`), over the Host's.
+    pub server_port: Option<u16>,
+}
+
+impl ConnectionInfo {
+    /// A connection accepted from `peer` on `local`, as it is before any proxy speaks.
+    pub fn direct(peer: Option<SocketAddr>, local: Option<SocketAddr>) -> ConnectionInfo {
+        ConnectionInfo {
+            peer,
+            local,
+            scheme: Scheme::Http,
+            server_port: None,
+        }
+    }
 }
 
 pub trait Handler: Clone + Send + Sync + 'static {

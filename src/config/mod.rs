@@ -3,7 +3,9 @@
 //! Used by every layer; knows nothing of HTTP, WSGI or Python.
 
 mod bind;
+mod ip_ranges;
 mod settings;
 
 pub use bind::{BindAddress, BindParseError};
+pub use ip_ranges::IpRanges;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};

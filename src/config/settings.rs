@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use super::BindAddress;
+use super::{BindAddress, IpRanges};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
 /// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
@@ -41,17 +41,20 @@ pub struct Settings {
         value_name = "ADDRESS",
         default_value = "127.0.0.1:8000",
         env = "FERROGATE_BIND",
-        value_delimiter = ','
+        value_delimiter = ',',
+        help_heading = "Binding"
     )]
     pub bind: Vec<BindAddress>,
 
     /// Worker processes forked by the master.
-    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_WORKERS")]
+    #[arg(
+        allow_negative_numbers = true,short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_WORKERS", help_heading = "Workers")]
     pub workers: u16,
 
     /// Most Python threads per worker: how many requests of one worker run the app at once.
     /// Threads start as needed.
-    #[arg(long, default_value_t = DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_THREADS")]
+    #[arg(
+        allow_negative_numbers = true,long, default_value_t = DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_THREADS", help_heading = "Workers")]
     pub threads: u16,
 
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
@@ -59,12 +62,18 @@ pub struct Settings {
         long,
         value_name = "PREFIX",
         default_value = "",
-        env = "FERROGATE_ROOT_PATH"
+        env = "FERROGATE_ROOT_PATH",
+        help_heading = "App"
     )]
     pub root_path: String,
 
     /// Change to this directory before loading the app.
-    #[arg(long, value_name = "DIR", env = "FERROGATE_CHDIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "FERROGATE_CHDIR",
+        help_heading = "App"
+    )]
     pub chdir: Option<PathBuf>,
 
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
@@ -72,31 +81,153 @@ pub struct Settings {
         long,
         value_name = "DIR",
         env = "FERROGATE_PYTHONPATH",
-        value_delimiter = ','
+        value_delimiter = ',',
+        help_heading = "App"
     )]
     pub pythonpath: Vec<String>,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(
+        allow_negative_numbers = true,
         long,
         value_name = "SECONDS",
         default_value_t = 30.0,
-        env = "FERROGATE_GRACEFUL_TIMEOUT"
+        value_parser = parse_seconds,
+        env = "FERROGATE_GRACEFUL_TIMEOUT",
+        help_heading = "Timeouts"
     )]
     pub graceful_timeout: f64,
 
-    /// Seconds an idle keep-alive connection (or a client sending its headers) is waited for
-    /// before it is closed (at most half as long again).
+    /// Seconds an idle keep-alive connection is waited for between requests before it is
+    /// closed (at most half as long again); 0 turns keep-alive off (every response closes).
     #[arg(
+        allow_negative_numbers = true,
         long = "keep-alive",
         value_name = "SECONDS",
         default_value_t = 5.0,
-        env = "FERROGATE_KEEP_ALIVE"
+        value_parser = parse_seconds,
+        env = "FERROGATE_KEEP_ALIVE",
+        help_heading = "Timeouts"
     )]
     pub keep_alive: f64,
 
+    /// Seconds a request head may take to arrive, from its first byte (slowloris); past it the
+    /// client gets 408 and the connection is closed.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        value_parser = parse_positive_seconds,
+        env = "FERROGATE_HEADER_TIMEOUT",
+        help_heading = "Timeouts"
+    )]
+    pub header_timeout: f64,
+
+    /// Seconds a client may stop sending its body, or stop reading its response, before it is
+    /// cut off (the app's wsgi.input.read() raises TimeoutError).
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        value_parser = parse_positive_seconds,
+        env = "FERROGATE_SOCKET_TIMEOUT",
+        help_heading = "Timeouts"
+    )]
+    pub socket_timeout: f64,
+
+    /// Longest request line (method, target and version) in bytes; longer gets 414.
+    /// 0: no limit but the 64 KiB head cap.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "BYTES",
+        default_value_t = 8190,
+        env = "FERROGATE_LIMIT_REQUEST_LINE",
+        help_heading = "Limits"
+    )]
+    pub limit_request_line: u32,
+
+    /// Most header fields in one request; more gets 431. 0: no limit but the 64 KiB head cap.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        env = "FERROGATE_LIMIT_REQUEST_FIELDS",
+        help_heading = "Limits"
+    )]
+    pub limit_request_fields: u32,
+
+    /// Longest header line (`Name: value`) in bytes; longer gets 431. 0: no limit but the
+    /// 64 KiB head cap.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "BYTES",
+        default_value_t = 8190,
+        env = "FERROGATE_LIMIT_REQUEST_FIELD_SIZE",
+        help_heading = "Limits"
+    )]
+    pub limit_request_field_size: u32,
+
+    /// Largest request body in bytes; larger gets 413 (before the app runs when
+    /// Content-Length says so). 0: unlimited.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "BYTES",
+        default_value_t = 0,
+        env = "FERROGATE_MAX_REQUEST_BODY",
+        help_heading = "Limits"
+    )]
+    pub max_request_body: u64,
+
+    /// Most open connections per worker; beyond it new ones wait in the listen backlog.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+        env = "FERROGATE_MAX_CONNECTIONS",
+        help_heading = "Limits"
+    )]
+    pub max_connections: u32,
+
+    /// Accept any token as the request method, as-is (by default a method must be 3 to 20
+    /// characters of A-Z, 0-9, '-' and '_', as gunicorn requires).
+    #[arg(
+        long,
+        env = "FERROGATE_PERMIT_UNCONVENTIONAL_METHODS",
+        help_heading = "Limits"
+    )]
+    pub permit_unconventional_methods: bool,
+
+    /// Peers whose proxy headers (X-Forwarded-*, Forwarded) and PROXY protocol preamble are
+    /// trusted: IP addresses, CIDR ranges, `unix` for Unix-socket peers, `*` for every peer.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "127.0.0.1,::1,unix",
+        env = "FERROGATE_FORWARDED_ALLOW_IPS",
+        help_heading = "Proxies"
+    )]
+    pub forwarded_allow_ips: IpRanges,
+
+    /// Every connection starts with a PROXY protocol (v1 or v2) preamble from a trusted peer
+    /// (HAProxy, AWS NLB, nginx `proxy_protocol on`) naming the real client.
+    #[arg(long, env = "FERROGATE_PROXY_PROTOCOL", help_heading = "Proxies")]
+    pub proxy_protocol: bool,
+
     /// Access log: a file path, or '-' for stdout. Off unless given.
-    #[arg(long, value_name = "FILE", env = "FERROGATE_ACCESS_LOG")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "FERROGATE_ACCESS_LOG",
+        help_heading = "Logging"
+    )]
     pub access_log: Option<String>,
 
     /// Error log: a file path, or '-' for stderr.
@@ -104,16 +235,23 @@ pub struct Settings {
         long,
         value_name = "FILE",
         default_value = "-",
-        env = "FERROGATE_ERROR_LOG"
+        env = "FERROGATE_ERROR_LOG",
+        help_heading = "Logging"
     )]
     pub error_log: String,
 
     /// Least severe error-log level written.
-    #[arg(long, value_enum, default_value = "info", env = "FERROGATE_LOG_LEVEL")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "info",
+        env = "FERROGATE_LOG_LEVEL",
+        help_heading = "Logging"
+    )]
     pub log_level: LogLevel,
 
     /// Put the traceback of a failed request in the 500 response body (never in production).
-    #[arg(long, env = "FERROGATE_DEBUG")]
+    #[arg(long, env = "FERROGATE_DEBUG", help_heading = "Logging")]
     pub debug: bool,
 }
 
@@ -127,16 +265,50 @@ impl Settings {
         seconds(self.graceful_timeout)
     }
 
-    pub fn keep_alive(&self) -> Duration {
-        seconds(self.keep_alive)
+    /// The idle wait between requests; `None` when keep-alive is off (`--keep-alive 0`).
+    pub fn keep_alive(&self) -> Option<Duration> {
+        Some(seconds(self.keep_alive)).filter(|timeout| !timeout.is_zero())
     }
+
+    pub fn header_timeout(&self) -> Duration {
+        seconds(self.header_timeout)
+    }
+
+    pub fn socket_timeout(&self) -> Duration {
+        seconds(self.socket_timeout)
+    }
+}
+
+/// A duration setting: a number of seconds from 0 to a day.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=MAX_SETTING_SECONDS).contains(&value) {
+        return Err(format!(
+            "{text} is outside 0 to {MAX_SETTING_SECONDS} seconds"
+        ));
+    }
+    Ok(value)
+}
+
+/// A timeout that cannot be off: above 0 seconds.
+fn parse_positive_seconds(text: &str) -> Result<f64, String> {
+    let value = parse_seconds(text)?;
+    if value == 0.0 {
+        return Err(
+            "0 would time every client out at once; give a number of seconds above 0".into(),
+        );
+    }
+    Ok(value)
 }
 
 /// Longest duration a setting takes (a day); beyond it a value is a typo, and deadlines
 /// computed from it would overflow.
 const MAX_SETTING_SECONDS: f64 = 86_400.0;
 
-/// Negative or NaN durations are treated as zero and huge ones as a day, rather than panicking.
+/// Seconds as a `Duration`; values come through `parse_seconds`, so the clamp is a backstop.
 fn seconds(value: f64) -> Duration {
     if value.is_nan() {
         return Duration::ZERO;
@@ -167,9 +339,32 @@ mod tests {
     }
 
     #[test]
-    fn negative_durations_become_zero() {
-        assert_eq!(seconds(-1.0), Duration::ZERO);
-        assert_eq!(seconds(f64::NAN), Duration::ZERO);
-        assert_eq!(seconds(1e19), Duration::from_secs(86_400));
+    fn bad_durations_are_refused_naming_the_value() {
+        for bad in ["-1", "nan", "1e19", "soon"] {
+            let error = Settings::try_parse_from(["f", "app", "--keep-alive", bad]).unwrap_err();
+            assert!(error.to_string().contains("--keep-alive"), "{error}");
+        }
+        assert!(Settings::try_parse_from(["f", "app", "--header-timeout", "0"]).is_err());
+        assert_eq!(
+            Settings::try_parse_from(["f", "app", "--keep-alive", "0"])
+                .unwrap()
+                .keep_alive(),
+            None
+        );
+    }
+
+    #[test]
+    fn hardening_defaults_are_gunicorns() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.limit_request_line, 8190);
+        assert_eq!(settings.limit_request_fields, 100);
+        assert_eq!(settings.limit_request_field_size, 8190);
+        assert_eq!(settings.max_request_body, 0);
+        assert_eq!(settings.max_connections, 1024);
+        assert_eq!(settings.header_timeout(), Duration::from_secs(10));
+        assert_eq!(settings.socket_timeout(), Duration::from_secs(60));
+        assert_eq!(settings.keep_alive(), Some(Duration::from_secs(5)));
+        assert!(settings.forwarded_allow_ips.contains_peer(None));
+        assert!(!settings.proxy_protocol && !settings.permit_unconventional_methods);
     }
 }

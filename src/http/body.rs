@@ -54,6 +54,9 @@ pub struct ResponseBody {
     pub(super) source: Source,
     /// The app's Content-Length, when the server must hold the body to it.
     pub(super) declared_length: Option<u64>,
+    /// The pieces are a memory-mapped file: the writer never reads them in user space, so a
+    /// file truncated meanwhile fails the write (EFAULT) instead of killing the worker (SIGBUS).
+    pub(super) mapped: bool,
 }
 
 impl ResponseBody {
@@ -62,6 +65,15 @@ impl ResponseBody {
         ResponseBody {
             source: Source::Full(bytes),
             declared_length: None,
+            mapped: false,
+        }
+    }
+
+    /// A memory-mapped file's bytes (see `mapped`).
+    pub fn mapped(bytes: Bytes) -> ResponseBody {
+        ResponseBody {
+            mapped: true,
+            ..ResponseBody::full(bytes)
         }
     }
 
@@ -70,6 +82,7 @@ impl ResponseBody {
         ResponseBody {
             source: Source::Chunks(chunks),
             declared_length: None,
+            mapped: false,
         }
     }
 
@@ -79,6 +92,7 @@ impl ResponseBody {
         let body = ResponseBody {
             source: Source::Stream { first, rx },
             declared_length: None,
+            mapped: false,
         };
         (body, tx)
     }
@@ -87,6 +101,15 @@ impl ResponseBody {
     pub fn with_declared_length(mut self, length: u64) -> ResponseBody {
         self.declared_length = Some(length);
         self
+    }
+
+    /// Several ready chunks, or one, or none, as fits best.
+    pub fn from_chunks(mut chunks: Vec<Bytes>) -> ResponseBody {
+        match chunks.len() {
+            0 => ResponseBody::full(Bytes::new()),
+            1 => ResponseBody::full(chunks.pop().expect("invariant: one chunk")),
+            _ => ResponseBody::chunks(chunks),
+        }
     }
 
     /// The body's length when known before sending it.

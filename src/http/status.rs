@@ -1,13 +1,16 @@
-//! The one place that turns a failure into an HTTP response.
+//! The one place that turns a failure into an HTTP status and an error response.
 
 use bytes::Bytes;
 use http::StatusCode;
 
+use super::error::RequestError;
 use super::{HeaderBlock, Response, ResponseBody};
 
-/// Why a request could not be answered by the application.
+/// Why a request is answered by the server rather than by the application.
 #[derive(Debug)]
 pub enum Failure {
+    /// The request broke HTTP or a limit; the app was not called (or its answer is replaced).
+    Refused(RequestError),
     /// The app raised or broke the WSGI contract before anything was sent. `detail` is shown
     /// in the body only in debug mode.
     Application { detail: Option<String> },
@@ -18,11 +21,26 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
+            Failure::Refused(error) => match error {
+                RequestError::Malformed(_) => StatusCode::BAD_REQUEST,
+                RequestError::LineTooLong { .. } => StatusCode::URI_TOO_LONG,
+                RequestError::TooManyFields { .. }
+                | RequestError::FieldTooLarge { .. }
+                | RequestError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                RequestError::UnsupportedCoding(_) | RequestError::Tunnel => {
+                    StatusCode::NOT_IMPLEMENTED
+                }
+                RequestError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                RequestError::HeadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            },
             Failure::Application { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
+    /// A short plain-text response: the status line's words, and the rule broken for a
+    /// refusal (it helps the client's developer and tells an attacker nothing new).
     pub fn into_response(self) -> Response {
         let status = self.status();
         let mut text = format!(
@@ -30,12 +48,18 @@ impl Failure {
             status.as_u16(),
             status.canonical_reason().unwrap_or("Error")
         );
-        if let Failure::Application {
-            detail: Some(detail),
-        } = self
-        {
-            text.push('\n');
-            text.push_str(&detail);
+        match self {
+            Failure::Refused(error) => {
+                text.push_str(&error.to_string());
+                text.push('\n');
+            }
+            Failure::Application {
+                detail: Some(detail),
+            } => {
+                text.push('\n');
+                text.push_str(&detail);
+            }
+            Failure::Application { detail: None } | Failure::Unavailable => {}
         }
         let mut headers = HeaderBlock::with_capacity(48);
         headers.push(b"Content-Type", b"text/plain; charset=utf-8");
@@ -57,5 +81,23 @@ mod tests {
         }
         .into_response();
         assert!(debug.body.known_length().unwrap() > 26);
+    }
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        let status = |error| Failure::Refused(error).status().as_u16();
+        assert_eq!(status(RequestError::malformed("x")), 400);
+        assert_eq!(status(RequestError::LineTooLong { limit: 1 }), 414);
+        assert_eq!(status(RequestError::TooManyFields { limit: 1 }), 431);
+        assert_eq!(status(RequestError::FieldTooLarge { limit: 1 }), 431);
+        assert_eq!(status(RequestError::HeadTooLarge), 431);
+        assert_eq!(status(RequestError::BodyTooLarge { limit: 1 }), 413);
+        assert_eq!(status(RequestError::UnsupportedCoding("gzip".into())), 501);
+        assert_eq!(status(RequestError::Tunnel), 501);
+        assert_eq!(status(RequestError::UnsupportedVersion), 505);
+        assert_eq!(
+            status(RequestError::HeadTimeout(std::time::Duration::from_secs(1))),
+            408
+        );
     }
 }

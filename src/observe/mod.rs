@@ -5,6 +5,8 @@
 pub mod access_log;
 pub mod error_log;
 mod sink;
+mod throttle;
 
 pub use access_log::{AccessLog, AccessRecord};
 pub use sink::Sink;
+pub use throttle::LogThrottle;

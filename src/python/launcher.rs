@@ -83,8 +83,16 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
         }
     };
     let grace = settings.graceful_timeout();
+    let max_connections = settings.max_connections as usize;
     let served = runtime.run(py, move |handler, options| async move {
-        server::serve(listeners, handler, options, termination(grace)).await
+        server::serve(
+            listeners,
+            handler,
+            options,
+            max_connections,
+            termination(grace),
+        )
+        .await
     });
     match served {
         Ok(()) => 0,

@@ -2,7 +2,7 @@
 //! worker process body, `make_server`'s server, and the one Rust-error → exception mapping.
 
 mod entry;
-mod errors;
+pub(crate) mod errors;
 mod launcher;
 mod serving;
 mod simple_server;

@@ -10,7 +10,7 @@ use pyo3::types::PyList;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::http::ConnectionOptions;
+use crate::http::{ConnectionOptions, Limits};
 use crate::observe::AccessLog;
 use crate::wsgi::{PythonThreads, WsgiConfig, WsgiHandler};
 
@@ -91,11 +91,13 @@ impl AppRuntime {
             workers: settings.workers as usize,
             root_path: settings.root_path.trim_end_matches('/').to_string(),
             debug: settings.debug,
+            socket_timeout: settings.socket_timeout(),
         };
         let options = ConnectionOptions {
-            keep_alive_timeout: settings.keep_alive(),
-            keep_alive: true,
+            limits: Limits::from_settings(settings),
             access_log,
+            trusted_proxies: settings.forwarded_allow_ips.clone(),
+            proxy_protocol: settings.proxy_protocol,
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize

@@ -92,6 +92,7 @@ impl SimpleServer {
         let interval =
             Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
         let grace = self.settings.graceful_timeout();
+        let max_connections = self.settings.max_connections as usize;
         let control = self.control.clone();
         self.set_running(true);
         // I/O runs on its own thread so it never waits for the GIL; this thread, which may be
@@ -108,7 +109,7 @@ impl SimpleServer {
                                 _ = io_control.interrupt.notified() => Duration::ZERO,
                             }
                         };
-                        server::serve(vec![listener], handler, options, stop).await
+                        server::serve(vec![listener], handler, options, max_connections, stop).await
                     });
                     caller.unpark();
                     served
@@ -143,7 +144,7 @@ impl SimpleServer {
             AppRuntime::start(self.app.clone_ref(py), &self.settings, None).map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
-                options.keep_alive = false;
+                options.limits.keep_alive = None;
                 server::serve_one_connection(listener, handler, options).await
             })
             .map_err(|e| to_python(e.into()))

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::Listener;
 use crate::handler::{ConnectionInfo, Handler};
+use crate::http::status::Failure;
 use crate::http::{ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket};
+use crate::observe::LogThrottle;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -67,20 +69,33 @@ const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
 /// How often a stopping server looks whether a connection has gone idle.
 const STOP_LOOK_INTERVAL: Duration = Duration::from_millis(10);
 
+/// Lines a second about clients that sent something wrong. Why a bound: such lines are
+/// caused by clients, and a flood of bad requests must not become a flood of log writes.
+static CLIENT_FAULT_LOG: LogThrottle = LogThrottle::new(20);
+
 /// What every connection task of one server shares.
 struct ConnectionContext<H> {
     server: HttpServer<H>,
     open: AtomicUsize,
+    /// `--max-connections`: one permit per open connection; without one, accepting waits
+    /// and new clients queue in the kernel's listen backlog.
+    slots: Arc<Semaphore>,
     all_closed: Notify,
     /// `true` once the server stops: idle connections close, busy ones after their response.
     stop: watch::Receiver<bool>,
 }
 
 impl<H: Handler> ConnectionContext<H> {
-    fn new(handler: H, options: ConnectionOptions, stop: watch::Receiver<bool>) -> Self {
+    fn new(
+        handler: H,
+        options: ConnectionOptions,
+        max_connections: usize,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         ConnectionContext {
             server: HttpServer::new(handler, options),
             open: AtomicUsize::new(0),
+            slots: Arc::new(Semaphore::new(max_connections)),
             all_closed: Notify::new(),
             stop,
         }
@@ -111,22 +126,27 @@ impl<H: Handler> ConnectionContext<H> {
     }
 }
 
-/// Counts a connection as open until dropped.
-struct OpenConnection<H>(Arc<ConnectionContext<H>>);
+/// Counts a connection as open, and holds its slot, until dropped.
+struct OpenConnection<H> {
+    context: Arc<ConnectionContext<H>>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
 
 impl<H> Drop for OpenConnection<H> {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.all_closed.notify_waiters();
+        if self.context.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.context.all_closed.notify_waiters();
         }
     }
 }
 
-/// Serves `listeners` until `shutdown` resolves to the grace period in-flight requests get.
+/// Serves `listeners` until `shutdown` resolves to the grace period in-flight requests get,
+/// with at most `max_connections` open at once.
 pub async fn serve<H, S>(
     listeners: Vec<Listener>,
     handler: H,
     options: ConnectionOptions,
+    max_connections: usize,
     shutdown: S,
 ) -> io::Result<()>
 where
@@ -134,7 +154,12 @@ where
     S: Future<Output = Duration>,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let context = Arc::new(ConnectionContext::new(handler, options, stop_rx.clone()));
+    let context = Arc::new(ConnectionContext::new(
+        handler,
+        options,
+        max_connections,
+        stop_rx.clone(),
+    ));
     let mut loops = Vec::new();
     for listener in listeners {
         let listener = AsyncListener::from_std(listener)?;
@@ -176,11 +201,11 @@ pub async fn serve_one_connection<H: Handler>(
     options: ConnectionOptions,
 ) -> io::Result<()> {
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let context = Arc::new(ConnectionContext::new(handler, options, stop_rx));
+    let context = Arc::new(ConnectionContext::new(handler, options, 1, stop_rx));
     let listener = AsyncListener::from_std(listener)?;
     let served = match accept(&listener).await? {
-        Accepted::Tcp(stream, info) => spawn_connection(&context, stream, info),
-        Accepted::Unix(stream, info) => spawn_connection(&context, stream, info),
+        Accepted::Tcp(stream, info) => spawn_connection(&context, None, stream, info),
+        Accepted::Unix(stream, info) => spawn_connection(&context, None, stream, info),
     };
     let _ = served.await;
     Ok(())
@@ -188,10 +213,16 @@ pub async fn serve_one_connection<H: Handler>(
 
 async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<ConnectionContext<H>>) {
     loop {
+        let Ok(slot) = context.slots.clone().acquire_owned().await else {
+            return;
+        };
         context.wait_for_capacity().await;
+        let slot = Some(slot);
         match accept(&listener).await {
-            Ok(Accepted::Tcp(stream, info)) => drop(spawn_connection(&context, stream, info)),
-            Ok(Accepted::Unix(stream, info)) => drop(spawn_connection(&context, stream, info)),
+            Ok(Accepted::Tcp(stream, info)) => drop(spawn_connection(&context, slot, stream, info)),
+            Ok(Accepted::Unix(stream, info)) => {
+                drop(spawn_connection(&context, slot, stream, info))
+            }
             Err(error) => {
                 log::error!("accept() failed: {error}");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
@@ -223,21 +254,12 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
             let local = (*local).or_else(|| stream.local_addr().ok());
             Ok(Accepted::Tcp(
                 stream,
-                ConnectionInfo {
-                    peer: Some(peer),
-                    local,
-                },
+                ConnectionInfo::direct(Some(peer), local),
             ))
         }
         AsyncListener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            Ok(Accepted::Unix(
-                stream,
-                ConnectionInfo {
-                    peer: None,
-                    local: None,
-                },
-            ))
+            Ok(Accepted::Unix(stream, ConnectionInfo::direct(None, None)))
         }
     }
 }
@@ -249,21 +271,25 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
 /// timeout.
 fn spawn_connection<H: Handler, S: Socket>(
     context: &Arc<ConnectionContext<H>>,
+    slot: Option<OwnedSemaphorePermit>,
     socket: S,
-    info: ConnectionInfo,
+    mut info: ConnectionInfo,
 ) -> JoinHandle<()> {
     context.open.fetch_add(1, Ordering::AcqRel);
-    let open = OpenConnection(context.clone());
+    let open = OpenConnection {
+        context: context.clone(),
+        _slot: slot,
+    };
     let activity = Arc::new(ConnectionActivity::default());
     let serving = {
         let context = context.clone();
         let activity = activity.clone();
         tokio::spawn(async move {
-            let served = context.server.serve(socket, info, activity).await;
+            let served = context.server.serve(socket, &mut info, activity).await;
             finish(served, &info);
         })
     };
-    let timeout = context.server.options.keep_alive_timeout;
+    let timeout = context.server.options.limits.idle_timeout();
     let mut stop = context.stop.clone();
     tokio::spawn(async move {
         let _open = open;
@@ -295,13 +321,31 @@ fn peer_name(info: &ConnectionInfo) -> String {
         .unwrap_or_else(|| "unix socket".into())
 }
 
+fn withheld_note(withheld: u64) -> String {
+    match withheld {
+        0 => String::new(),
+        n => format!(" ({n} similar lines withheld)"),
+    }
+}
+
 /// One readable line for a connection that ended badly.
 fn finish(result: Result<(), ConnectionError>, info: &ConnectionInfo) {
     let Err(error) = result else { return };
     let peer = peer_name(info);
     match error {
         ConnectionError::Refused(error) => {
-            log::warn!("Rejected a malformed request from {peer}: {error}")
+            let status = Failure::Refused(error.clone()).status().as_u16();
+            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
+                log::warn!("{status} from {peer}: {error}{}", withheld_note(withheld));
+            }
+        }
+        ConnectionError::Preamble(error) => {
+            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
+                log::warn!(
+                    "Closed the connection from {peer}: {error}{}",
+                    withheld_note(withheld)
+                );
+            }
         }
         ConnectionError::Response(error @ crate::http::BodyError::LengthMismatch { .. }) => {
             log::error!("Response to {peer}: {error}; closing the connection")

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use foldhash::HashMap;
 
 use http::HeaderValue;
+
+use crate::handler::{ConnectionInfo, Scheme};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -67,28 +69,50 @@ where
 }
 
 impl AddressStrings {
-    /// REMOTE_ADDR and REMOTE_PORT; empty for a Unix-socket peer, which matches no allow-list.
+    /// REMOTE_ADDR and REMOTE_PORT; empty for a Unix-socket peer, which matches no allow-list,
+    /// and REMOTE_PORT empty when a proxy named the client without its port (port 0).
     pub fn remote<'py>(
         &mut self,
         py: Python<'py>,
         peer: Option<SocketAddr>,
     ) -> [Bound<'py, PyString>; 2] {
         let [addr, port] = remember(&mut self.peers, &peer, || match peer {
+            Some(peer) if peer.port() == 0 => pair(py, &peer.ip().to_string(), ""),
             Some(peer) => pair(py, &peer.ip().to_string(), &peer.port().to_string()),
             None => pair(py, "", ""),
         });
         [addr.bind(py).clone(), port.bind(py).clone()]
     }
 
-    /// SERVER_NAME and SERVER_PORT: from the Host header (port 80 if it names none), else
-    /// from the socket the client connected to.
+    /// SERVER_NAME and SERVER_PORT: from the Host header (the scheme's default port if it
+    /// names none), else from the socket the client connected to; a port a trusted proxy gave
+    /// wins over both.
     pub fn server<'py>(
         &mut self,
         py: Python<'py>,
         host: Option<&HeaderValue>,
-        local: Option<SocketAddr>,
+        connection: &ConnectionInfo,
     ) -> [Bound<'py, PyString>; 2] {
         let host = host.and_then(|h| h.to_str().ok()).filter(|h| !h.is_empty());
+        let local = connection.local;
+        if connection.scheme == Scheme::Https || connection.server_port.is_some() {
+            // Only behind a proxy (or TLS): rare enough to format each time.
+            let default_port = match connection.scheme {
+                Scheme::Https => "443",
+                Scheme::Http => "80",
+            };
+            let (name, port) = match (host, local) {
+                (Some(host), _) => {
+                    let (name, port) = split_host(host);
+                    (name.to_string(), port.unwrap_or(default_port).to_string())
+                }
+                (None, Some(local)) => (local.ip().to_string(), local.port().to_string()),
+                (None, None) => ("localhost".to_string(), default_port.to_string()),
+            };
+            let port = connection.server_port.map_or(port, |port| port.to_string());
+            let [name, port] = pair(py, &name, &port);
+            return [name.into_bound(py), port.into_bound(py)];
+        }
         let make = || match (host, local) {
             (Some(host), _) => {
                 let (name, port) = split_host(host);

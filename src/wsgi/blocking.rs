@@ -10,8 +10,6 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-pub use crate::http::CLIENT_TIMEOUT;
-
 struct ThreadWaker(Thread);
 
 impl Wake for ThreadWaker {

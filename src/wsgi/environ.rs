@@ -15,7 +15,7 @@ use super::errors::WsgiErrors;
 use super::file_wrapper::FileWrapper;
 use super::input::WsgiInput;
 use super::WsgiConfig;
-use crate::handler::ConnectionInfo;
+use crate::handler::{ConnectionInfo, Scheme};
 
 /// Entries the environ template has room for: its own keys plus the request's headers, so a
 /// copy of it takes a typical request's headers without growing (which rebuilds the table).
@@ -284,10 +284,14 @@ impl EnvironBuilder {
             let value = latin1_str(py, joined.as_deref().unwrap_or(first.as_bytes()))?;
             environ.set_item(key, value)?;
         }
-        let [server_name, server_port] = self.addresses.server(py, host, connection.local);
+        let [server_name, server_port] = self.addresses.server(py, host, connection);
         environ.set_item(self.keys.server_name.bind(py), server_name)?;
         environ.set_item(self.keys.server_port.bind(py), server_port)?;
         environ.set_item(self.keys.wsgi_input.bind(py), input)?;
+        // The template says "http"; PERF: only a request that came over https pays for this.
+        if connection.scheme == Scheme::Https {
+            environ.set_item("wsgi.url_scheme", "https")?;
+        }
         Ok(environ)
     }
 }

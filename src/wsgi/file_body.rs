@@ -12,6 +12,7 @@ use super::file_wrapper::FileWrapper;
 use super::response::server_borrow;
 use super::response::Outcome;
 use super::start_response::StartResponse;
+use crate::http::ResponseBody;
 
 /// Sends the wrapped file if it is a regular file; `Ok(false)` means "iterate it instead"
 /// (pipes, sockets, in-memory files).
@@ -46,8 +47,8 @@ pub fn try_file_body(
     } else {
         // SAFETY: the mapping is read-only and private to this response. If another process
         // truncates the file meanwhile, the kernel's copy from the mapping into the socket
-        // fails with EFAULT (the body is queued for writev, not copied in user space), and
-        // the connection is aborted. PERF: populate() faults the pages in with one call
+        // fails with EFAULT (`ResponseBody::mapped`: every piece is lent to writev, never
+        // copied in user space), and the connection is aborted. PERF: populate() faults the pages in with one call
         // rather than one fault per page during the write (benches/e2e filewrapper).
         let mapped = unsafe {
             memmap2::MmapOptions::new()
@@ -62,7 +63,7 @@ pub fn try_file_body(
         }
     };
     match server_borrow(start_response, |state| {
-        state.finish_whole(vec![body], length)
+        state.finish_whole(ResponseBody::mapped(body), length)
     })? {
         Ok(()) => Ok(true),
         Err(problem) => Err(Outcome::Invalid(problem)),

@@ -7,14 +7,16 @@
 //! drops it.
 
 use std::mem::MaybeUninit;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use pyo3::exceptions::{PyOSError, PyStopIteration};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use super::blocking::{wait_for, WaitingOnClient, CLIENT_TIMEOUT};
-use crate::http::RequestBody;
+use super::blocking::{wait_for, WaitingOnClient};
+use crate::http::{BodyReadError, RequestBody};
+use crate::python::errors::body_read_error;
 
 /// Largest `read()` answered by one `bytes` filled straight from the socket. Why a bound: the
 /// `bytes` is allocated before the client has sent what it claims to send.
@@ -22,13 +24,21 @@ const DIRECT_READ_MAX_BYTES: usize = 1024 * 1024;
 /// Most bytes taken off the socket at once for `readline()` and reads past the bound above.
 const DIRECT_CHUNK_BYTES: usize = 64 * 1024;
 
+/// How much longer than the socket timeout a thread waits for the connection to hand it body
+/// data. Why: the connection times the client out itself and says so; this only guards
+/// against a connection that vanished without a word.
+const BACKSTOP_SLACK: Duration = Duration::from_secs(1);
+
 /// The next piece of the body, parking this thread while none is ready.
-fn next_data_blocking(body: &mut RequestBody) -> Result<Option<Bytes>, String> {
+fn next_data_blocking(
+    body: &mut RequestBody,
+    timeout: Duration,
+) -> Result<Option<Bytes>, BodyReadError> {
     let next = std::future::poll_fn(|cx| body.poll_next(cx));
-    match wait_for(next, CLIENT_TIMEOUT) {
-        None => Err(format!("no body data for {}s", CLIENT_TIMEOUT.as_secs())),
+    match wait_for(next, timeout + BACKSTOP_SLACK) {
+        None => Err(BodyReadError::TimedOut(timeout)),
         Some(None) => Ok(None),
-        Some(Some(Err(error))) => Err(error.to_string()),
+        Some(Some(Err(error))) => Err(error),
         Some(Some(Ok(data))) => Ok(Some(data)),
     }
 }
@@ -39,16 +49,19 @@ pub struct WsgiInput {
     pending: Bytes,
     /// `None` once the body has ended (or there never was one).
     source: Option<RequestBody>,
+    /// `--socket-timeout`.
+    timeout: Duration,
 }
 
 impl WsgiInput {
-    pub fn new(mut source: Option<RequestBody>) -> WsgiInput {
+    pub fn new(mut source: Option<RequestBody>, timeout: Duration) -> WsgiInput {
         WsgiInput {
             pending: source
                 .as_mut()
                 .and_then(RequestBody::take_first)
                 .unwrap_or_default(),
             source,
+            timeout,
         }
     }
 
@@ -62,15 +75,13 @@ impl WsgiInput {
                 self.source = None;
                 return Ok(false);
             }
+            let timeout = self.timeout;
             let next = py.detach(|| match body.direct_mut() {
                 Some(direct) => {
                     let _waiting = WaitingOnClient::begin();
-                    direct
-                        .read_chunk(DIRECT_CHUNK_BYTES)
-                        .map(Some)
-                        .map_err(|error| error.to_string())
+                    direct.read_chunk(DIRECT_CHUNK_BYTES).map(Some)
                 }
-                None => next_data_blocking(body),
+                None => next_data_blocking(body, timeout),
             });
             match next {
                 Ok(Some(data)) => self.pending = data,
@@ -78,9 +89,9 @@ impl WsgiInput {
                     self.source = None;
                     return Ok(false);
                 }
-                Err(reason) => {
+                Err(error) => {
                     self.source = None;
-                    return Err(read_error(&reason));
+                    return Err(body_read_error(&error));
                 }
             }
         }
@@ -160,7 +171,7 @@ impl WsgiInput {
             Ok(()) => Ok(Some(answer)),
             Err(error) => {
                 self.source = None;
-                Err(read_error(&error.to_string()))
+                Err(body_read_error(&error))
             }
         }
     }
@@ -203,10 +214,6 @@ fn uninit_bytes(
         let data = pyo3::ffi::PyBytes_AsString(bytes.as_ptr()).cast::<MaybeUninit<u8>>();
         Ok((bytes, std::slice::from_raw_parts_mut(data, length)))
     }
-}
-
-fn read_error(reason: &str) -> PyErr {
-    PyOSError::new_err(format!("error reading the request body: {reason}"))
 }
 
 /// PEP 3333 passes sizes as optional ints; a negative or absent size means "no limit".

@@ -11,6 +11,10 @@ use super::response::{self, Outcome};
 use super::start_response::StartResponse;
 use super::WsgiConfig;
 
+/// How much longer than `--socket-timeout` a thread waits for room to send: the connection
+/// cuts a client that reads nothing off first, and says why.
+const SEND_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn run_job(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
@@ -30,8 +34,11 @@ pub fn run_job(
     }
     let check_length = head.method != Method::HEAD;
     let (start_response, input) = match (
-        Bound::new(py, StartResponse::new(reply, check_length)),
-        Bound::new(py, WsgiInput::new(input)),
+        Bound::new(
+            py,
+            StartResponse::new(reply, check_length, config.socket_timeout + SEND_SLACK),
+        ),
+        Bound::new(py, WsgiInput::new(input, config.socket_timeout)),
     ) {
         (Ok(start_response), Ok(input)) => (start_response, input),
         (Err(error), _) | (_, Err(error)) => {

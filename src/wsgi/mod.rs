@@ -32,4 +32,6 @@ pub struct WsgiConfig {
     pub root_path: String,
     /// Show tracebacks in 500 responses.
     pub debug: bool,
+    /// `--socket-timeout`: how long a thread waits on its client (body data, room to send).
+    pub socket_timeout: std::time::Duration,
 }

@@ -4,6 +4,8 @@
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+
+use crate::http::ResponseBody;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::body_bytes::body_bytes;
@@ -114,7 +116,9 @@ fn send_whole<'py>(
             chunks.push(bytes);
         }
     }
-    match server_borrow(start_response, |state| state.finish_whole(chunks, length)) {
+    match server_borrow(start_response, |state| {
+        state.finish_whole(ResponseBody::from_chunks(chunks), length)
+    }) {
         Ok(Ok(())) => Outcome::Done,
         Ok(Err(problem)) => Outcome::Invalid(problem),
         Err(outcome) => outcome,

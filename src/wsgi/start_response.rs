@@ -2,13 +2,15 @@
 //! AwaitingStart → HeadPending → Streaming → Finished. The head goes out with the first
 //! non-empty body chunk (PEP 3333: "must not be transmitted until the first non-empty body").
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use tokio::sync::mpsc;
 
-use super::blocking::{wait_for, CLIENT_TIMEOUT};
+use super::blocking::wait_for;
 use super::body_bytes::body_bytes;
 use super::reply::Reply;
 use super::response_head::{type_name, ResponseHead};
@@ -40,13 +42,18 @@ pub struct StartResponse {
     progress: Progress,
     /// Whether a body that disagrees with Content-Length is an error: not for HEAD, whose body is never sent.
     check_length: bool,
+    /// How long the app's thread waits for room to send to a client that is not reading.
+    /// The connection cuts such a client off after `--socket-timeout` itself; this is a
+    /// little longer, as a backstop.
+    send_timeout: Duration,
 }
 
 impl StartResponse {
-    pub fn new(reply: Reply, check_length: bool) -> StartResponse {
+    pub fn new(reply: Reply, check_length: bool, send_timeout: Duration) -> StartResponse {
         StartResponse {
             progress: Progress::AwaitingStart(reply),
             check_length,
+            send_timeout,
         }
     }
 
@@ -90,13 +97,14 @@ impl StartResponse {
                     Ok(()) => Ok(()),
                     // The client is slower than the app: wait for room, but not forever.
                     Err(mpsc::error::TrySendError::Full(item)) => {
-                        match py.detach(|| wait_for(tx.send(item), CLIENT_TIMEOUT)) {
+                        let timeout = self.send_timeout;
+                        match py.detach(|| wait_for(tx.send(item), timeout)) {
                             Some(Ok(())) => Ok(()),
                             Some(Err(_)) => Err(()),
                             None => {
                                 log::warn!(
                                     "A client read nothing for {}s; giving up on its response",
-                                    CLIENT_TIMEOUT.as_secs()
+                                    timeout.as_secs_f64()
                                 );
                                 Err(())
                             }
@@ -118,7 +126,8 @@ impl StartResponse {
 
     /// Ends the response with a body known in full (`chunks`, with its total `length`).
     /// Returns what is wrong when nothing was sent and the caller should answer 500 instead.
-    pub fn finish_whole(&mut self, chunks: Vec<Bytes>, length: u64) -> Result<(), String> {
+    /// The whole body is here: `body`, of `length` bytes.
+    pub fn finish_whole(&mut self, body: ResponseBody, length: u64) -> Result<(), String> {
         match std::mem::replace(&mut self.progress, Progress::Finished) {
             Progress::HeadPending(reply, head) => {
                 if let Some(declared) = head.content_length.filter(|_| self.check_length) {
@@ -129,13 +138,6 @@ impl StartResponse {
                         ));
                     }
                 }
-                let body = match chunks.len() {
-                    0 => ResponseBody::full(Bytes::new()),
-                    1 => {
-                        ResponseBody::full(chunks.into_iter().next().expect("invariant: one chunk"))
-                    }
-                    _ => ResponseBody::chunks(chunks),
-                };
                 let _ = reply.send(head.into_response(body));
                 Ok(())
             }
@@ -159,7 +161,7 @@ impl StartResponse {
                 self.progress = Progress::Finished;
                 Ok(())
             }
-            _ => self.finish_whole(Vec::new(), 0),
+            _ => self.finish_whole(ResponseBody::full(Bytes::new()), 0),
         }
     }
 
@@ -173,7 +175,8 @@ impl StartResponse {
                 if let Err(mpsc::error::TrySendError::Full(item)) =
                     tx.try_send(Err(BodyError::Aborted))
                 {
-                    let _ = py.detach(|| wait_for(tx.send(item), CLIENT_TIMEOUT));
+                    let timeout = self.send_timeout;
+                    let _ = py.detach(|| wait_for(tx.send(item), timeout));
                 }
             }
             Progress::Finished => {}

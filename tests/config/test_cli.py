@@ -149,26 +149,28 @@ def test_request_sent_a_while_after_connecting_is_served(serve, delay):
             assert conn.read_response().status == 200
 
 
-def test_client_dribbling_its_head_is_cut_off_after_the_keep_alive_timeout(serve):
-    # Slowloris: a byte every 0.2 s never completes the head; the timeout bounds the head's
-    # whole arrival, not the gap between bytes.
-    with serve("hello:app", "--keep-alive", "1") as server:
+def test_client_dribbling_its_head_gets_408_after_the_header_timeout(serve):
+    # Slowloris: a byte every 0.2 s never completes the head; --header-timeout bounds the
+    # head's whole arrival, not the gap between bytes (and --keep-alive does not apply).
+    with serve("hello:app", "--header-timeout", "1", "--keep-alive", "30") as server:
         with server.connect() as conn:
             started = time.monotonic()
             head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100
-            closed = False
+            answered = False
             for byte in head:
                 try:
                     conn.send(bytes([byte]))
                 except OSError:
-                    closed = True
                     break
-                if conn.is_closed_by_peer(timeout=0.2):
-                    closed = True
+                if not conn.is_closed_by_peer(timeout=0.2) and conn.buffer:
+                    answered = True
                     break
             held = time.monotonic() - started
-        assert closed, "a head dribbled for 20 s was never cut off"
-        assert 0.9 < held < 3, f"cut off after {held:.1f}s, --keep-alive 1"
+            assert answered, "a head dribbled for 20 s was never answered"
+            response = conn.read_response()
+            assert response.status == 408, response
+            assert conn.is_closed_by_peer(timeout=3)
+        assert 0.9 < held < 3, f"cut off after {held:.1f}s, --header-timeout 1"
 
 
 def test_slow_app_is_not_cut_off_by_the_keep_alive_timeout(serve):

@@ -1,57 +1,32 @@
 //! Request bodies that did not arrive whole with their head: read off the socket as the
 //! handler takes them, `100 Continue` asked for when the handler first reads, and whatever
-//! the handler leaves unread discarded so the connection can carry the next request.
+//! the handler leaves unread discarded (briefly, and only so much) so the connection can carry
+//! the next request.
 
+use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::connection::{CLIENT_TIMEOUT, HEAD_READ_BYTES};
+use super::continue_state::ContinueState;
+use super::decode::{BodyDecoder, Decoded};
 use super::direct_body::{ContinueRequest, DirectBody, Released};
-use super::request::{BodyFraming, RequestHead};
-use super::request_body::{BodyDecoder, BodyReadError, Decoded, RequestBody};
+use super::parse::{BodyFraming, RequestHead};
+use crate::http::error::{BodyReadError, RequestError};
+use crate::http::limits::{
+    Limits, BODY_READ_BYTES, DRAIN_READ_TIMEOUT, HEAD_READ_BYTES, MAX_UNREAD_BODY_DRAIN_BYTES,
+};
+use crate::http::RequestBody;
 
-/// Most bytes read from the socket at once for a body. PERF: 1 MiB reads beat 256 KiB and
-/// 64 KiB ones on post1m (benches/README.md, "own HTTP/1 layer").
-const BODY_READ_BYTES: usize = 1024 * 1024;
 /// Body chunks the connection reads ahead of the handler.
 const BODY_CHANNEL_CHUNKS: usize = 2;
-/// Most of a request body the server reads and discards when the handler did not read it,
-/// so the connection can carry the next request. Beyond it the connection is closed instead.
-const MAX_UNREAD_BODY_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Where `100 Continue` stands for one request (only used when the client expects it).
-#[derive(Default)]
-pub struct ContinueState(AtomicU8);
-
-/// The state of a request that does not expect `100 Continue`: stays idle.
-pub static NOT_EXPECTED: ContinueState = ContinueState(AtomicU8::new(CONTINUE_IDLE));
-
-pub const CONTINUE_IDLE: u8 = 0;
-pub const CONTINUE_WANTED: u8 = 1;
-pub const CONTINUE_SENT: u8 = 2;
-/// The response head went out first: the body will not be asked for.
-pub const CONTINUE_REFUSED: u8 = 3;
-
-impl ContinueState {
-    pub fn get(&self) -> u8 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    pub fn change(&self, from: u8, to: u8) -> Result<(), u8> {
-        self.0
-            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-    }
-
-    pub fn set(&self, to: u8) {
-        self.0.store(to, Ordering::Release);
-    }
-}
+/// Longest a body the handler did not want is discarded for. Why: a client trickling an
+/// unwanted body must not hold the connection, nor a graceful stop, for long.
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// How reading one request body went.
 pub enum Pumped {
@@ -61,57 +36,65 @@ pub enum Pumped {
     Abandoned,
 }
 
+/// Where a request's body comes from and what holds it: the connection's socket (which the
+/// handler's thread may read itself), the `100 Continue` state, the limits.
+pub struct BodySource<'a> {
+    pub socket: Option<RawFd>,
+    pub continue_state: Option<&'a Arc<ContinueState>>,
+    pub limits: &'a Limits,
+}
+
 /// The body as the handler will see it, and what keeps feeding it when it did not all
-/// arrive with the head. With `socket`, the rest of a body of known length is left on it for
-/// the handler's thread to read (see `DirectBody`). `continue_state` is set when the client
-/// expects `100 Continue`.
+/// arrive with the head. The rest of a body of known length is left on the socket for the
+/// handler's thread to read (see `DirectBody`). `Err`: what arrived with the head already
+/// breaks the framing or the limit, so the request is refused before the handler sees it.
 pub fn take_body(
     head: &RequestHead,
     buf: &mut BytesMut,
-    socket: Option<RawFd>,
-    continue_state: Option<&Arc<ContinueState>>,
-) -> (Option<RequestBody>, Option<BodyPump>) {
+    source: BodySource<'_>,
+) -> Result<(Option<RequestBody>, Option<BodyPump>), BodyReadError> {
     if head.framing == BodyFraming::Empty {
-        return (None, None);
+        return Ok((None, None));
     }
-    let mut decoder = BodyDecoder::new(head.framing);
+    let mut decoder = BodyDecoder::new(head.framing, source.limits.body_bytes);
     let mut arrived: Vec<Bytes> = Vec::new();
-    let mut failure = None;
     if !head.expects_continue {
         loop {
-            match decoder.decode(buf) {
-                Ok(Decoded::Data(data)) => arrived.push(data),
-                Ok(Decoded::End) => return (Some(RequestBody::complete(join(arrived))), None),
-                Ok(Decoded::NeedMore) => break,
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
+            match decoder.decode(buf)? {
+                Decoded::Data(data) => arrived.push(data),
+                Decoded::End => return Ok((Some(RequestBody::complete(join(arrived))), None)),
+                Decoded::NeedMore => break,
             }
         }
     }
     let first = (!arrived.is_empty()).then(|| join(arrived));
     let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
+    let socket_timeout = source.limits.socket_timeout;
     // A client expecting `100 Continue` may have sent body bytes anyway; those are in `buf`,
     // and only the pump reads from there.
-    let socket = socket.filter(|_| !head.expects_continue || buf.is_empty());
-    if let (Some(socket), BodyDecoder::Length(remaining @ 1..)) = (socket, &decoder) {
+    let socket = source
+        .socket
+        .filter(|_| !head.expects_continue || buf.is_empty());
+    if let (Some(socket), Some(remaining @ 1..)) = (socket, decoder.length_remaining()) {
         let continue_request =
-            continue_state
+            source
+                .continue_state
                 .zip(continue_wanted.as_ref())
                 .map(|(state, wanted)| ContinueRequest {
                     state: state.clone(),
                     wanted: wanted.clone(),
                 });
-        if let Ok((direct, released)) = DirectBody::new(socket, *remaining, continue_request) {
+        if let Ok((direct, released)) =
+            DirectBody::new(socket, remaining, socket_timeout, continue_request)
+        {
             let pump = BodyPump {
                 decoder,
                 tx: None,
                 continue_wanted,
-                failure: None,
                 handed_over: Some(released),
+                socket_timeout,
             };
-            return (Some(RequestBody::direct(first, direct)), Some(pump));
+            return Ok((Some(RequestBody::direct(first, direct)), Some(pump)));
         }
     }
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
@@ -120,10 +103,10 @@ pub fn take_body(
         decoder,
         tx: Some(tx),
         continue_wanted,
-        failure,
         handed_over: None,
+        socket_timeout,
     };
-    (Some(body), Some(pump))
+    Ok((Some(body), Some(pump)))
 }
 
 fn join(mut pieces: Vec<Bytes>) -> Bytes {
@@ -141,18 +124,28 @@ pub struct BodyPump {
     /// `None` once the handler is gone: the rest is read and discarded.
     tx: Option<mpsc::Sender<Result<Bytes, BodyReadError>>>,
     continue_wanted: Option<Arc<Notify>>,
-    /// A decoding error met while taking the body that arrived with the head.
-    failure: Option<BodyReadError>,
     /// Set while the handler's thread reads the body off the socket itself: what it left.
     handed_over: Option<oneshot::Receiver<Released>>,
+    socket_timeout: Duration,
+}
+
+/// How one read for the body went.
+enum BodyRead {
+    Read(io::Result<usize>),
+    TimedOut,
+    /// The handler dropped the body while the read waited.
+    Unwanted,
 }
 
 impl BodyPump {
+    /// Pumps until the body's end or until it is abandoned. A broken body that the response
+    /// should answer (400, 413) is left in `refusal`.
     pub async fn run<R: AsyncRead + Unpin>(
         mut self,
         reader: &mut R,
         buf: &mut BytesMut,
         continue_state: &ContinueState,
+        refusal: &Mutex<Option<RequestError>>,
     ) -> Pumped {
         if let Some(mut handed_over) = self.handed_over.take() {
             let released = match self.continue_wanted.take() {
@@ -168,7 +161,7 @@ impl BodyPump {
                 Ok(Released {
                     remaining,
                     broken: false,
-                }) => self.decoder = BodyDecoder::Length(remaining),
+                }) => self.decoder = BodyDecoder::remaining(remaining),
                 _ => return Pumped::Abandoned,
             }
         }
@@ -181,29 +174,24 @@ impl BodyPump {
                 () = wanted.notified() => {}
                 () = tx.closed() => return Pumped::Abandoned,
             }
-            if continue_state
-                .change(CONTINUE_IDLE, CONTINUE_WANTED)
-                .is_err()
-            {
-                self.fail(BodyReadError::NotRequested).await;
+            if !continue_state.request() {
+                self.fail(BodyReadError::NotRequested, refusal).await;
                 return Pumped::Abandoned;
             }
             // The writer sends it; this task is polled again right after this poll.
             tokio::task::yield_now().await;
         }
-        if let Some(error) = self.failure.take() {
-            self.fail(error).await;
-            return Pumped::Abandoned;
-        }
         let mut discarded = 0u64;
+        let mut drain_deadline = None;
         loop {
             match self.decoder.decode(buf) {
                 Ok(Decoded::End) => return Pumped::Complete,
                 Ok(Decoded::Data(data)) => {
                     if let Some(tx) = &self.tx {
-                        if tx.send(Ok(data)).await.is_err() {
-                            self.tx = None;
+                        if tx.send(Ok(data)).await.is_ok() {
+                            continue;
                         }
+                        self.tx = None;
                     } else {
                         discarded += data.len() as u64;
                         if discarded > MAX_UNREAD_BODY_DRAIN_BYTES {
@@ -217,28 +205,53 @@ impl BodyPump {
                         .remaining_hint()
                         .map_or(HEAD_READ_BYTES, |r| r.min(BODY_READ_BYTES as u64) as usize);
                     buf.reserve(wanted.max(HEAD_READ_BYTES));
-                    let read = if self.tx.is_some() {
-                        reader.read_buf(buf).await.ok()
-                    } else {
-                        tokio::time::timeout(CLIENT_TIMEOUT, reader.read_buf(buf))
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
+                    let read = match &self.tx {
+                        Some(tx) => tokio::select! {
+                            read = tokio::time::timeout(self.socket_timeout, reader.read_buf(buf)) => {
+                                read.map_or(BodyRead::TimedOut, BodyRead::Read)
+                            }
+                            () = tx.closed() => BodyRead::Unwanted,
+                        },
+                        None => {
+                            let deadline = *drain_deadline
+                                .get_or_insert_with(|| Instant::now() + MAX_DRAIN_TIME);
+                            let wait = deadline
+                                .saturating_duration_since(Instant::now())
+                                .min(DRAIN_READ_TIMEOUT);
+                            match tokio::time::timeout(wait, reader.read_buf(buf)).await {
+                                Ok(read) => BodyRead::Read(read),
+                                // Nobody waits for this body: give the connection up.
+                                Err(_) => return Pumped::Abandoned,
+                            }
+                        }
                     };
-                    if matches!(read, None | Some(0)) {
-                        self.fail(BodyReadError::Incomplete).await;
-                        return Pumped::Abandoned;
+                    match read {
+                        BodyRead::Read(Ok(1..)) => {}
+                        BodyRead::Read(_) => {
+                            self.fail(BodyReadError::Incomplete, refusal).await;
+                            return Pumped::Abandoned;
+                        }
+                        BodyRead::TimedOut => {
+                            let error = BodyReadError::TimedOut(self.socket_timeout);
+                            self.fail(error, refusal).await;
+                            return Pumped::Abandoned;
+                        }
+                        BodyRead::Unwanted => self.tx = None,
                     }
                 }
                 Err(error) => {
-                    self.fail(error).await;
+                    self.fail(error, refusal).await;
                     return Pumped::Abandoned;
                 }
             }
         }
     }
 
-    async fn fail(&mut self, error: BodyReadError) {
+    async fn fail(&mut self, error: BodyReadError, refusal: &Mutex<Option<RequestError>>) {
+        // Noted before the handler can see the error, so its answer finds it.
+        if let Some(refused) = error.as_refusal() {
+            *refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+        }
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Err(error)).await;
         }

@@ -6,57 +6,48 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::header::{REFERER, USER_AGENT};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
-use super::body_pump::{
-    take_body, ContinueState, Pumped, CONTINUE_IDLE, CONTINUE_REFUSED, CONTINUE_SENT,
-    CONTINUE_WANTED, NOT_EXPECTED,
-};
+use super::body_pump::{take_body, BodySource, Pumped};
+use super::continue_state::{Continue, ContinueState, NOT_EXPECTED};
+use super::encode::{encode_head, ResponseFraming};
 use super::idle::ConnectionActivity;
-use super::in_flight::InFlight;
-use super::request::{parse_head, RequestError, RequestHead};
-use super::response::{encode_head, HeaderBlock, Response, ResponseFraming};
+use super::io::{Socket, TimedWriter};
+use super::parse::{parse_head, RequestHead};
 use super::write::{write_body, WriteBatch};
-use super::{BodyError, ResponseBody};
+use crate::config::IpRanges;
 use crate::handler::{ConnectionInfo, Handler};
+use crate::http::error::RequestError;
+use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
+use crate::http::proxy_protocol::{read_preamble, PreambleError};
+use crate::http::status::Failure;
+use crate::http::{forwarded, BodyError, InFlight, Response};
 use crate::observe::{AccessLog, AccessRecord};
-
-/// Bytes read from the socket at once while waiting for a head.
-pub(super) const HEAD_READ_BYTES: usize = 8 * 1024;
-/// How long a client may pause while its body is read, or its response is waited on, before
-/// the server gives up on it. Why: a client that stops sending or reading must not hold a
-/// connection (or a Python thread) forever.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most bytes discarded before a close (see `close`).
-const MAX_LINGER_BYTES: usize = 64 * 1024 * 1024;
-/// Before closing a connection the client may still be sending on, how long what it sends is
-/// read and discarded (see `close`).
-const LINGER: Duration = Duration::from_secs(1);
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Per-connection HTTP settings, shared by every connection of a server.
 #[derive(Clone)]
 pub struct ConnectionOptions {
-    /// How long an idle keep-alive connection, or a client still sending its head, is waited for.
-    pub keep_alive_timeout: Duration,
-    /// `false` answers every request with `Connection: close` (make_server's handle_request).
-    pub keep_alive: bool,
+    pub limits: Limits,
     pub access_log: Option<Arc<AccessLog>>,
     /// Requests this server runs at once before it defers accepting new connections, so that
     /// other workers (sharing the listening socket) take them. 0: never defer.
     pub max_in_flight: usize,
+    /// `--forwarded-allow-ips`: whose proxy headers and PROXY preamble are believed.
+    pub trusted_proxies: IpRanges,
+    /// `--proxy-protocol`: every connection starts with a PROXY preamble.
+    pub proxy_protocol: bool,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -65,6 +56,8 @@ pub enum ConnectionError {
     Io(io::Error),
     /// The request was refused with the error's status.
     Refused(RequestError),
+    /// The PROXY protocol preamble was missing, wrong, or from an untrusted peer.
+    Preamble(PreambleError),
     /// The client closed in the middle of a request head.
     IncompleteHead,
     /// The response body failed after its head was sent.
@@ -74,42 +67,6 @@ pub enum ConnectionError {
 impl From<io::Error> for ConnectionError {
     fn from(error: io::Error) -> Self {
         ConnectionError::Io(error)
-    }
-}
-
-/// A stream that splits into halves usable at the same time by one task.
-pub trait Socket: Send + 'static {
-    type Reader<'a>: AsyncRead + Unpin + Send
-    where
-        Self: 'a;
-    type Writer<'a>: AsyncWrite + Unpin + Send
-    where
-        Self: 'a;
-    fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
-    /// The descriptor a blocking thread may read a request body from directly; `None` where
-    /// the bytes on the socket are not the request's (an encrypted stream).
-    fn body_fd(&self) -> Option<RawFd>;
-}
-
-impl Socket for tokio::net::TcpStream {
-    type Reader<'a> = tokio::net::tcp::ReadHalf<'a>;
-    type Writer<'a> = tokio::net::tcp::WriteHalf<'a>;
-    fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
-        self.split()
-    }
-    fn body_fd(&self) -> Option<RawFd> {
-        Some(self.as_raw_fd())
-    }
-}
-
-impl Socket for tokio::net::UnixStream {
-    type Reader<'a> = tokio::net::unix::ReadHalf<'a>;
-    type Writer<'a> = tokio::net::unix::WriteHalf<'a>;
-    fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
-        self.split()
-    }
-    fn body_fd(&self) -> Option<RawFd> {
-        Some(self.as_raw_fd())
     }
 }
 
@@ -131,12 +88,54 @@ struct RequestFacts {
 }
 
 /// How writing one response went.
-struct Written {
-    /// `None` when no response went out (the client left while the app ran).
-    status: Option<StatusCode>,
-    body_bytes: u64,
-    keep_alive: bool,
-    failure: Option<ConnectionError>,
+enum Written {
+    /// No response went out (the client left while the app ran).
+    NotSent(ConnectionError),
+    /// The whole response went out; `keep_alive`: the connection may carry another request.
+    Sent {
+        status: StatusCode,
+        body_bytes: u64,
+        keep_alive: bool,
+    },
+    /// The head went out, the body broke off.
+    Broken {
+        status: StatusCode,
+        body_bytes: u64,
+        error: ConnectionError,
+    },
+}
+
+impl Written {
+    fn may_keep_alive(&self) -> bool {
+        matches!(
+            self,
+            Written::Sent {
+                keep_alive: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What the connection does after a response: the one place keep-alive is decided.
+enum Next {
+    KeepAlive,
+    /// `unread`: the client may still be sending (an abandoned body).
+    Close {
+        unread: bool,
+    },
+    Abort(ConnectionError),
+}
+
+fn next_step(written: Written, pumped: Pumped) -> Next {
+    match (written, pumped) {
+        (Written::NotSent(error) | Written::Broken { error, .. }, _) => Next::Abort(error),
+        (_, Pumped::Abandoned) => Next::Close { unread: true },
+        (Written::Sent { keep_alive, .. }, Pumped::Complete) => match keep_alive {
+            true => Next::KeepAlive,
+            false => Next::Close { unread: false },
+        },
+    }
 }
 
 impl<H: Handler> HttpServer<H> {
@@ -150,33 +149,58 @@ impl<H: Handler> HttpServer<H> {
     }
 
     /// Serves `socket` until the client or keep-alive ends it, or a request is refused.
+    /// `info` is updated by a PROXY preamble, so the caller's log lines name the real client.
     pub async fn serve<S: Socket>(
         &self,
         mut socket: S,
-        info: ConnectionInfo,
+        info: &mut ConnectionInfo,
         activity: Arc<ConnectionActivity>,
     ) -> Result<(), ConnectionError> {
+        let options = &self.options;
+        let limits = &options.limits;
         let body_fd = socket.body_fd();
-        let (mut reader, mut writer) = socket.halves();
+        let (mut reader, writer) = socket.halves();
+        let mut writer = TimedWriter::new(writer, limits.socket_timeout);
         let mut buf = BytesMut::with_capacity(HEAD_READ_BYTES);
         let mut batch = WriteBatch::default();
+        if options.proxy_protocol {
+            if !options.trusted_proxies.contains_peer(info.peer) {
+                return Err(ConnectionError::Preamble(PreambleError::Untrusted));
+            }
+            let proxied = read_preamble(&mut reader, &mut buf, limits.header_timeout)
+                .await
+                .map_err(ConnectionError::Preamble)?;
+            if let Some((client, server)) = proxied {
+                *info = ConnectionInfo::direct(Some(client), Some(server));
+            }
+        }
+        let trusted = options.trusted_proxies.contains_peer(info.peer);
         loop {
-            let head = match read_head(&mut reader, &mut buf).await {
+            let mut head = match read_head(&mut reader, &mut buf, limits, &activity).await {
                 Ok(Some(head)) => head,
                 Ok(None) => return Ok(()),
                 Err(ConnectionError::Refused(error)) => {
-                    refuse(&mut reader, &mut writer, &mut batch, &error).await;
-                    return Err(ConnectionError::Refused(error));
+                    return Err(refuse(&mut reader, &mut writer, &mut batch, error).await)
                 }
                 Err(error) => return Err(error),
             };
             let _in_progress = activity.request_started();
-            let _in_flight = (self.options.max_in_flight > 0).then(|| self.in_flight.enter());
-            let access = self
-                .options
+            let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
+            let mut request_info = *info;
+            if trusted && head.has_proxy_headers {
+                let resolved = forwarded::resolve(
+                    &mut head.parts,
+                    &mut request_info,
+                    &options.trusted_proxies,
+                );
+                if let Err(error) = resolved {
+                    return Err(refuse(&mut reader, &mut writer, &mut batch, error).await);
+                }
+            }
+            let access = options
                 .access_log
                 .as_ref()
-                .map(|log| (log, access_record(&head.parts, &info)));
+                .map(|log| (log, access_record(&head.parts, &request_info)));
             let facts = RequestFacts {
                 is_head: head.parts.method == Method::HEAD,
                 version: head.parts.version,
@@ -184,27 +208,56 @@ impl<H: Handler> HttpServer<H> {
                 expects_continue: head.expects_continue,
             };
             let expected = head.expects_continue.then(Arc::<ContinueState>::default);
-            let (body, pump) = take_body(&head, &mut buf, body_fd, expected.as_ref());
+            let source = BodySource {
+                socket: body_fd,
+                continue_state: expected.as_ref(),
+                limits,
+            };
+            let (body, pump) = match take_body(&head, &mut buf, source) {
+                Ok(taken) => taken,
+                Err(error) => {
+                    let refusal = error
+                        .as_refusal()
+                        .unwrap_or_else(|| RequestError::malformed(error.to_string()));
+                    return Err(refuse(&mut reader, &mut writer, &mut batch, refusal).await);
+                }
+            };
             let continue_state = expected.as_deref().unwrap_or(&NOT_EXPECTED);
-            let reply = self.handler.call(head.parts, body, &info);
-            let respond = self.respond(&mut writer, reply, &facts, continue_state, &mut batch);
+            let refusal = Mutex::new(None);
+            let reply = self.handler.call(head.parts, body, &request_info);
+            let respond = self.respond(
+                &mut writer,
+                reply,
+                &facts,
+                continue_state,
+                &mut batch,
+                &refusal,
+            );
             let (written, pumped) = match pump {
                 None => (respond.await, Pumped::Complete),
                 Some(pump) => {
-                    let pumping = pump.run(&mut reader, &mut buf, continue_state);
+                    let pumping = pump.run(&mut reader, &mut buf, continue_state, &refusal);
                     respond_while_pumping(respond, pumping).await
                 }
             };
-            if let (Some((log, record)), Some(status)) = (access, written.status) {
-                log.write(&record, status.as_u16(), written.body_bytes);
+            if let Some((log, record)) = access {
+                if let Written::Sent {
+                    status, body_bytes, ..
+                }
+                | Written::Broken {
+                    status, body_bytes, ..
+                } = &written
+                {
+                    log.write(&record, status.as_u16(), *body_bytes);
+                }
             }
-            if let Some(failure) = written.failure {
-                return Err(failure);
-            }
-            if !written.keep_alive || matches!(pumped, Pumped::Abandoned) {
-                let unread = matches!(pumped, Pumped::Abandoned);
-                close(&mut reader, &mut writer, unread).await;
-                return Ok(());
+            match next_step(written, pumped) {
+                Next::KeepAlive => {}
+                Next::Close { unread } => {
+                    close(&mut reader, &mut writer, unread).await;
+                    return Ok(());
+                }
+                Next::Abort(error) => return Err(error),
             }
         }
     }
@@ -216,30 +269,31 @@ impl<H: Handler> HttpServer<H> {
         request: &RequestFacts,
         continue_state: &ContinueState,
         batch: &mut WriteBatch,
+        refusal: &Mutex<Option<RequestError>>,
     ) -> Written {
-        let response = match wait_for_reply(writer, reply, continue_state).await {
+        let mut response = match wait_for_reply(writer, reply, continue_state).await {
             Ok(response) => response,
-            Err(error) => {
-                return Written {
-                    status: None,
-                    body_bytes: 0,
-                    keep_alive: false,
-                    failure: Some(error.into()),
-                }
-            }
+            Err(error) => return Written::NotSent(error.into()),
         };
-        let mut keep_alive =
-            self.options.keep_alive && request.keep_alive && !self.stopping.load(Ordering::Relaxed);
+        let mut keep_alive = self.options.limits.keep_alive.is_some()
+            && request.keep_alive
+            && !self.stopping.load(Ordering::Relaxed);
+        // The body broke a rule or a limit before the app answered: the client is told that,
+        // not whatever the app made of the error its read raised.
+        if let Some(refused) = refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            response = Failure::Refused(refused).into_response();
+            keep_alive = false;
+        }
         if request.expects_continue {
-            match continue_state.change(CONTINUE_IDLE, CONTINUE_REFUSED) {
+            match continue_state.on_response() {
                 // The body will not come; the connection cannot carry another request.
-                Ok(()) => keep_alive = false,
+                Continue::Idle => keep_alive = false,
                 // Asked for after the reply came: the interim response goes first.
-                Err(CONTINUE_WANTED) => {
+                Continue::Wanted => {
                     batch.text.extend_from_slice(CONTINUE);
-                    continue_state.set(CONTINUE_SENT);
+                    continue_state.mark_sent();
                 }
-                Err(_) => {}
+                Continue::Sent | Continue::Refused => {}
             }
         }
         let sends_body = response.allows_body() && !request.is_head;
@@ -263,7 +317,7 @@ impl<H: Handler> HttpServer<H> {
             (true, _) => None,
         };
         encode_head(&mut batch.text, &response, framing, connection_header);
-        let status = Some(response.status);
+        let status = response.status;
         let Response { body, .. } = response;
         let sent = if sends_body {
             write_body(writer, batch, body, framing).await
@@ -275,17 +329,15 @@ impl<H: Handler> HttpServer<H> {
                 .map_err(|error| (ConnectionError::Io(error), 0))
         };
         match sent {
-            Ok(body_bytes) => Written {
+            Ok(body_bytes) => Written::Sent {
                 status,
                 body_bytes,
                 keep_alive,
-                failure: None,
             },
-            Err((error, body_bytes)) => Written {
+            Err((error, body_bytes)) => Written::Broken {
                 status,
                 body_bytes,
-                keep_alive: false,
-                failure: Some(error),
+                error,
             },
         }
     }
@@ -313,7 +365,7 @@ async fn respond_while_pumping(
             }
         }
         match (&written, &pumped) {
-            (Some(written), _) if !written.keep_alive => Poll::Ready(()),
+            (Some(written), _) if !written.may_keep_alive() => Poll::Ready(()),
             (Some(_), Some(_)) => Poll::Ready(()),
             _ => Poll::Pending,
         }
@@ -324,21 +376,42 @@ async fn respond_while_pumping(
 }
 
 /// Reads until `buf` starts with a whole request head. `Ok(None)`: the client closed between
-/// requests.
+/// requests. Once part of a head is in, the rest must come within the header timeout; the
+/// connection counts as busy meanwhile, so the idle watch leaves it to that timeout. PERF: a
+/// head that arrives in one read arms no timer (benches/callgrind hello).
 async fn read_head<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
+    limits: &Limits,
+    activity: &Arc<ConnectionActivity>,
 ) -> Result<Option<RequestHead>, ConnectionError> {
+    let mut deadline = None;
+    let mut _head_in_progress = None;
     loop {
         if !buf.is_empty() {
-            match parse_head(buf) {
+            match parse_head(buf, limits) {
                 Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) => {}
                 Err(error) => return Err(ConnectionError::Refused(error)),
             }
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + limits.header_timeout);
+                _head_in_progress = Some(activity.request_started());
+            }
         }
         buf.reserve(HEAD_READ_BYTES);
-        if reader.read_buf(buf).await? == 0 {
+        let read = match deadline {
+            None => reader.read_buf(buf).await?,
+            Some(deadline) => match tokio::time::timeout_at(deadline, reader.read_buf(buf)).await {
+                Ok(read) => read?,
+                Err(_) => {
+                    return Err(ConnectionError::Refused(RequestError::HeadTimeout(
+                        limits.header_timeout,
+                    )))
+                }
+            },
+        };
+        if read == 0 {
             return match buf.iter().all(|b| b.is_ascii_whitespace()) {
                 true => Ok(None),
                 false => Err(ConnectionError::IncompleteHead),
@@ -356,7 +429,7 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
 ) -> io::Result<Response> {
     let mut sent = 0;
     poll_fn(|cx| {
-        if continue_state.get() == CONTINUE_WANTED {
+        if continue_state.get() == Continue::Wanted {
             while sent < CONTINUE.len() {
                 match Pin::new(&mut *writer).poll_write(cx, &CONTINUE[sent..]) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -365,7 +438,7 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            continue_state.set(CONTINUE_SENT);
+            continue_state.mark_sent();
         }
         Pin::new(&mut reply).poll(cx).map(Ok)
     })
@@ -373,31 +446,24 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
 }
 
 /// Answers a refused request with its status, then closes without resetting the connection.
+/// Returns the error for the caller's log line.
 async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut R,
     writer: &mut W,
     batch: &mut WriteBatch,
-    error: &RequestError,
-) {
-    let status = error.status();
-    let text = format!(
-        "{} {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    );
-    let mut headers = HeaderBlock::with_capacity(64);
-    headers.push(b"Content-Type", b"text/plain; charset=utf-8");
-    let response = Response::new(status, headers, ResponseBody::full(Bytes::new()));
-    encode_head(
-        &mut batch.text,
-        &response,
-        ResponseFraming::Length(text.len() as u64),
-        Some(b"close"),
-    );
-    batch.text.extend_from_slice(text.as_bytes());
-    if batch.write_to(writer).await.is_ok() {
+    error: RequestError,
+) -> ConnectionError {
+    let response = Failure::Refused(error.clone()).into_response();
+    let length = response.body.known_length().unwrap_or(0);
+    let framing = ResponseFraming::Length(length);
+    encode_head(&mut batch.text, &response, framing, Some(b"close"));
+    if write_body(writer, batch, response.body, framing)
+        .await
+        .is_ok()
+    {
         close(reader, writer, true).await;
     }
+    ConnectionError::Refused(error)
 }
 
 /// Ends the connection with a FIN. With `unread` (the client may still be sending), what it

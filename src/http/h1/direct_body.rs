@@ -8,14 +8,13 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{oneshot, Notify};
 
-use super::body_pump::{ContinueState, CONTINUE_IDLE, CONTINUE_WANTED};
-use super::connection::CLIENT_TIMEOUT;
-use super::request_body::BodyReadError;
+use super::continue_state::ContinueState;
+use crate::http::error::BodyReadError;
 
 /// What is left of a body when its reader lets go of it.
 pub struct Released {
@@ -40,6 +39,8 @@ pub struct DirectBody {
     socket: OwnedFd,
     remaining: u64,
     broken: bool,
+    /// `--socket-timeout`: how long one wait for the client may last.
+    timeout: Duration,
     /// Set until the first read when the client waits for `100 Continue` before sending.
     continue_request: Option<ContinueRequest>,
     released: Option<oneshot::Sender<Released>>,
@@ -51,6 +52,7 @@ impl DirectBody {
     pub(super) fn new(
         socket: RawFd,
         remaining: u64,
+        timeout: Duration,
         continue_request: Option<ContinueRequest>,
     ) -> io::Result<(DirectBody, oneshot::Receiver<Released>)> {
         // SAFETY: the caller's connection owns `socket` and keeps it open during this call.
@@ -60,6 +62,7 @@ impl DirectBody {
             socket,
             remaining,
             broken: false,
+            timeout,
             continue_request,
             released: Some(tx),
         };
@@ -105,11 +108,7 @@ impl DirectBody {
         }
         if let Some(request) = self.continue_request.take() {
             // Fails once the response has gone out: the client will not send the body then.
-            if request
-                .state
-                .change(CONTINUE_IDLE, CONTINUE_WANTED)
-                .is_err()
-            {
+            if !request.state.request() {
                 return Err(self.fail(BodyReadError::NotRequested));
             }
             request.wanted.notify_one();
@@ -141,9 +140,9 @@ impl DirectBody {
         }
     }
 
-    /// Parks this thread until the socket has data (or news of its end), up to CLIENT_TIMEOUT.
+    /// Parks this thread until the socket has data (or news of its end), up to the timeout.
     fn wait_readable(&mut self) -> Result<(), BodyReadError> {
-        let deadline = Instant::now() + CLIENT_TIMEOUT;
+        let deadline = Instant::now() + self.timeout;
         let mut poll = libc::pollfd {
             fd: self.socket.as_raw_fd(),
             events: libc::POLLIN,
@@ -152,7 +151,7 @@ impl DirectBody {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(self.fail(BodyReadError::TimedOut));
+                return Err(self.fail(BodyReadError::TimedOut(self.timeout)));
             }
             let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
             // SAFETY: one valid pollfd.

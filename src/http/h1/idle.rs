@@ -1,5 +1,6 @@
 //! The per-connection idle watch: closes a connection that spends the keep-alive timeout with
-//! no request in progress (an idle keep-alive connection, or a client still sending its head).
+//! no request in progress (an idle keep-alive connection, or one that never sent a byte). A
+//! head partly received counts as a request in progress: `--header-timeout` is its limit.
 //!
 //! Why not hyper's `header_read_timeout`: it arms and cancels a timer for every request, 2.6k
 //! of a hello request's 35k instructions (benches/README.md). This watch counts requests and

@@ -1,6 +1,7 @@
 //! Writing a response body after its head: as much as is ready goes out in one `write` or
-//! `writev`, framed as the head said (a length or chunked), held to a declared length. Small pieces are copied next to the head (one contiguous write costs the kernel
-//! less than a multi-buffer one); large ones are lent to `writev` as they are.
+//! `writev`, framed as the head said (a length or chunked), held to a declared length. Small
+//! pieces are copied next to the head (one contiguous write costs the kernel less than a
+//! multi-buffer one); large ones, and every piece of a mapped file, are lent to `writev`.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -9,10 +10,10 @@ use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::body::Source;
-use super::connection::ConnectionError;
-use super::response::ResponseFraming;
-use super::{BodyError, ResponseBody};
+use super::conn::ConnectionError;
+use super::encode::ResponseFraming;
+use crate::http::body::Source;
+use crate::http::{BodyError, ResponseBody};
 
 /// Body pieces up to this size are copied into the write buffer rather than lent.
 const COPY_LIMIT: usize = 4096;
@@ -50,9 +51,11 @@ impl WriteBatch {
         }
     }
 
-    /// Adds body data, copied when small.
-    pub fn push_data(&mut self, data: Bytes) {
-        if data.len() <= COPY_LIMIT {
+    /// Adds body data, copied when small, unless `lend`: then the bytes are never read in
+    /// user space (a mapped file that shrinks would raise SIGBUS; the kernel's copy for
+    /// `writev` fails with EFAULT instead).
+    pub fn push_data(&mut self, data: Bytes, lend: bool) {
+        if data.len() <= COPY_LIMIT && !lend {
             self.text.extend_from_slice(&data);
         } else {
             self.close_text();
@@ -62,12 +65,12 @@ impl WriteBatch {
     }
 
     /// Adds one chunk of a chunked body with its framing (RFC 9112 §7.1).
-    pub fn push_chunk(&mut self, data: Bytes) {
+    pub fn push_chunk(&mut self, data: Bytes, lend: bool) {
         let mut size = [0u8; 16];
         let digits = hex(data.len() as u64, &mut size);
         self.text.extend_from_slice(digits);
         self.text.extend_from_slice(b"\r\n");
-        self.push_data(data);
+        self.push_data(data, lend);
         self.text.extend_from_slice(b"\r\n");
     }
 
@@ -107,6 +110,7 @@ pub async fn write_body<W: AsyncWrite + Unpin>(
         batch,
         framing,
         produced: 0,
+        lend: body.mapped,
     };
     match body.source {
         Source::Full(data) => sender.push(data)?,
@@ -145,6 +149,8 @@ struct BodyWriter<'a> {
     batch: &'a mut WriteBatch,
     framing: ResponseFraming,
     produced: u64,
+    /// The body is a file mapping: lend every piece (see `push_data`).
+    lend: bool,
 }
 
 impl BodyWriter<'_> {
@@ -171,15 +177,15 @@ impl BodyWriter<'_> {
             if produced > declared {
                 // Bytes past the declared length would be read as the next response.
                 data.truncate((declared - self.produced) as usize);
-                self.batch.push_data(data);
+                self.batch.push_data(data, self.lend);
                 self.produced = declared;
                 return Err(self.error(BodyError::LengthMismatch { declared, produced }));
             }
         }
         self.produced += data.len() as u64;
         match self.framing {
-            ResponseFraming::Chunked => self.batch.push_chunk(data),
-            _ => self.batch.push_data(data),
+            ResponseFraming::Chunked => self.batch.push_chunk(data, self.lend),
+            _ => self.batch.push_data(data, self.lend),
         }
         Ok(())
     }
@@ -250,9 +256,9 @@ mod tests {
     async fn small_pieces_are_joined_and_large_ones_lent_in_order() {
         let mut batch = WriteBatch::default();
         batch.text.extend_from_slice(b"HEAD\r\n");
-        batch.push_chunk(Bytes::from_static(b"abc"));
-        batch.push_chunk(Bytes::from(vec![b'x'; COPY_LIMIT + 1]));
-        batch.push_chunk(Bytes::from_static(b"z"));
+        batch.push_chunk(Bytes::from_static(b"abc"), false);
+        batch.push_chunk(Bytes::from(vec![b'x'; COPY_LIMIT + 1]), false);
+        batch.push_chunk(Bytes::from_static(b"z"), false);
         batch.text.extend_from_slice(b"0\r\n\r\n");
         let mut wire = Vec::new();
         batch.write_to(&mut wire).await.unwrap();
@@ -264,5 +270,31 @@ mod tests {
         .concat();
         assert_eq!(wire, expected);
         assert!(batch.text.is_empty() && batch.parts.is_empty());
+    }
+
+    /// A mapped file truncated while its response is written must fail that write, never
+    /// kill the process: before the fix its small piece was copied in user space (SIGBUS).
+    #[tokio::test]
+    async fn a_truncated_mapped_file_fails_the_write_instead_of_raising_sigbus() {
+        let path = std::env::temp_dir().join(format!("ferrogate-map-{}", std::process::id()));
+        std::fs::write(&path, vec![b'm'; 3000]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: read-only mapping of a file this test owns; truncated on purpose below.
+        let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let body = ResponseBody::mapped(Bytes::from_owner(map));
+        let mut batch = WriteBatch::default();
+        batch.text.extend_from_slice(b"HEAD\r\n");
+        // A real socket: the kernel copies from the mapping for writev, and fails cleanly.
+        let (client, mut server) = tokio::net::UnixStream::pair().unwrap();
+        let sent = write_body(&mut server, &mut batch, body, ResponseFraming::Length(3000)).await;
+        std::fs::remove_file(&path).unwrap();
+        assert!(sent.is_err(), "a write from a truncated mapping succeeded");
+        drop(client);
     }
 }

@@ -1,0 +1,21 @@
+//! HTTP/1.0 and 1.1 on the wire: the connection driver and one file per job (parse, target
+//! and field rules, body decoding, the body pump and direct reads, encoding, writing, the idle
+//! watch). Knows nothing of WSGI or Python; an `h2` driver can sit beside it.
+
+mod body_pump;
+mod conn;
+mod continue_state;
+mod decode;
+mod direct_body;
+mod encode;
+mod fields;
+mod idle;
+mod io;
+mod parse;
+mod target;
+mod write;
+
+pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
+pub use direct_body::DirectBody;
+pub use idle::ConnectionActivity;
+pub use io::Socket;
