@@ -7,7 +7,7 @@ export PYO3_PYTHON := $(abspath $(PY))
 # cargo's test binaries embed CPython; they need to find libpython at run time.
 PY_LIBDIR = $(shell $(PY) -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
 
-.PHONY: run test build venv lint bench cargo-test pytest clean
+.PHONY: run test build venv lint bench cargo-test pytest fuzz test-tools clean
 
 $(VENV)/.ready: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,24 @@ run: build
 cargo-test: venv
 	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet
 
-pytest: build
+# Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,
+# through its stream module). Installed when missing; a test whose tool is missing fails.
+TEST_DEBS := nginx libnginx-mod-stream
+test-tools:
+	@if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then \
+		echo "installing $(TEST_DEBS) for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
+	fi
+
+pytest: build test-tools
 	$(PY) -m pytest -q tests
 
 test: cargo-test pytest
+
+# The request-parsing fuzzer for SECONDS seconds (make test runs a bounded number of inputs).
+SECONDS ?= 60
+fuzz: venv
+	FERROGATE_FUZZ_SECONDS=$(SECONDS) LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet fuzz_tests -- --nocapture
 
 lint: venv
 	$(PY) -m pip install -q ruff mypy

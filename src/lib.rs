@@ -22,6 +22,9 @@ pub mod server;
 pub mod supervisor;
 pub mod wsgi;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use pyo3::prelude::*;
 
 #[pymodule]

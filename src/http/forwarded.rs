@@ -30,7 +30,7 @@ pub fn resolve(
         return resolve_forwarded(headers, info, trusted);
     }
     let hops = list(headers, &X_FORWARDED_FOR);
-    if let Some(client) = untrusted_hop(&hops, trusted, |hop| parse_node(hop)) {
+    if let Some(client) = untrusted_hop(&hops, trusted, parse_node) {
         info.peer = Some(client);
     }
     let proto = first(headers, &X_FORWARDED_PROTO).map(|p| p.eq_ignore_ascii_case("https"));

@@ -4,7 +4,7 @@
 
 mod body;
 pub mod error;
-mod forwarded;
+pub(crate) mod forwarded;
 pub mod h1;
 mod in_flight;
 pub mod limits;

@@ -61,6 +61,7 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
         }
     };
     log::info!("Starting ferrogate {}", env!("CARGO_PKG_VERSION"));
+    supervisor::raise_open_file_limit(u64::from(settings.max_connections));
     for listener in &listeners {
         log::info!(
             "Listening at {listener} (workers: {}, threads: {})",

@@ -3,6 +3,8 @@
 //! launcher (in `python/`) does the fork and runs the worker.
 
 mod master;
+mod open_files;
 pub mod signals;
 
 pub use master::{supervise, SupervisorOptions, WorkerLauncher, EXIT_WORKER_BOOT_FAILED};
+pub use open_files::raise_open_file_limit;

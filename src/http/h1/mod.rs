@@ -19,3 +19,10 @@ pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
+
+/// For the fuzz harness (src/fuzz_tests.rs), which drives the parser and decoder directly.
+#[cfg(test)]
+pub(crate) use {
+    decode::{BodyDecoder, Decoded},
+    parse::{parse_head, BodyFraming},
+};
