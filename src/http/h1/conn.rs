@@ -231,7 +231,8 @@ impl<H: Handler> HttpServer<H> {
                 &facts,
                 continue_state,
                 &mut batch,
-                &refusal,
+                // PERF: without a body to pump there is no refusal to look for.
+                pump.is_some().then_some(&refusal),
             );
             let (written, pumped) = match pump {
                 None => (respond.await, Pumped::Complete),
@@ -269,7 +270,7 @@ impl<H: Handler> HttpServer<H> {
         request: &RequestFacts,
         continue_state: &ContinueState,
         batch: &mut WriteBatch,
-        refusal: &Mutex<Option<RequestError>>,
+        refusal: Option<&Mutex<Option<RequestError>>>,
     ) -> Written {
         let mut response = match wait_for_reply(writer, reply, continue_state).await {
             Ok(response) => response,
@@ -280,7 +281,8 @@ impl<H: Handler> HttpServer<H> {
             && !self.stopping.load(Ordering::Relaxed);
         // The body broke a rule or a limit before the app answered: the client is told that,
         // not whatever the app made of the error its read raised.
-        if let Some(refused) = refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let refused = refusal.and_then(|r| r.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(refused) = refused {
             response = Failure::Refused(refused).into_response();
             keep_alive = false;
         }

@@ -62,6 +62,8 @@ pub struct FramingHeaders {
     has_content_length: bool,
     /// Every Content-Length token so far, when all were the same number.
     content_length: Option<u64>,
+    /// Content-Length values seen (more than one: identical duplicates, to be merged).
+    pub content_length_tokens: u32,
     /// Why the Content-Length headers cannot be used, if they cannot.
     content_length_error: Option<&'static str>,
     /// A `Connection: close` token (RFC 9112 §9.6).
@@ -83,6 +85,7 @@ impl FramingHeaders {
         } else if name == CONTENT_LENGTH {
             self.has_content_length = true;
             for token in value_tokens(value) {
+                self.content_length_tokens += 1;
                 self.note_content_length(token);
             }
         } else if name == TRANSFER_ENCODING {
@@ -97,6 +100,12 @@ impl FramingHeaders {
         } else if name == FORWARDED || is_forwarded_extension(name) {
             self.proxy_headers = true;
         }
+    }
+
+    /// The one Content-Length, when the headers give a usable one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+            .filter(|_| self.content_length_error.is_none())
     }
 
     fn note_content_length(&mut self, token: &[u8]) {

@@ -6,7 +6,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue, HOST};
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri, Version};
 
@@ -85,7 +85,9 @@ fn parse_into(
             return Ok(None);
         }
         Err(httparse::Error::TooManyHeaders) => {
-            check_partial(buf, limits)?;
+            // The head may be whole (the caller then parses it again with room for more
+            // fields), so only the request line can be judged here, not the head cap.
+            check_request_line(buf, limits)?;
             return Err(RequestError::TooManyFields {
                 limit: limits.header_fields,
             });
@@ -100,7 +102,15 @@ fn parse_into(
     if length > MAX_HEAD_BYTES {
         return Err(RequestError::HeadTooLarge);
     }
-    if request_line_length(buf) > limits.request_line_bytes {
+    // PERF: the request line ends where the first field starts, no scan needed.
+    let line_length = match request.headers.first() {
+        Some(first) => line_length(
+            buf,
+            first.name.as_ptr() as usize - buf.as_ptr() as usize - 1,
+        ),
+        None => request_line_length(buf),
+    };
+    if line_length > limits.request_line_bytes {
         return Err(RequestError::LineTooLong {
             limit: limits.request_line_bytes,
         });
@@ -169,6 +179,12 @@ fn parse_into(
             })?;
         headers.insert(HOST, authority);
     }
+    if noted.content_length_tokens > 1 {
+        // Identical values were merged (RFC 9112 §6.3 rule 5): the app sees the one number.
+        if let Some(length) = noted.content_length() {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
     let (mut parts, ()) = Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -194,15 +210,20 @@ fn parse_into(
 /// The limits that can be judged before the head is complete, so a client cannot make the
 /// server buffer up to the head cap before it is told no.
 fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), RequestError> {
+    check_request_line(buf, limits)?;
+    if buf.len() >= MAX_HEAD_BYTES {
+        return Err(RequestError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+fn check_request_line(buf: &[u8], limits: &Limits) -> Result<(), RequestError> {
     let line_end = buf.iter().position(|&b| b == b'\n');
     let line = line_end.map_or(buf.len(), |end| line_length(buf, end));
     if line > limits.request_line_bytes {
         return Err(RequestError::LineTooLong {
             limit: limits.request_line_bytes,
         });
-    }
-    if buf.len() >= MAX_HEAD_BYTES {
-        return Err(RequestError::HeadTooLarge);
     }
     Ok(())
 }

@@ -288,3 +288,36 @@ fn field_syntax_errors_are_400() {
         );
     }
 }
+
+#[test]
+fn identical_content_lengths_are_merged_into_one_value() {
+    let head =
+        parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\n")
+            .unwrap()
+            .unwrap();
+    assert_eq!(head.framing, BodyFraming::Length(5));
+    let values: Vec<_> = head
+        .parts
+        .headers
+        .get_all("content-length")
+        .iter()
+        .collect();
+    assert_eq!(values, ["5"]);
+}
+
+#[test]
+fn a_whole_head_at_the_cap_with_many_fields_is_served() {
+    let unlimited = Limits {
+        header_fields: usize::MAX,
+        header_field_bytes: usize::MAX,
+        ..Limits::default()
+    };
+    let mut head = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        head.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    let padding = MAX_HEAD_BYTES - head.len() - "X-Last: \r\n\r\n".len();
+    head.push_str(&format!("X-Last: {}\r\n\r\n", "a".repeat(padding)));
+    assert_eq!(head.len(), MAX_HEAD_BYTES);
+    assert!(parse_with(&head, &unlimited).unwrap().is_some());
+}
