@@ -33,6 +33,7 @@ fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(python::main, module)?)?;
     module.add_function(wrap_pyfunction!(python::run, module)?)?;
+    module.add_function(wrap_pyfunction!(python::setting_names, module)?)?;
     module.add_class::<python::SimpleServer>()?;
     module.add_class::<wsgi::FileWrapper>()?;
     Ok(())

@@ -10,6 +10,7 @@ Run an app from the command line with ``ferrogate module:app``, or from Python::
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable, Optional
 
 from . import _ferrogate
@@ -21,18 +22,30 @@ WsgiApp = Callable[..., Any]
 
 
 def _settings_argv(options: dict[str, Any]) -> list[str]:
-    """Turn keyword options into command-line flags, so a setting is declared once (in Rust)."""
+    """Turn keyword options into command-line flags, so a setting is declared once (in Rust).
+
+    An unknown keyword is a ``TypeError`` naming it (and the closest setting); a switch takes
+    ``True`` or ``False``; ``None`` means "the default".
+    """
+    known = dict(_ferrogate.setting_names())
     argv: list[str] = []
     for name, value in options.items():
-        if value is None or value is False:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"ferrogate.run() got an unknown setting {name!r}{hint}")
+        if value is None:
             continue
         flag = "--" + name.replace("_", "-")
+        if known[name]:
+            if not isinstance(value, bool):
+                raise TypeError(f"setting {name!r} is a switch: pass True or False, not {value!r}")
+            if value:
+                argv.append(flag)
+            continue
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:
-            if item is True:
-                argv.append(flag)
-            else:
-                argv.extend([flag, str(item)])
+            argv.extend([flag, str(item)])
     return argv
 
 

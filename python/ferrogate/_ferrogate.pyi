@@ -11,6 +11,9 @@ def main(argv: list[str]) -> int:
 def run(app: Callable[..., Any], argv: list[str]) -> int:
     """Serve an already-imported app with the settings parsed from ``argv`` (no APP argument)."""
 
+def setting_names() -> list[tuple[str, bool]]:
+    """Every setting as ``(keyword, is_switch)``: the keywords ``ferrogate.run`` accepts."""
+
 class FileWrapper:
     """``wsgi.file_wrapper``: reads ``filelike`` by ``blksize``; a real file is sent zero-copy."""
 

@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 
-use clap::Parser;
+use clap::{ArgAction, CommandFactory, Parser};
 
 use super::launcher::ForkLauncher;
 use super::serving::{open_access_log, prepare_path, AppSource};
@@ -40,6 +40,21 @@ pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
             error.exit_code()
         }
     }
+}
+
+/// Every setting's long option name and whether it is a switch (takes no value): what
+/// `ferrogate.run(**kwargs)` checks keywords against, so the list lives only in the settings.
+#[pyfunction]
+pub fn setting_names() -> Vec<(String, bool)> {
+    Settings::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let is_switch = matches!(arg.get_action(), ArgAction::SetTrue);
+            Some((long.replace('-', "_"), is_switch))
+        })
+        .filter(|(name, _)| name != "help" && name != "version")
+        .collect()
 }
 
 fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {

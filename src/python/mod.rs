@@ -7,5 +7,5 @@ mod launcher;
 mod serving;
 mod simple_server;
 
-pub use entry::{main, run};
+pub use entry::{main, run, setting_names};
 pub use simple_server::SimpleServer;

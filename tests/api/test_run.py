@@ -30,7 +30,7 @@ def test_run_serves_with_workers_threads_binds_and_options(tmp_path):
         server.kill()
 
 
-def test_run_with_unknown_option_exits_2(tmp_path):
+def test_run_with_unknown_option_is_a_type_error_naming_it(tmp_path):
     argv = [sys.executable, "api_run.py", str(free_port()), str(tmp_path / "x.sock"), "bad-option"]
     proc = subprocess.run(
         argv,
@@ -41,5 +41,28 @@ def test_run_with_unknown_option_exits_2(tmp_path):
         timeout=30,
         check=False,
     )
-    assert proc.returncode == 2, proc.stderr
-    assert "no-such-option" in proc.stderr or "no_such_option" in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert "TypeError: ferrogate.run() got an unknown setting 'no_such_option'" in proc.stderr
+
+
+def test_run_keywords_are_checked_against_the_settings():
+    import ferrogate
+
+    assert ferrogate._settings_argv({"keep_alive": 0, "debug": False, "threads": None}) == [
+        "--keep-alive",
+        "0",
+    ]
+    assert ferrogate._settings_argv({"debug": True, "bind": ["a:1", "b:2"]}) == [
+        "--debug",
+        "--bind",
+        "a:1",
+        "--bind",
+        "b:2",
+    ]
+    for bad, words in [({"worker": 2}, "did you mean 'workers'"), ({"debug": "yes"}, "switch")]:
+        try:
+            ferrogate._settings_argv(bad)
+        except TypeError as error:
+            assert words in str(error), error
+        else:
+            raise AssertionError(f"{bad} was accepted")
