@@ -1,5 +1,6 @@
 //! The master loop: keep `workers` workers alive; SIGTERM/SIGINT drain them, SIGQUIT kills
-//! them, SIGHUP replaces them with freshly started ones (reloading the app's code).
+//! them, SIGHUP replaces them with freshly started ones (reloading the app's code), SIGTTIN
+//! and SIGTTOU add and retire one.
 
 use std::collections::HashMap;
 use std::io;
@@ -78,6 +79,8 @@ impl Master<'_> {
                 Some(Signal::Terminate) | Some(Signal::Interrupt) => self.on_stop_request(signal),
                 Some(Signal::Quit) => self.stop_now(),
                 Some(Signal::Hangup) => self.reload(),
+                Some(Signal::MoreWorkers) => self.add_worker(),
+                Some(Signal::FewerWorkers) => self.remove_worker(),
                 Some(Signal::Child) | None => {}
             }
             self.reap_workers();
@@ -174,6 +177,38 @@ impl Master<'_> {
             if worker.retiring {
                 signals::send(*pid, libc::SIGTERM);
             }
+        }
+    }
+
+    /// TTIN: one worker more, started at once.
+    fn add_worker(&mut self) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        self.options.workers += 1;
+        log::info!("SIGTTIN: {} workers", self.options.workers);
+        self.pending_starts.push(Instant::now());
+    }
+
+    /// TTOU: one worker fewer, never below one; the newest retires gracefully.
+    fn remove_worker(&mut self) {
+        if !matches!(self.phase, Phase::Running) || self.options.workers <= 1 {
+            log::info!("SIGTTOU: already at one worker");
+            return;
+        }
+        self.options.workers -= 1;
+        log::info!("SIGTTOU: {} workers", self.options.workers);
+        if self.pending_starts.pop().is_some() {
+            return;
+        }
+        let newest = self
+            .workers
+            .iter_mut()
+            .filter(|(_, worker)| !worker.retiring)
+            .max_by_key(|(_, worker)| worker.started);
+        if let Some((pid, worker)) = newest {
+            worker.retiring = true;
+            signals::send(*pid, libc::SIGTERM);
         }
     }
 

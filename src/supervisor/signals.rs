@@ -6,12 +6,14 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// The signals the master acts on.
-const MASTER_SIGNALS: [libc::c_int; 5] = [
+const MASTER_SIGNALS: [libc::c_int; 7] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGQUIT,
     libc::SIGCHLD,
     libc::SIGHUP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,10 @@ pub enum Signal {
     Quit,
     Child,
     Hangup,
+    /// One worker more (gunicorn's TTIN).
+    MoreWorkers,
+    /// One worker fewer (TTOU).
+    FewerWorkers,
 }
 
 fn master_set() -> libc::sigset_t {
@@ -55,6 +61,9 @@ pub fn reset_in_child() {
         for signal in MASTER_SIGNALS {
             libc::signal(signal, libc::SIG_DFL);
         }
+        // Their default stops the process: a TTIN meant for the master must not freeze a worker.
+        libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // If the master dies without stopping us, stop rather than serve as an orphan.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -92,6 +101,8 @@ pub fn wait(timeout: Duration) -> Option<Signal> {
         libc::SIGQUIT => Some(Signal::Quit),
         libc::SIGCHLD => Some(Signal::Child),
         libc::SIGHUP => Some(Signal::Hangup),
+        libc::SIGTTIN => Some(Signal::MoreWorkers),
+        libc::SIGTTOU => Some(Signal::FewerWorkers),
         _ => None,
     }
 }
