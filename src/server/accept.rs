@@ -357,6 +357,11 @@ fn finish(result: Result<(), ConnectionError>, info: &ConnectionInfo) {
         ConnectionError::IncompleteHead => {
             log::debug!("Connection from {peer} closed in the middle of a request head")
         }
+        ConnectionError::Io(error) if error.kind() == io::ErrorKind::TimedOut => {
+            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
+                log::warn!("Cut off {peer}: {error}{}", withheld_note(withheld));
+            }
+        }
         ConnectionError::Io(error) => log::debug!("Connection from {peer} ended: {error}"),
     }
 }

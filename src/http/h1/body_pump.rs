@@ -34,6 +34,8 @@ pub enum Pumped {
     Complete,
     /// The body was not read to its end (unwanted, too long to drain, or broken).
     Abandoned,
+    /// The client stopped sending it for the socket timeout: the connection is dropped.
+    TimedOut(Duration),
 }
 
 /// Where a request's body comes from and what holds it: the connection's socket (which the
@@ -161,7 +163,11 @@ impl BodyPump {
                 Ok(Released {
                     remaining,
                     broken: false,
+                    ..
                 }) => self.decoder = BodyDecoder::remaining(remaining),
+                Ok(Released {
+                    timed_out: true, ..
+                }) => return Pumped::TimedOut(self.socket_timeout),
                 _ => return Pumped::Abandoned,
             }
         }
@@ -234,7 +240,7 @@ impl BodyPump {
                         BodyRead::TimedOut => {
                             let error = BodyReadError::TimedOut(self.socket_timeout);
                             self.fail(error, refusal).await;
-                            return Pumped::Abandoned;
+                            return Pumped::TimedOut(self.socket_timeout);
                         }
                         BodyRead::Unwanted => self.tx = None,
                     }

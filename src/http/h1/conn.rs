@@ -129,6 +129,14 @@ enum Next {
 
 fn next_step(written: Written, pumped: Pumped) -> Next {
     match (written, pumped) {
+        // Said once, in the log line the connection's end gets.
+        (_, Pumped::TimedOut(timeout)) => Next::Abort(ConnectionError::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the client sent no body data for {}s (--socket-timeout)",
+                timeout.as_secs_f64()
+            ),
+        ))),
         (Written::NotSent(error) | Written::Broken { error, .. }, _) => Next::Abort(error),
         (_, Pumped::Abandoned) => Next::Close { unread: true },
         (Written::Sent { keep_alive, .. }, Pumped::Complete) => match keep_alive {

@@ -22,6 +22,8 @@ pub struct Released {
     pub remaining: u64,
     /// The socket failed or the client closed: the connection cannot go on.
     pub broken: bool,
+    /// It broke because the client sent nothing for the socket timeout.
+    pub timed_out: bool,
 }
 
 /// How the first read asks the connection for `100 Continue`.
@@ -39,6 +41,7 @@ pub struct DirectBody {
     socket: OwnedFd,
     remaining: u64,
     broken: bool,
+    timed_out: bool,
     /// `--socket-timeout`: how long one wait for the client may last.
     timeout: Duration,
     /// Set until the first read when the client waits for `100 Continue` before sending.
@@ -62,6 +65,7 @@ impl DirectBody {
             socket,
             remaining,
             broken: false,
+            timed_out: false,
             timeout,
             continue_request,
             released: Some(tx),
@@ -151,6 +155,7 @@ impl DirectBody {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                self.timed_out = true;
                 return Err(self.fail(BodyReadError::TimedOut(self.timeout)));
             }
             let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -176,6 +181,7 @@ impl Drop for DirectBody {
             let _ = released.send(Released {
                 remaining: self.remaining,
                 broken: self.broken,
+                timed_out: self.timed_out,
             });
         }
     }
