@@ -24,8 +24,10 @@ build: venv
 run: build
 	$(VENV)/bin/ferrogate examples/hello.py:app --bind 127.0.0.1:8000 --access-log -
 
+# The fuzzer runs on its own: it keeps a core busy, and the CPU-share tests measure the process.
 cargo-test: venv
-	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet
+	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet -- --skip fuzz_tests
+	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet fuzz_tests -- --nocapture
 
 # Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,
 # through its stream module). Installed when missing; a test whose tool is missing fails.

@@ -28,7 +28,11 @@ pub fn raise_open_file_limit(connections: u64) {
             }
         }
     }
-    let needed = connections.saturating_add(SPARE_DESCRIPTORS);
+    // A connection whose body the app's thread reads holds a duplicate of its descriptor
+    // (http/h1/direct_body.rs), so each connection may count twice.
+    let needed = connections
+        .saturating_mul(2)
+        .saturating_add(SPARE_DESCRIPTORS);
     if limit.rlim_cur < needed {
         log::warn!(
             "The open-file limit is {}: too low for --max-connections {connections}; raise it \
