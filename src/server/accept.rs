@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
 
+use super::room::OpenConnections;
 use super::Listener;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::status::Failure;
@@ -66,6 +67,10 @@ const NEW_CONNECTION_GRACE: Duration = Duration::from_millis(50);
 /// may be saturated; then the connection is queued here rather than in the kernel).
 const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
 
+/// While a client waits for a slot at `--max-connections`, how often the accept loop looks
+/// again for a connection it may close to make room.
+const ROOM_LOOK_INTERVAL: Duration = Duration::from_millis(50);
+
 /// How often a stopping server looks whether a connection has gone idle.
 const STOP_LOOK_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -77,9 +82,12 @@ static CLIENT_FAULT_LOG: LogThrottle = LogThrottle::new(20);
 struct ConnectionContext<H> {
     server: HttpServer<H>,
     open: AtomicUsize,
-    /// `--max-connections`: one permit per open connection; without one, accepting waits
-    /// and new clients queue in the kernel's listen backlog.
+    /// `--max-connections`: one permit per open connection. When none is left, the next
+    /// client is accepted and waits for a slot, which closing a connection in `connections`
+    /// that only waits on its client frees; clients after it queue in the listen backlog.
     slots: Arc<Semaphore>,
+    max_connections: usize,
+    connections: OpenConnections,
     all_closed: Notify,
     /// `true` once the server stops: idle connections close, busy ones after their response.
     stop: watch::Receiver<bool>,
@@ -96,6 +104,8 @@ impl<H: Handler> ConnectionContext<H> {
             server: HttpServer::new(handler, options),
             open: AtomicUsize::new(0),
             slots: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
+            connections: OpenConnections::default(),
             all_closed: Notify::new(),
             stop,
         }
@@ -115,6 +125,19 @@ impl<H: Handler> ConnectionContext<H> {
         .await;
     }
 
+    /// A slot for a client already accepted: closes connections that wait on their own
+    /// client until one frees. `None` once the server stops.
+    async fn slot_for_waiting_client(&self) -> Option<OwnedSemaphorePermit> {
+        loop {
+            self.connections.close_one_for_room(self.max_connections);
+            let slot = self.slots.clone().acquire_owned();
+            match tokio::time::timeout(ROOM_LOOK_INTERVAL, slot).await {
+                Ok(slot) => return slot.ok(),
+                Err(_) => continue,
+            }
+        }
+    }
+
     async fn all_connections_closed(&self) {
         loop {
             let closed = self.all_closed.notified();
@@ -130,10 +153,13 @@ impl<H: Handler> ConnectionContext<H> {
 struct OpenConnection<H> {
     context: Arc<ConnectionContext<H>>,
     _slot: Option<OwnedSemaphorePermit>,
+    /// Its key in `context.connections`.
+    key: u64,
 }
 
 impl<H> Drop for OpenConnection<H> {
     fn drop(&mut self) {
+        self.context.connections.forget(self.key);
         if self.context.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.context.all_closed.notify_waiters();
         }
@@ -213,19 +239,37 @@ pub async fn serve_one_connection<H: Handler>(
 
 async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<ConnectionContext<H>>) {
     loop {
-        let Ok(slot) = context.slots.clone().acquire_owned().await else {
-            return;
-        };
-        context.wait_for_capacity().await;
-        let slot = Some(slot);
-        match accept(&listener).await {
-            Ok(Accepted::Tcp(stream, info)) => drop(spawn_connection(&context, slot, stream, info)),
-            Ok(Accepted::Unix(stream, info)) => {
-                drop(spawn_connection(&context, slot, stream, info))
+        let slot = match context.slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                context.wait_for_capacity().await;
+                Some(slot)
             }
+            Err(TryAcquireError::NoPermits) => None,
+            Err(TryAcquireError::Closed) => return,
+        };
+        let accepted = match accept(&listener).await {
+            Ok(accepted) => accepted,
             Err(error) => {
                 log::error!("accept() failed: {error}");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        // Full: this client waits for a slot (accepted, so that there is a client to make
+        // room for); the ones behind it wait in the backlog.
+        let slot = match slot {
+            Some(slot) => slot,
+            None => match context.slot_for_waiting_client().await {
+                Some(slot) => slot,
+                None => return,
+            },
+        };
+        match accepted {
+            Accepted::Tcp(stream, info) => {
+                drop(spawn_connection(&context, Some(slot), stream, info))
+            }
+            Accepted::Unix(stream, info) => {
+                drop(spawn_connection(&context, Some(slot), stream, info))
             }
         }
         // Let the new connection read its request (and count as in flight) before the next
@@ -276,11 +320,8 @@ fn spawn_connection<H: Handler, S: Socket>(
     mut info: ConnectionInfo,
 ) -> JoinHandle<()> {
     context.open.fetch_add(1, Ordering::AcqRel);
-    let open = OpenConnection {
-        context: context.clone(),
-        _slot: slot,
-    };
     let activity = Arc::new(ConnectionActivity::default());
+    let peer = info;
     let serving = {
         let context = context.clone();
         let activity = activity.clone();
@@ -288,6 +329,14 @@ fn spawn_connection<H: Handler, S: Socket>(
             let served = context.server.serve(socket, &mut info, activity).await;
             finish(served, &info);
         })
+    };
+    let key = context
+        .connections
+        .add(activity.clone(), serving.abort_handle(), peer);
+    let open = OpenConnection {
+        context: context.clone(),
+        _slot: slot,
+        key,
     };
     let timeout = context.server.options.limits.idle_timeout();
     let mut stop = context.stop.clone();

@@ -3,6 +3,7 @@
 
 mod accept;
 mod listener;
+mod room;
 
 pub use accept::{serve, serve_one_connection};
 pub use listener::{bind, BindError, Listener};

@@ -406,7 +406,7 @@ async fn read_head<R: AsyncRead + Unpin>(
             }
             if deadline.is_none() {
                 deadline = Some(Instant::now() + limits.header_timeout);
-                _head_in_progress = Some(activity.request_started());
+                _head_in_progress = Some(activity.head_started());
             }
         }
         buf.reserve(HEAD_READ_BYTES);

@@ -5,6 +5,9 @@
 //! Why not hyper's `header_read_timeout`: it arms and cancels a timer for every request, 2.6k
 //! of a hello request's 35k instructions (benches/README.md). This watch counts requests and
 //! looks at the count twice per timeout instead.
+//!
+//! It also tells the accept loop which connections may be closed to make room at
+//! `--max-connections`: those that wait on their client, not on the app (`waits_on_client`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +21,9 @@ const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(1);
 pub struct ConnectionActivity {
     started: AtomicU64,
     unfinished: AtomicU32,
+    /// Heads partly received (0 or 1): counted in `unfinished` too, but no request has
+    /// reached the app yet.
+    heads_arriving: AtomicU32,
 }
 
 impl ConnectionActivity {
@@ -28,9 +34,23 @@ impl ConnectionActivity {
         RequestInProgress(self.clone())
     }
 
+    /// Counts a head that has begun to arrive as a request in progress, until dropped (when
+    /// the head is whole, or refused). Only heads that take more than one read get here.
+    pub fn head_started(self: &Arc<Self>) -> HeadArriving {
+        self.heads_arriving.fetch_add(1, Ordering::Relaxed);
+        HeadArriving(self.request_started())
+    }
+
     /// Whether a request is between its head and the end of its response.
     pub fn is_busy(&self) -> bool {
         self.unfinished.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether closing the connection now loses no work: it is idle between requests, has
+    /// not sent a byte yet, or is still sending a head (a slow client, perhaps slowloris).
+    pub fn waits_on_client(&self) -> bool {
+        self.unfinished.load(Ordering::Relaxed) == 0
+            || self.heads_arriving.load(Ordering::Relaxed) > 0
     }
 
     /// Resolves once the connection has had no request in progress and no new request for
@@ -65,6 +85,15 @@ impl Drop for RequestInProgress {
     }
 }
 
+/// A head still arriving; counted as a request in progress as well, until dropped.
+pub struct HeadArriving(RequestInProgress);
+
+impl Drop for HeadArriving {
+    fn drop(&mut self) {
+        (self.0).0.heads_arriving.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +118,25 @@ mod tests {
         let started = tokio::time::Instant::now();
         activity.idle_for(Duration::from_secs(1)).await;
         assert!(started.elapsed() >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn only_connections_waiting_on_their_client_may_be_closed_for_room() {
+        let activity = Arc::new(ConnectionActivity::default());
+        assert!(
+            activity.waits_on_client(),
+            "a connection that sent nothing yet"
+        );
+        let head = activity.head_started();
+        assert!(
+            activity.waits_on_client() && activity.is_busy(),
+            "a head still arriving"
+        );
+        drop(head);
+        let request = activity.request_started();
+        assert!(!activity.waits_on_client(), "a request the app is running");
+        drop(request);
+        assert!(activity.waits_on_client(), "idle between requests");
     }
 
     #[tokio::test(start_paused = true)]
