@@ -34,6 +34,8 @@ fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(python::main, module)?)?;
     module.add_function(wrap_pyfunction!(python::run, module)?)?;
     module.add_function(wrap_pyfunction!(python::setting_names, module)?)?;
+    module.add_function(wrap_pyfunction!(python::gunicorn_table, module)?)?;
+    module.add_function(wrap_pyfunction!(python::settings_table, module)?)?;
     module.add_class::<python::SimpleServer>()?;
     module.add_class::<wsgi::FileWrapper>()?;
     Ok(())

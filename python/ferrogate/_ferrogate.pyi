@@ -14,6 +14,14 @@ def run(app: Callable[..., Any], argv: list[str]) -> int:
 def setting_names() -> list[tuple[str, bool]]:
     """Every setting as ``(keyword, is_switch)``: the keywords ``ferrogate.run`` accepts."""
 
+def settings_table() -> list[dict[str, Any]]:
+    """One dict per setting (name, flags, value_name, aliases, env, default, section, help,
+    switch, list, hidden), in declaration order: what docs/settings.md is generated from."""
+
+def gunicorn_table() -> list[tuple[str, str, str]]:
+    """gunicorn's settings as ``(gunicorn name, kind, ours or why)``; kind is ``same``,
+    ``renamed``, ``ignored`` or ``unsupported``."""
+
 class FileWrapper:
     """``wsgi.file_wrapper``: reads ``filelike`` by ``blksize``; a real file is sent zero-copy."""
 

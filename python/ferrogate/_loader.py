@@ -16,8 +16,14 @@ class AppLoadError(Exception):
     """The app spec could not be turned into a WSGI callable; the message says why."""
 
 
-def prepare_path(chdir: str | None, pythonpath: Sequence[str]) -> None:
-    """Apply --chdir and --pythonpath, and put the working directory on sys.path like gunicorn."""
+def prepare_path(
+    chdir: str | None, pythonpath: Sequence[str], env: Sequence[str] = ()
+) -> None:
+    """Apply --env, --chdir and --pythonpath, and put the working directory on sys.path like
+    gunicorn. ``env`` holds ``KEY=VALUE`` pairs (checked by the settings layer)."""
+    for pair in env:
+        key, _, value = pair.partition("=")
+        os.environ[key] = value
     if chdir:
         os.chdir(chdir)
     for entry in reversed(list(pythonpath)):

@@ -1,11 +1,17 @@
-//! Settings: declared once (in `settings.rs`), parsed from the command line and `FERROGATE_*`
-//! environment variables by clap; the Python keyword API is turned into the same flags.
-//! Used by every layer; knows nothing of HTTP, WSGI or Python.
+//! Settings: declared once (in `settings.rs`), loaded from the command line, `FERROGATE_*`
+//! variables and a config file (`sources.rs`, `file.rs`), with gunicorn's names understood
+//! (`gunicorn.rs`). Used by every layer; knows nothing of HTTP, WSGI or Python.
 
 mod bind;
+mod file;
+mod gunicorn;
 mod ip_ranges;
 mod settings;
+mod sources;
 
 pub use bind::{BindAddress, BindParseError};
+pub use file::{FileEntry, FileValue};
+pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};
+pub use sources::{command, load, report, LoadError, Loaded, Source};

@@ -1,5 +1,6 @@
-//! Every server setting, declared once: name, type, default, unit, doc, env var.
-//! The CLI, `FERROGATE_*` variables and `ferrogate.run(**kwargs)` all derive from this struct.
+//! Every server setting, declared once: name, type, default, unit, doc, section, and
+//! gunicorn's spelling where it differs. The command line, the `FERROGATE_*` variables, the
+//! config-file keys and `ferrogate.run(**kwargs)` are all derived from it (sources.rs).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,13 +27,32 @@ pub enum LogLevel {
     name = "ferrogate",
     version,
     about = "A PEP 3333 WSGI server written in Rust",
-    after_help = "Every option can also be set as FERROGATE_<OPTION> in the environment."
+    after_help = "Every option can also be set as FERROGATE_<OPTION> in the environment, or in a \
+                  config file: -c FILE, else ./ferrogate.toml, else [tool.ferrogate] in \
+                  ./pyproject.toml (keys spelled as the options: workers = 4). Precedence: \
+                  command line, environment, config file, default."
 )]
 pub struct Settings {
     /// The WSGI app: module:attr, module:factory(), path/to/file.py[:attr], or module
     /// (attribute `application`, then `app`).
-    #[arg(value_name = "APP", env = "FERROGATE_APP")]
+    #[arg(value_name = "APP")]
     pub app: Option<String>,
+
+    /// Config file: TOML (ferrogate.toml, or pyproject.toml's [tool.ferrogate]) or a
+    /// gunicorn-style Python file (gunicorn.conf.py). Without it, ./ferrogate.toml, else
+    /// ./pyproject.toml if it has a [tool.ferrogate] table.
+    #[arg(short = 'c', long, value_name = "FILE", help_heading = "Config")]
+    pub config: Option<PathBuf>,
+
+    /// Print every effective setting and where it came from (default, file and line, env,
+    /// command line), then exit; a bad setting anywhere exits 2 naming it.
+    #[arg(long, help_heading = "Config")]
+    pub check_config: bool,
+
+    /// Set an environment variable for the app (KEY=VALUE; repeat for several), like
+    /// gunicorn's raw_env.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair, help_heading = "App")]
+    pub env: Vec<String>,
 
     /// Where to listen: host:port, [::1]:port, unix:/path. Repeat for several.
     #[arg(
@@ -40,7 +60,6 @@ pub struct Settings {
         long = "bind",
         value_name = "ADDRESS",
         default_value = "127.0.0.1:8000",
-        env = "FERROGATE_BIND",
         value_delimiter = ',',
         help_heading = "Binding"
     )]
@@ -48,42 +67,31 @@ pub struct Settings {
 
     /// Worker processes forked by the master.
     #[arg(
-        allow_negative_numbers = true,short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_WORKERS", help_heading = "Workers")]
+        allow_negative_numbers = true, short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Workers")]
     pub workers: u16,
 
     /// Most Python threads per worker: how many requests of one worker run the app at once.
     /// Threads start as needed.
     #[arg(
-        allow_negative_numbers = true,long, default_value_t = DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..), env = "FERROGATE_THREADS", help_heading = "Workers")]
+        allow_negative_numbers = true, long, value_name = "N", default_value_t = DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Workers")]
     pub threads: u16,
 
+    /// gunicorn's worker class, accepted so that a gunicorn command line carries over:
+    /// ferrogate's workers always run the app in threads (sync is gthread with one thread
+    /// busy at a time; async classes such as gevent have no meaning here).
+    #[arg(short = 'k', long, value_name = "CLASS", default_value = "gthread", value_parser = ["sync", "gthread"], help_heading = "Workers")]
+    pub worker_class: String,
+
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
-    #[arg(
-        long,
-        value_name = "PREFIX",
-        default_value = "",
-        env = "FERROGATE_ROOT_PATH",
-        help_heading = "App"
-    )]
+    #[arg(long, value_name = "PREFIX", default_value = "", help_heading = "App")]
     pub root_path: String,
 
     /// Change to this directory before loading the app.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "FERROGATE_CHDIR",
-        help_heading = "App"
-    )]
+    #[arg(long, value_name = "DIR", help_heading = "App")]
     pub chdir: Option<PathBuf>,
 
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "FERROGATE_PYTHONPATH",
-        value_delimiter = ',',
-        help_heading = "App"
-    )]
+    #[arg(long, value_name = "DIR", value_delimiter = ',', help_heading = "App")]
     pub pythonpath: Vec<String>,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
@@ -93,7 +101,6 @@ pub struct Settings {
         value_name = "SECONDS",
         default_value_t = 30.0,
         value_parser = parse_seconds,
-        env = "FERROGATE_GRACEFUL_TIMEOUT",
         help_heading = "Timeouts"
     )]
     pub graceful_timeout: f64,
@@ -106,7 +113,6 @@ pub struct Settings {
         value_name = "SECONDS",
         default_value_t = 5.0,
         value_parser = parse_seconds,
-        env = "FERROGATE_KEEP_ALIVE",
         help_heading = "Timeouts"
     )]
     pub keep_alive: f64,
@@ -119,7 +125,6 @@ pub struct Settings {
         value_name = "SECONDS",
         default_value_t = 10.0,
         value_parser = parse_positive_seconds,
-        env = "FERROGATE_HEADER_TIMEOUT",
         help_heading = "Timeouts"
     )]
     pub header_timeout: f64,
@@ -132,7 +137,6 @@ pub struct Settings {
         value_name = "SECONDS",
         default_value_t = 60.0,
         value_parser = parse_positive_seconds,
-        env = "FERROGATE_SOCKET_TIMEOUT",
         help_heading = "Timeouts"
     )]
     pub socket_timeout: f64,
@@ -144,7 +148,6 @@ pub struct Settings {
         long,
         value_name = "BYTES",
         default_value_t = 8190,
-        env = "FERROGATE_LIMIT_REQUEST_LINE",
         help_heading = "Limits"
     )]
     pub limit_request_line: u32,
@@ -155,7 +158,6 @@ pub struct Settings {
         long,
         value_name = "N",
         default_value_t = 100,
-        env = "FERROGATE_LIMIT_REQUEST_FIELDS",
         help_heading = "Limits"
     )]
     pub limit_request_fields: u32,
@@ -167,7 +169,7 @@ pub struct Settings {
         long,
         value_name = "BYTES",
         default_value_t = 8190,
-        env = "FERROGATE_LIMIT_REQUEST_FIELD_SIZE",
+        alias = "limit-request-field_size",
         help_heading = "Limits"
     )]
     pub limit_request_field_size: u32,
@@ -179,7 +181,6 @@ pub struct Settings {
         long,
         value_name = "BYTES",
         default_value_t = 0,
-        env = "FERROGATE_MAX_REQUEST_BODY",
         help_heading = "Limits"
     )]
     pub max_request_body: u64,
@@ -191,7 +192,7 @@ pub struct Settings {
         value_name = "N",
         default_value_t = 1024,
         value_parser = clap::value_parser!(u32).range(1..),
-        env = "FERROGATE_MAX_CONNECTIONS",
+        alias = "worker-connections",
         help_heading = "Limits"
     )]
     pub max_connections: u32,
@@ -200,7 +201,7 @@ pub struct Settings {
     /// characters of A-Z, 0-9, '-' and '_', as gunicorn requires).
     #[arg(
         long,
-        env = "FERROGATE_PERMIT_UNCONVENTIONAL_METHODS",
+        alias = "permit-unconventional-http-method",
         help_heading = "Limits"
     )]
     pub permit_unconventional_methods: bool,
@@ -211,21 +212,20 @@ pub struct Settings {
         long,
         value_name = "LIST",
         default_value = "127.0.0.1,::1,unix",
-        env = "FERROGATE_FORWARDED_ALLOW_IPS",
         help_heading = "Proxies"
     )]
     pub forwarded_allow_ips: IpRanges,
 
     /// Every connection starts with a PROXY protocol (v1 or v2) preamble from a trusted peer
     /// (HAProxy, AWS NLB, nginx `proxy_protocol on`) naming the real client.
-    #[arg(long, env = "FERROGATE_PROXY_PROTOCOL", help_heading = "Proxies")]
+    #[arg(long, help_heading = "Proxies")]
     pub proxy_protocol: bool,
 
     /// Access log: a file path, or '-' for stdout. Off unless given.
     #[arg(
         long,
+        alias = "access-logfile",
         value_name = "FILE",
-        env = "FERROGATE_ACCESS_LOG",
         help_heading = "Logging"
     )]
     pub access_log: Option<String>,
@@ -233,30 +233,48 @@ pub struct Settings {
     /// Error log: a file path, or '-' for stderr.
     #[arg(
         long,
+        aliases = ["error-logfile", "log-file"],
         value_name = "FILE",
         default_value = "-",
-        env = "FERROGATE_ERROR_LOG",
         help_heading = "Logging"
     )]
     pub error_log: String,
 
     /// Least severe error-log level written.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "info",
-        env = "FERROGATE_LOG_LEVEL",
-        help_heading = "Logging"
-    )]
+    #[arg(long, value_enum, default_value = "info", help_heading = "Logging")]
     pub log_level: LogLevel,
 
     /// Put the traceback of a failed request in the 500 response body (never in production).
-    #[arg(long, env = "FERROGATE_DEBUG", help_heading = "Logging")]
+    #[arg(long, help_heading = "Logging")]
     pub debug: bool,
+
+    /// Write the master's pid to this file once the sockets are bound; removed on exit.
+    #[arg(short = 'p', long, value_name = "FILE", help_heading = "Process")]
+    pub pid: Option<PathBuf>,
+
+    /// Run the workers as this user (a name or a uid): the master binds first (so ports
+    /// below 1024 work), then gives up root before any app code is imported.
+    #[arg(short = 'u', long, value_name = "USER", help_heading = "Process")]
+    pub user: Option<String>,
+
+    /// Run the workers as this group (a name or a gid); default: the user's own group.
+    #[arg(short = 'g', long, value_name = "GROUP", help_heading = "Process")]
+    pub group: Option<String>,
+
+    /// File mode creation mask (octal, like 0o22 or 022) for the files ferrogate and the app
+    /// create, Unix sockets included.
+    #[arg(short = 'm', long, value_name = "MASK", value_parser = parse_umask, help_heading = "Process")]
+    pub umask: Option<u32>,
+
+    /// Not offered: run ferrogate under systemd (or another supervisor) instead, which keeps
+    /// its logs and restarts it (README, "Deployment").
+    #[arg(short = 'D', long, hide = true, help_heading = "Process")]
+    pub daemon: bool,
 }
 
 impl Settings {
-    /// Settings for servers made from Python (`make_server`): the defaults, nothing from argv.
+    /// Settings for servers made from Python (`make_server`): the defaults, nothing from argv,
+    /// the environment or a config file.
     pub fn defaults() -> Settings {
         Settings::parse_from(["ferrogate"])
     }
@@ -276,6 +294,23 @@ impl Settings {
 
     pub fn socket_timeout(&self) -> Duration {
         seconds(self.socket_timeout)
+    }
+}
+
+/// `--env KEY=VALUE`: a variable name, `=`, and any value.
+fn parse_env_pair(text: &str) -> Result<String, String> {
+    match text.split_once('=') {
+        Some((key, _)) if !key.is_empty() && !key.contains('\0') => Ok(text.to_string()),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// `--umask`: octal, with or without a leading `0o` or `0`.
+fn parse_umask(text: &str) -> Result<u32, String> {
+    let digits = text.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("{text:?} is not an octal mask from 0 to 0o777")),
     }
 }
 

@@ -12,7 +12,7 @@ use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
 use crate::observe::AccessLog;
 use crate::server::{self, Listener};
-use crate::supervisor::{self, WorkerLauncher};
+use crate::supervisor::{self, Identity, WorkerLauncher};
 
 pub struct ForkLauncher<'py, 'a> {
     pub py: Python<'py>,
@@ -21,6 +21,8 @@ pub struct ForkLauncher<'py, 'a> {
     pub access_log: Option<Arc<AccessLog>>,
     pub listeners: &'a [Listener],
     pub app: &'a AppSource,
+    /// `--user`/`--group`: taken on right after the fork, before the app is imported.
+    pub identity: Option<Identity>,
 }
 
 impl WorkerLauncher for ForkLauncher<'_, '_> {
@@ -57,6 +59,12 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
+    if let Some(identity) = &launcher.identity {
+        if let Err(error) = identity.assume() {
+            log::error!("Cannot run as {}: {error}", identity.describe());
+            return supervisor::EXIT_WORKER_BOOT_FAILED;
+        }
+    }
     let app = match load_app(py, app) {
         Ok(app) => app,
         Err(error) => {

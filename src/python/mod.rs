@@ -5,7 +5,9 @@ mod entry;
 pub(crate) mod errors;
 mod launcher;
 mod serving;
+mod settings_api;
 mod simple_server;
 
-pub use entry::{main, run, setting_names};
+pub use entry::{main, run};
+pub use settings_api::{gunicorn_table, setting_names, settings_table};
 pub use simple_server::SimpleServer;

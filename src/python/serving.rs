@@ -32,7 +32,7 @@ pub fn open_access_log(settings: &Settings) -> Result<Option<Arc<AccessLog>>> {
         .map_err(|error| Error::Config(format!("cannot open the access log {target:?}: {error}")))
 }
 
-/// Applies --chdir and --pythonpath; done once, in the master, before binding.
+/// Applies --env, --chdir and --pythonpath; done once, in the master, before binding.
 pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
     let chdir = settings
         .chdir
@@ -42,11 +42,15 @@ pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
         .and_then(|loader| {
             loader.call_method1(
                 "prepare_path",
-                (chdir, PyList::new(py, &settings.pythonpath)?),
+                (
+                    chdir,
+                    PyList::new(py, &settings.pythonpath)?,
+                    PyList::new(py, &settings.env)?,
+                ),
             )
         })
         .map(|_| ())
-        .map_err(|error| Error::Config(format!("cannot apply --chdir/--pythonpath: {error}")))
+        .map_err(|error| Error::Config(format!("cannot apply --env/--chdir/--pythonpath: {error}")))
 }
 
 /// Imports the app named by `source`, or hands back the object given.
