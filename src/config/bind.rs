@@ -1,4 +1,5 @@
-//! `--bind` addresses: `host:port`, `[v6]:port`, `:port`, `unix:/path`.
+//! `--bind` addresses: `host:port`, `[v6]:port`, `:port`, `unix:/path`, `fd://N` (a listening
+//! socket inherited from the process that started ferrogate).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ pub enum BindAddress {
         port: u16,
     },
     Unix(PathBuf),
+    /// A listening socket already open as this descriptor (systemd, or a parent process).
+    Fd(i32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,14 @@ impl FromStr for BindAddress {
     type Err = BindParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(number) = text.strip_prefix("fd://") {
+            return match number.parse::<i32>() {
+                Ok(fd) if fd >= 0 => Ok(BindAddress::Fd(fd)),
+                _ => Err(BindParseError(format!(
+                    "{text:?}: fd:// needs a descriptor number"
+                ))),
+            };
+        }
         if let Some(path) = text.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err(BindParseError("unix: needs a socket path".into()));
@@ -68,6 +79,7 @@ impl fmt::Display for BindAddress {
             BindAddress::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
             BindAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
             BindAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            BindAddress::Fd(fd) => write!(f, "fd://{fd}"),
         }
     }
 }
@@ -93,11 +105,20 @@ mod tests {
             "unix:/tmp/x.sock".parse(),
             Ok(BindAddress::Unix("/tmp/x.sock".into()))
         );
+        assert_eq!("fd://3".parse(), Ok(BindAddress::Fd(3)));
     }
 
     #[test]
     fn rejects_malformed_addresses_with_the_culprit_named() {
-        for bad in ["8000", "host:http", "host:70000", "[::1]9000", "unix:"] {
+        for bad in [
+            "8000",
+            "host:http",
+            "host:70000",
+            "[::1]9000",
+            "unix:",
+            "fd://",
+            "fd://-1",
+        ] {
             let err = bad.parse::<BindAddress>().unwrap_err();
             assert!(!err.to_string().is_empty(), "{bad}");
         }

@@ -39,7 +39,7 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("config", Mapping::Same),
     ("wsgi_app", Mapping::Renamed("app")),
     ("bind", Mapping::Same),
-    ("backlog", Mapping::Unsupported(NOT_YET)),
+    ("backlog", Mapping::Same),
     ("workers", Mapping::Same),
     ("worker_class", Mapping::Same),
     ("threads", Mapping::Same),

@@ -54,7 +54,9 @@ pub struct Settings {
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair, help_heading = "App")]
     pub env: Vec<String>,
 
-    /// Where to listen: host:port, [::1]:port, unix:/path. Repeat for several.
+    /// Where to listen: host:port, [::1]:port, unix:/path, or fd://N (a listening socket this
+    /// process was started with). Repeat for several. Without it, sockets passed by systemd
+    /// socket activation (LISTEN_FDS) are used if there are any.
     #[arg(
         short,
         long = "bind",
@@ -64,6 +66,17 @@ pub struct Settings {
         help_heading = "Binding"
     )]
     pub bind: Vec<BindAddress>,
+
+    /// Pending connections the kernel queues per listening socket (gunicorn's default).
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "N",
+        default_value_t = 2048,
+        value_parser = clap::value_parser!(i32).range(1..=65535),
+        help_heading = "Binding"
+    )]
+    pub backlog: i32,
 
     /// Worker processes forked by the master.
     #[arg(

@@ -90,6 +90,15 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl Loaded {
+    /// Whether `name` has its default value: given nowhere.
+    pub fn is_default(&self, name: &str) -> bool {
+        self.effective
+            .iter()
+            .any(|setting| setting.name == name && setting.source == Source::Default)
+    }
+}
+
 /// Reads a Python config file into entries (the Python layer executes it).
 pub type ReadPythonConfig<'a> = &'a mut dyn FnMut(&Path) -> Result<Vec<FileEntry>, String>;
 

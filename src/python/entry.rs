@@ -8,7 +8,7 @@ use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::launcher::ForkLauncher;
 use super::serving::{open_access_log, prepare_path, AppSource};
-use crate::config::{self, FileEntry, FileValue, LoadError, Loaded, Settings};
+use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
 use crate::observe::error_log;
 use crate::server::{self, Listener};
@@ -29,7 +29,8 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         eprintln!("ferrogate: no app given; for example: ferrogate myproject.wsgi:application");
         return EXIT_USAGE;
     };
-    launch(py, &loaded.settings, AppSource::Spec(spec))
+    let systemd = loaded.is_default("bind").then(systemd_sockets).flatten();
+    launch(py, &loaded.settings, AppSource::Spec(spec), systemd)
 }
 
 /// Serves an app object with the settings in `argv` (which names no app); returns the exit code.
@@ -40,7 +41,7 @@ pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
             print!("{}", config::report(&loaded));
             0
         }
-        Ok(loaded) => launch(py, &loaded.settings, AppSource::Object(app)),
+        Ok(loaded) => launch(py, &loaded.settings, AppSource::Object(app), None),
         Err(code) => code,
     }
 }
@@ -120,7 +121,40 @@ fn file_value(value: &Bound<'_, PyAny>) -> FileValue {
     FileValue::Other("a Python object".into())
 }
 
-fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
+/// systemd socket activation: the sockets systemd passed (descriptors 3 to 3+LISTEN_FDS-1),
+/// when LISTEN_PID names this process. The variables are removed so that the app and its
+/// subprocesses do not take the sockets for theirs.
+fn systemd_sockets() -> Option<Vec<BindAddress>> {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()?
+        == std::process::id();
+    let count = std::env::var("LISTEN_FDS")
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(name);
+    }
+    (for_us && count > 0).then(|| {
+        (0..count)
+            .map(|i| BindAddress::Fd(SD_LISTEN_FDS_START + i))
+            .collect()
+    })
+}
+
+/// The first descriptor systemd passes (sd_listen_fds(3)).
+const SD_LISTEN_FDS_START: i32 = 3;
+
+fn launch(
+    py: Python<'_>,
+    settings: &Settings,
+    app: AppSource,
+    systemd: Option<Vec<BindAddress>>,
+) -> i32 {
     if settings.daemon {
         eprintln!(
             "ferrogate: --daemon is not offered: run ferrogate under systemd or another \
@@ -146,9 +180,16 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
                 return EXIT_USAGE;
             }
         };
+    let binds = match &systemd {
+        Some(sockets) => {
+            forget_systemd_variables(py);
+            sockets.as_slice()
+        }
+        None => settings.bind.as_slice(),
+    };
     let prepared = prepare_path(py, settings)
         .and_then(|()| open_access_log(settings))
-        .and_then(|access_log| Ok((access_log, bind_all(settings)?)));
+        .and_then(|access_log| Ok((access_log, bind_all(binds, settings.backlog)?)));
     let (access_log, listeners) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -195,10 +236,23 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
     code
 }
 
-fn bind_all(settings: &Settings) -> Result<Vec<Listener>, Error> {
-    settings
-        .bind
+/// Python's copy of the environment, taken at startup, still holds systemd's variables.
+fn forget_systemd_variables(py: Python<'_>) {
+    if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
+        for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+            let _ = environ.call_method1("pop", (name, py.None()));
+        }
+    }
+}
+
+fn bind_all(binds: &[BindAddress], backlog: i32) -> Result<Vec<Listener>, Error> {
+    for (i, address) in binds.iter().enumerate() {
+        if matches!(address, BindAddress::Fd(_)) && binds[..i].contains(address) {
+            return Err(Error::Config(format!("--bind {address} is given twice")));
+        }
+    }
+    binds
         .iter()
-        .map(|address| server::bind(address).map_err(Error::from))
+        .map(|address| server::bind(address, backlog).map_err(Error::from))
         .collect()
 }

@@ -67,7 +67,8 @@ impl SimpleServer {
             host: host.to_string(),
             port,
         };
-        let listener = server::bind(&address).map_err(|e| to_python(e.into()))?;
+        let listener = server::bind(&address, Settings::defaults().backlog)
+            .map_err(|e| to_python(e.into()))?;
         let local = listener
             .local_addr()
             .expect("invariant: a TCP listener has a local address");

@@ -1,24 +1,26 @@
-//! Listening sockets: bound once by the master (before forking) and shared by every worker.
+//! Listening sockets: bound (or inherited, `fd://N`) once by the master before forking, and
+//! shared by every worker.
 
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::config::BindAddress;
-
-/// Pending connections the kernel queues per listener: what gunicorn uses, enough for bursts.
-const LISTEN_BACKLOG: i32 = 2048;
 
 pub enum Listener {
     Tcp(TcpListener),
     Unix {
         listener: UnixListener,
-        path: PathBuf,
+        /// The socket file, removed on exit; `None` when the socket was inherited (its
+        /// owner, such as systemd, keeps the file).
+        path: Option<PathBuf>,
+        shown_as: String,
     },
 }
 
@@ -40,8 +42,9 @@ impl std::error::Error for BindError {
     }
 }
 
-/// Binds `address`, non-blocking, ready to be handed to tokio in each worker.
-pub fn bind(address: &BindAddress) -> Result<Listener, BindError> {
+/// Binds `address` with room for `backlog` pending connections, non-blocking, ready to be
+/// handed to tokio in each worker.
+pub fn bind(address: &BindAddress, backlog: i32) -> Result<Listener, BindError> {
     let fail = |source| BindError {
         address: address.to_string(),
         source,
@@ -53,21 +56,66 @@ pub fn bind(address: &BindAddress) -> Result<Listener, BindError> {
                 .map_err(fail)?
                 .next()
                 .ok_or_else(|| fail(io::Error::new(io::ErrorKind::NotFound, "no address found")))?;
-            bind_tcp(resolved).map(Listener::Tcp).map_err(fail)
+            bind_tcp(resolved, backlog).map(Listener::Tcp).map_err(fail)
         }
         BindAddress::Unix(path) => {
             remove_stale_socket(path).map_err(fail)?;
-            let listener = UnixListener::bind(path).map_err(fail)?;
-            listener.set_nonblocking(true).map_err(fail)?;
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
+            socket
+                .bind(&SockAddr::unix(path).map_err(fail)?)
+                .map_err(fail)?;
+            socket.listen(backlog).map_err(fail)?;
+            socket.set_nonblocking(true).map_err(fail)?;
             Ok(Listener::Unix {
-                listener,
-                path: path.clone(),
+                listener: socket.into(),
+                path: Some(path.clone()),
+                shown_as: format!("unix:{}", path.display()),
             })
         }
+        BindAddress::Fd(fd) => inherit(*fd).map_err(fail),
     }
 }
 
-fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
+/// Takes over a listening socket this process was started with. Why each check: a wrong
+/// number must be an error at start, not a worker that fails on its first accept.
+fn inherit(fd: RawFd) -> io::Result<Listener> {
+    // SAFETY: fcntl on any number is harmless; it tells whether the descriptor is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no such open descriptor",
+        ));
+    }
+    // SAFETY: the descriptor is open, and `fd://N` (or systemd's LISTEN_FDS) hands it to
+    // this process to own; bind_all refuses the same number twice, so nothing else closes it.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    if !socket.is_listener().unwrap_or(false) {
+        // Not ours to close: leave the descriptor as it was.
+        std::mem::forget(socket);
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the descriptor is not a listening socket",
+        ));
+    }
+    socket.set_nonblocking(true)?;
+    // The app's subprocesses must not hold the listener open.
+    socket.set_cloexec(true)?;
+    let local = socket.local_addr()?;
+    if local.as_socket().is_some() {
+        return Ok(Listener::Tcp(socket.into()));
+    }
+    let shown_as = match local.as_pathname() {
+        Some(path) => format!("fd://{fd} (unix:{})", path.display()),
+        None => format!("fd://{fd} (unix)"),
+    };
+    Ok(Listener::Unix {
+        listener: socket.into(),
+        path: None,
+        shown_as,
+    })
+}
+
+fn bind_tcp(address: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
     // A restarted server must be able to bind while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
@@ -79,7 +127,7 @@ fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
     socket.set_tcp_nodelay(true)?;
     defer_accept_until_data(&socket);
     socket.bind(&address.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
+    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
@@ -132,16 +180,24 @@ impl Listener {
     pub fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {
             Listener::Tcp(listener) => Listener::Tcp(listener.try_clone()?),
-            Listener::Unix { listener, path } => Listener::Unix {
+            Listener::Unix {
+                listener,
+                path,
+                shown_as,
+            } => Listener::Unix {
                 listener: listener.try_clone()?,
                 path: path.clone(),
+                shown_as: shown_as.clone(),
             },
         })
     }
 
     /// Removes a Unix socket's file; called once by the master as it exits.
     pub fn remove_socket_file(&self) {
-        if let Listener::Unix { path, .. } = self {
+        if let Listener::Unix {
+            path: Some(path), ..
+        } = self
+        {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -154,7 +210,7 @@ impl fmt::Display for Listener {
                 Ok(addr) => write!(f, "http://{addr}"),
                 Err(_) => f.write_str("http://?"),
             },
-            Listener::Unix { path, .. } => write!(f, "unix:{}", path.display()),
+            Listener::Unix { shown_as, .. } => f.write_str(shown_as),
         }
     }
 }
@@ -162,12 +218,28 @@ impl fmt::Display for Listener {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::os::fd::IntoRawFd;
 
     use super::*;
 
     #[test]
+    fn an_inherited_listener_is_taken_over_and_anything_else_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fd = listener.into_raw_fd();
+        let taken = bind(&BindAddress::Fd(fd), 16).unwrap();
+        assert_eq!(taken.local_addr().unwrap().port(), port);
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let not_listening = stream.into_raw_fd();
+        assert!(bind(&BindAddress::Fd(not_listening), 16).is_err());
+        assert!(bind(&BindAddress::Fd(987_654), 16).is_err());
+        // SAFETY: the test owns this descriptor, which the refused bind left open.
+        drop(unsafe { std::fs::File::from_raw_fd(not_listening) });
+    }
+
+    #[test]
     fn port_zero_binds_a_free_port_and_displays_it() {
-        let listener = bind(&"127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = bind(&"127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_ne!(port, 0);
         assert_eq!(listener.to_string(), format!("http://127.0.0.1:{port}"));
@@ -176,7 +248,7 @@ mod tests {
     #[test]
     fn accepted_sockets_inherit_tcp_nodelay_from_the_listener() {
         // The accept loop relies on it and skips a setsockopt per connection.
-        let Listener::Tcp(listener) = bind(&"127.0.0.1:0".parse().unwrap()).unwrap() else {
+        let Listener::Tcp(listener) = bind(&"127.0.0.1:0".parse().unwrap(), 16).unwrap() else {
             unreachable!("a TCP address binds a TCP listener")
         };
         listener.set_nonblocking(false).unwrap();
@@ -189,9 +261,9 @@ mod tests {
 
     #[test]
     fn a_busy_port_is_a_bind_error_naming_the_address() {
-        let first = bind(&"127.0.0.1:0".parse().unwrap()).unwrap();
+        let first = bind(&"127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let port = first.local_addr().unwrap().port();
-        let err = bind(&format!("127.0.0.1:{port}").parse().unwrap())
+        let err = bind(&format!("127.0.0.1:{port}").parse().unwrap(), 16)
             .err()
             .unwrap();
         assert!(err
@@ -205,11 +277,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
         let address = BindAddress::Unix(path.clone());
-        drop(bind(&address).unwrap());
-        let again = bind(&address).unwrap();
+        drop(bind(&address, 16).unwrap());
+        let again = bind(&address, 16).unwrap();
         again.remove_socket_file();
         std::fs::write(&path, b"not a socket").unwrap();
-        assert!(bind(&address).is_err());
+        assert!(bind(&address, 16).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
