@@ -20,6 +20,11 @@ impl AccessLog {
         })
     }
 
+    /// Opens the file again (SIGUSR1, after logrotate moved it away).
+    pub fn reopen(&self) -> io::Result<()> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner()).reopen()
+    }
+
     pub fn write(&self, record: &AccessRecord, status: u16, body_bytes: u64) {
         let line = record.format_combined(status, body_bytes, chrono::Utc::now());
         self.sink

@@ -31,6 +31,15 @@ pub fn init(target: &str, level: LogLevel) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens the error log file again (SIGUSR1, after logrotate moved it away).
+pub fn reopen() -> io::Result<()> {
+    let mut sink = ERROR_LOG.sink.lock().unwrap_or_else(|e| e.into_inner());
+    match sink.as_mut() {
+        Some(sink) => sink.reopen(),
+        None => Ok(()),
+    }
+}
+
 fn level_name(level: Level) -> &'static str {
     match level {
         Level::Error => "ERROR",

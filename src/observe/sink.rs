@@ -2,11 +2,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 pub enum Sink {
     Stdout,
     Stderr,
-    File(File),
+    File { file: File, path: PathBuf },
 }
 
 impl Sink {
@@ -15,8 +16,20 @@ impl Sink {
         if target == "-" {
             return Ok(dash);
         }
-        let file = OpenOptions::new().create(true).append(true).open(target)?;
-        Ok(Sink::File(file))
+        let path = PathBuf::from(target);
+        Ok(Sink::File {
+            file: open_for_append(&path)?,
+            path,
+        })
+    }
+
+    /// Opens the file again by its path (after logrotate renamed it: SIGUSR1); a stream
+    /// stays as it is. On failure the old file is kept, so no line is lost.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        if let Sink::File { file, path } = self {
+            *file = open_for_append(path)?;
+        }
+        Ok(())
     }
 
     /// Writes one whole line in one `write` call, so lines from several processes never interleave.
@@ -24,9 +37,13 @@ impl Sink {
         let result = match self {
             Sink::Stdout => io::stdout().lock().write_all(line),
             Sink::Stderr => io::stderr().lock().write_all(line),
-            Sink::File(file) => file.write_all(line),
+            Sink::File { file, .. } => file.write_all(line),
         };
         // A log that cannot be written has nowhere to report to; serving goes on.
         let _ = result;
     }
+}
+
+fn open_for_append(path: &PathBuf) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }

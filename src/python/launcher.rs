@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
-use crate::observe::AccessLog;
+use crate::observe::{error_log, AccessLog};
 use crate::server::{self, Listener};
 use crate::supervisor::{self, Identity, WorkerLauncher};
 
@@ -39,6 +39,34 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
         std::process::exit(code)
+    }
+
+    fn reopen_logs(&mut self) {
+        reopen_logs(self.access_log.as_deref());
+        log::info!("SIGUSR1: reopened the log files");
+    }
+}
+
+/// Reopens the error log and the access log by their paths; a log that cannot be reopened
+/// keeps its old file, and says so.
+fn reopen_logs(access_log: Option<&AccessLog>) {
+    if let Err(error) = error_log::reopen() {
+        log::error!("Cannot reopen the error log: {error}");
+    }
+    if let Some(Err(error)) = access_log.map(AccessLog::reopen) {
+        log::error!("Cannot reopen the access log: {error}");
+    }
+}
+
+/// In a worker: SIGUSR1 reopens its log files, off the I/O thread (opening a file may block).
+async fn reopen_logs_on_signal(access_log: Option<Arc<AccessLog>>) {
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        log::warn!("Cannot install the SIGUSR1 handler; this worker will not reopen its logs");
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        let access_log = access_log.clone();
+        let _ = tokio::task::spawn_blocking(move || reopen_logs(access_log.as_deref())).await;
     }
 }
 
@@ -92,7 +120,9 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
     };
     let grace = settings.graceful_timeout();
     let max_connections = settings.max_connections as usize;
+    let access_log = launcher.access_log.clone();
     let served = runtime.run(py, move |handler, options| async move {
+        tokio::spawn(reopen_logs_on_signal(access_log));
         server::serve(
             listeners,
             handler,

@@ -1,6 +1,6 @@
 //! The master loop: keep `workers` workers alive; SIGTERM/SIGINT drain them, SIGQUIT kills
 //! them, SIGHUP replaces them with freshly started ones (reloading the app's code), SIGTTIN
-//! and SIGTTOU add and retire one.
+//! and SIGTTOU add and retire one, SIGUSR1 reopens the log files everywhere.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +25,10 @@ const KILL_MARGIN: Duration = Duration::from_secs(2);
 /// Starts one worker process and returns its pid (in the parent; the child never returns).
 pub trait WorkerLauncher {
     fn launch(&mut self) -> io::Result<libc::pid_t>;
+
+    /// Reopens the master's log files (SIGUSR1); the master then passes the signal on to
+    /// every worker, which reopens its own.
+    fn reopen_logs(&mut self);
 }
 
 pub struct SupervisorOptions {
@@ -81,6 +85,10 @@ impl Master<'_> {
                 Some(Signal::Hangup) => self.reload(),
                 Some(Signal::MoreWorkers) => self.add_worker(),
                 Some(Signal::FewerWorkers) => self.remove_worker(),
+                Some(Signal::ReopenLogs) => {
+                    self.launcher.reopen_logs();
+                    self.signal_all(libc::SIGUSR1);
+                }
                 Some(Signal::Child) | None => {}
             }
             self.reap_workers();

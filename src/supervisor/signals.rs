@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// The signals the master acts on.
-const MASTER_SIGNALS: [libc::c_int; 7] = [
+const MASTER_SIGNALS: [libc::c_int; 8] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -14,6 +14,7 @@ const MASTER_SIGNALS: [libc::c_int; 7] = [
     libc::SIGHUP,
     libc::SIGTTIN,
     libc::SIGTTOU,
+    libc::SIGUSR1,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Signal {
     MoreWorkers,
     /// One worker fewer (TTOU).
     FewerWorkers,
+    /// Reopen the log files (USR1, logrotate's postrotate).
+    ReopenLogs,
 }
 
 fn master_set() -> libc::sigset_t {
@@ -64,6 +67,8 @@ pub fn reset_in_child() {
         // Their default stops the process: a TTIN meant for the master must not freeze a worker.
         libc::signal(libc::SIGTTIN, libc::SIG_IGN);
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        // Its default ends the process: ignored until the worker's own handler is installed.
+        libc::signal(libc::SIGUSR1, libc::SIG_IGN);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // If the master dies without stopping us, stop rather than serve as an orphan.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -103,6 +108,7 @@ pub fn wait(timeout: Duration) -> Option<Signal> {
         libc::SIGHUP => Some(Signal::Hangup),
         libc::SIGTTIN => Some(Signal::MoreWorkers),
         libc::SIGTTOU => Some(Signal::FewerWorkers),
+        libc::SIGUSR1 => Some(Signal::ReopenLogs),
         _ => None,
     }
 }
