@@ -197,6 +197,18 @@ fn launch(
             return error.exit_code();
         }
     };
+    if let Some(identity) = &identity {
+        for path in listeners.iter().filter_map(Listener::socket_file) {
+            if let Err(error) = identity.give(path) {
+                log::error!(
+                    "Cannot give {} to {}: {error}",
+                    path.display(),
+                    identity.describe()
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
     let _pid_file = match settings.pid.as_deref().map(PidFile::write).transpose() {
         Ok(pid_file) => pid_file,
         Err(error) => {

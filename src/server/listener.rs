@@ -176,6 +176,16 @@ impl Listener {
         }
     }
 
+    /// The socket file of a Unix socket this process bound (not of an inherited one).
+    pub fn socket_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Listener::Unix {
+                path: Some(path), ..
+            } => Some(path),
+            _ => None,
+        }
+    }
+
     /// A handle on the same socket, for another serving loop in the same process.
     pub fn try_clone(&self) -> io::Result<Listener> {
         Ok(match self {

@@ -121,6 +121,14 @@ impl Identity {
         Ok(())
     }
 
+    /// Gives a socket file (or any file the master made for the workers) to this identity,
+    /// so that the workers' user and group, and a proxy in the group, may use it (gunicorn
+    /// does the same for its Unix sockets).
+    pub fn give(&self, path: &Path) -> io::Result<()> {
+        let uid = self.user.as_ref().map(|(_, uid)| *uid);
+        nix::unistd::chown(path, uid, Some(self.group)).map_err(io::Error::from)
+    }
+
     pub fn describe(&self) -> String {
         match &self.user {
             Some((name, uid)) => format!(

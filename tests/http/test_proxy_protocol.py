@@ -6,29 +6,20 @@ connection closed without a response and one warning. Then a real nginx (stream 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
 import socket
 import struct
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.nginx import running_nginx
 from tests.rawhttp import RawConnection
 from tests.serving import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-NGINX_STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
-NGINX_MISSING = (
-    "nginx is needed for this test and was not found: install the Debian packages nginx and "
-    "libnginx-mod-stream (apt-get install nginx libnginx-mod-stream)"
-)
 #: A request without Host, so SERVER_NAME / SERVER_PORT come from the server address.
 NO_HOST = b"GET /pp HTTP/1.0\r\n\r\n"
 WITH_HOST = b"GET /pp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -239,55 +230,15 @@ def test_preamble_from_an_untrusted_peer_is_dropped_and_logged(untrusted, raw):
 @pytest.fixture
 def nginx(tmp_path, server):
     """nginx's stream proxy with `proxy_protocol on` on a free port, in front of ``server``."""
-    binary = shutil.which("nginx")
-    if binary is None or not NGINX_STREAM_MODULE.exists():
-        pytest.fail(NGINX_MISSING)
     port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        f"load_module {NGINX_STREAM_MODULE};\n"
-        "worker_processes 1;\n"
-        f"pid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log info;\n"
-        "events { worker_connections 64; }\n"
+    stream = (
         "stream {\n"
         f"    server {{ listen 127.0.0.1:{port}; proxy_pass 127.0.0.1:{server.port};"
         " proxy_protocol on; }\n"
         "}\n"
     )
-    proc = subprocess.Popen(
-        [binary, "-e", f"{tmp_path}/error.log", "-p", f"{tmp_path}/", "-c", str(conf),
-         "-g", "daemon off;"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "nginx.pid").exists() or not listening(port):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"nginx exited {proc.returncode}: {proc.stderr.read().decode()}"
-                    f"\n{(tmp_path / 'error.log').read_text()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail("nginx did not start listening within 10 s")
-            time.sleep(0.05)
+    with running_nginx(tmp_path, port, stream, stream=True):
         yield port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-            pytest.fail("nginx did not stop on SIGTERM")
-
-
-def listening(port: int) -> bool:
-    """Whether 127.0.0.1:port is in LISTEN state (read from /proc; no connection is made)."""
-    needle = f"0100007F:{port:04X} 00000000:0000 0A"
-    return needle in Path("/proc/net/tcp").read_text()
 
 
 def test_nginx_stream_proxy_protocol_gives_the_client_address(server, nginx):
