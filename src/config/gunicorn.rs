@@ -58,7 +58,7 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("spew", Mapping::Unsupported("tracing every line executed is a debugging aid ferrogate does not offer; use a debugger or sys.settrace in the app")),
     ("check_config", Mapping::Same),
     ("print_config", Mapping::Renamed("check_config")),
-    ("preload_app", Mapping::Unsupported(NOT_YET)),
+    ("preload_app", Mapping::Renamed("preload")),
     ("sendfile", Mapping::Ignored("ferrogate sends file bodies (wsgi.file_wrapper) with sendfile whenever it can")),
     ("reuse_port", Mapping::Unsupported(NOT_YET)),
     ("chdir", Mapping::Same),

@@ -103,6 +103,12 @@ pub struct Settings {
     #[arg(long, value_name = "DIR", help_heading = "App")]
     pub chdir: Option<PathBuf>,
 
+    /// Import the app in the master before forking the workers (gunicorn's preload_app): an
+    /// import error stops the start before any worker exists, and the workers share the
+    /// loaded code copy-on-write. SIGHUP then restarts the workers without re-importing it.
+    #[arg(long, help_heading = "App")]
+    pub preload: bool,
+
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
     #[arg(long, value_name = "DIR", value_delimiter = ',', help_heading = "App")]
     pub pythonpath: Vec<String>,

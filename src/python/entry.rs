@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::launcher::ForkLauncher;
-use super::serving::{open_access_log, prepare_path, AppSource};
+use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
 use crate::observe::error_log;
@@ -188,9 +188,10 @@ fn launch(
         None => settings.bind.as_slice(),
     };
     let prepared = prepare_path(py, settings)
-        .and_then(|()| open_access_log(settings))
-        .and_then(|access_log| Ok((access_log, bind_all(binds, settings.backlog)?)));
-    let (access_log, listeners) = match prepared {
+        .and_then(|()| preload(py, settings, app))
+        .and_then(|app| Ok((app, open_access_log(settings)?)))
+        .and_then(|(app, access_log)| Ok((app, access_log, bind_all(binds, settings.backlog)?)));
+    let (app, access_log, listeners) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
             log::error!("{error}");
@@ -246,6 +247,19 @@ fn launch(
         listener.remove_socket_file();
     }
     code
+}
+
+/// `--preload`: the app is imported here, in the master, before anything is bound or forked:
+/// an import error stops the start at once, and the workers share the loaded code by fork.
+fn preload(py: Python<'_>, settings: &Settings, app: AppSource) -> Result<AppSource, Error> {
+    match app {
+        AppSource::Spec(_) if settings.preload => {
+            let loaded = load_app(py, &app)?;
+            log::info!("Preloaded the app in the master");
+            Ok(AppSource::Object(loaded))
+        }
+        app => Ok(app),
+    }
 }
 
 /// Python's copy of the environment, taken at startup, still holds systemd's variables.
