@@ -1,7 +1,7 @@
 //! `ferrogate._ferrogate.main` (the command) and `run` (serve an app object): parse settings,
 //! open the logs, bind, and hand over to the supervisor.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -234,17 +234,21 @@ fn launch(
         workers: settings.workers as usize,
         graceful_timeout: settings.graceful_timeout(),
     };
+    let socket_files: Vec<PathBuf> = listeners
+        .iter()
+        .filter_map(|l| l.socket_file().map(Path::to_path_buf))
+        .collect();
     let mut launcher = ForkLauncher {
         py,
         settings,
         access_log,
-        listeners: &listeners,
+        listeners,
         app: &app,
         identity,
     };
     let code = supervisor::supervise(options, &mut launcher);
-    for listener in &listeners {
-        listener.remove_socket_file();
+    for path in socket_files {
+        let _ = std::fs::remove_file(path);
     }
     code
 }

@@ -19,7 +19,8 @@ pub struct ForkLauncher<'py, 'a> {
     pub settings: &'a Settings,
     /// Opened by the master, so a bad path is a startup error rather than a worker crash loop.
     pub access_log: Option<Arc<AccessLog>>,
-    pub listeners: &'a [Listener],
+    /// The listening sockets, until a stop closes the master's copies.
+    pub listeners: Vec<Listener>,
     pub app: &'a AppSource,
     /// `--user`/`--group`: taken on right after the fork, before the app is imported.
     pub identity: Option<Identity>,
@@ -35,10 +36,17 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         if pid != 0 {
             return Ok(pid);
         }
-        let code = run_worker(self.py, self);
+        // The child owns its inherited copies: a stop must be able to close every copy.
+        let listeners = std::mem::take(&mut self.listeners);
+        let code = run_worker(self.py, self, listeners);
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
         std::process::exit(code)
+    }
+
+    fn stop_listening(&mut self) {
+        // Workers still hold theirs until they have taken what waits in the backlog.
+        self.listeners.clear();
     }
 
     fn reopen_logs(&mut self) {
@@ -66,7 +74,11 @@ async fn reopen_logs_on_signal(access_log: Option<Arc<AccessLog>>) {
     };
     while usr1.recv().await.is_some() {
         let access_log = access_log.clone();
-        let _ = tokio::task::spawn_blocking(move || reopen_logs(access_log.as_deref())).await;
+        let reopen = move || {
+            reopen_logs(access_log.as_deref());
+            log::info!("SIGUSR1: reopened the log files");
+        };
+        let _ = tokio::task::spawn_blocking(reopen).await;
     }
 }
 
@@ -81,8 +93,8 @@ fn flush_python_streams(py: Python<'_>) {
 }
 
 /// A worker process from fork to exit; returns its exit code.
-fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
-    let (settings, listeners, app) = (launcher.settings, launcher.listeners, launcher.app);
+fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Listener>) -> i32 {
+    let (settings, app) = (launcher.settings, launcher.app);
     supervisor::signals::reset_in_child();
     supervisor::signals::exit_on_quit();
     prefer_batches();
@@ -98,17 +110,6 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>) -> i32 {
         Err(error) => {
             log::error!("{error}");
             return error.exit_code();
-        }
-    };
-    let listeners = match listeners
-        .iter()
-        .map(Listener::try_clone)
-        .collect::<io::Result<Vec<_>>>()
-    {
-        Ok(listeners) => listeners,
-        Err(error) => {
-            log::error!("Cannot use the listening sockets: {error}");
-            return 1;
         }
     };
     let runtime = match AppRuntime::start(app, settings, launcher.access_log.clone()) {

@@ -1,5 +1,6 @@
-//! The accept loop and the graceful drain: stop accepting, let in-flight requests finish,
-//! close idle keep-alive connections at once, give up after the grace period.
+//! The accept loop and the graceful drain: stop accepting (answering the clients already
+//! waiting in the listen backlog), let in-flight requests finish, close idle keep-alive
+//! connections at once, give up after the grace period.
 
 use std::future::Future;
 use std::io;
@@ -186,17 +187,28 @@ where
         max_connections,
         stop_rx.clone(),
     ));
+    let (stop_accepting, accepting) = watch::channel(false);
+    let mut listening = Vec::new();
     let mut loops = Vec::new();
     for listener in listeners {
-        let listener = AsyncListener::from_std(listener)?;
-        loops.push(tokio::spawn(accept_loop(listener, context.clone())));
+        let listener = Arc::new(AsyncListener::from_std(listener)?);
+        let accepting = accepting.clone();
+        loops.push(tokio::spawn(accept_loop(
+            listener.clone(),
+            context.clone(),
+            accepting,
+        )));
+        listening.push(listener);
     }
     let grace = shutdown.await;
-    for accept in &loops {
-        accept.abort();
-    }
+    let _ = stop_accepting.send(true);
     for accept in loops {
         let _ = accept.await;
+    }
+    // Clients already waiting in the backlog get their answer rather than a reset when the
+    // last copy of the socket closes (gunicorn's issue #3397): take them all, then close.
+    for listener in listening {
+        accept_waiting(&listener, &context);
     }
     tokio::time::sleep(NEW_CONNECTION_GRACE.min(grace)).await;
     context.server.stopping.store(true, Ordering::Relaxed);
@@ -237,7 +249,14 @@ pub async fn serve_one_connection<H: Handler>(
     Ok(())
 }
 
-async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<ConnectionContext<H>>) {
+async fn accept_loop<H: Handler>(
+    listener: Arc<AsyncListener>,
+    context: Arc<ConnectionContext<H>>,
+    mut accepting: watch::Receiver<bool>,
+) {
+    let mut stopped = std::pin::pin!(async move {
+        let _ = accepting.wait_for(|stop| *stop).await;
+    });
     loop {
         let slot = match context.slots.clone().try_acquire_owned() {
             Ok(slot) => {
@@ -247,7 +266,11 @@ async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<Connectio
             Err(TryAcquireError::NoPermits) => None,
             Err(TryAcquireError::Closed) => return,
         };
-        let accepted = match accept(&listener).await {
+        let accepted = tokio::select! {
+            accepted = accept(&listener) => accepted,
+            () = &mut stopped => return,
+        };
+        let accepted = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 log::error!("accept() failed: {error}");
@@ -256,25 +279,47 @@ async fn accept_loop<H: Handler>(listener: AsyncListener, context: Arc<Connectio
             }
         };
         // Full: this client waits for a slot (accepted, so that there is a client to make
-        // room for); the ones behind it wait in the backlog.
+        // room for); the ones behind it wait in the backlog. Once stopping, it is served
+        // without one, like the rest of the backlog.
         let slot = match slot {
-            Some(slot) => slot,
-            None => match context.slot_for_waiting_client().await {
-                Some(slot) => slot,
-                None => return,
+            Some(slot) => Some(slot),
+            None => tokio::select! {
+                slot = context.slot_for_waiting_client() => slot,
+                () = &mut stopped => None,
             },
         };
-        match accepted {
-            Accepted::Tcp(stream, info) => {
-                drop(spawn_connection(&context, Some(slot), stream, info))
-            }
-            Accepted::Unix(stream, info) => {
-                drop(spawn_connection(&context, Some(slot), stream, info))
-            }
-        }
+        spawn_accepted(&context, slot, accepted);
         // Let the new connection read its request (and count as in flight) before the next
         // accept, so a burst of connections is not all taken by one worker.
         tokio::task::yield_now().await;
+    }
+}
+
+fn spawn_accepted<H: Handler>(
+    context: &Arc<ConnectionContext<H>>,
+    slot: Option<OwnedSemaphorePermit>,
+    accepted: Accepted,
+) {
+    match accepted {
+        Accepted::Tcp(stream, info) => drop(spawn_connection(context, slot, stream, info)),
+        Accepted::Unix(stream, info) => drop(spawn_connection(context, slot, stream, info)),
+    }
+}
+
+/// Takes every connection already waiting on `listener`, without waiting for more (or for
+/// a slot: the server is stopping, and these few must not be dropped).
+fn accept_waiting<H: Handler>(listener: &AsyncListener, context: &Arc<ConnectionContext<H>>) {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    loop {
+        let mut next = std::pin::pin!(accept(listener));
+        match next.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(accepted)) => {
+                let slot = context.slots.clone().try_acquire_owned().ok();
+                spawn_accepted(context, slot, accepted);
+            }
+            std::task::Poll::Ready(Err(_)) | std::task::Poll::Pending => return,
+        }
     }
 }
 

@@ -26,6 +26,11 @@ const KILL_MARGIN: Duration = Duration::from_secs(2);
 pub trait WorkerLauncher {
     fn launch(&mut self) -> io::Result<libc::pid_t>;
 
+    /// Closes the master's copies of the listening sockets (a stop began): once the workers
+    /// have taken the clients waiting in the backlog and closed theirs, new clients are
+    /// refused at once instead of waiting in a backlog nobody reads.
+    fn stop_listening(&mut self);
+
     /// Reopens the master's log files (SIGUSR1); the master then passes the signal on to
     /// every worker, which reopens its own.
     fn reopen_logs(&mut self);
@@ -144,6 +149,7 @@ impl Master<'_> {
                     self.options.graceful_timeout.as_secs_f64()
                 );
                 self.signal_all(libc::SIGTERM);
+                self.launcher.stop_listening();
                 self.phase = Phase::Stopping {
                     kill_at: Instant::now() + self.options.graceful_timeout + KILL_MARGIN,
                     exit_code: 0,
@@ -157,6 +163,7 @@ impl Master<'_> {
     fn stop_now(&mut self) {
         log::info!("Stopping immediately");
         self.signal_all(libc::SIGQUIT);
+        self.launcher.stop_listening();
         let exit_code = match self.phase {
             Phase::Stopping { exit_code, .. } => exit_code,
             Phase::Running => 0,

@@ -22,8 +22,9 @@ def test_usr1_after_a_rotation_moves_both_logs_to_new_files(tmp_path):
         error_log.rename(tmp_path / "error.log.1")
         access_log.rename(tmp_path / "access.log.1")
         server.send_signal(signal.SIGUSR1)
+        # The master and each worker say so in the new file once they have reopened.
         wait_for_text(lambda: error_log.read_text() if error_log.exists() else "",
-                      r"SIGUSR1: reopened the log files")  # fmt: skip
+                      r"SIGUSR1: reopened the log files", count=3)  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for _ in range(4):  # both workers answer some of them
