@@ -281,14 +281,17 @@ async fn accept_loop<H: Handler>(
         // Full: this client waits for a slot (accepted, so that there is a client to make
         // room for); the ones behind it wait in the backlog. Once stopping, it is served
         // without one, like the rest of the backlog.
-        let slot = match slot {
-            Some(slot) => Some(slot),
+        let (slot, stopping) = match slot {
+            Some(slot) => (Some(slot), false),
             None => tokio::select! {
-                slot = context.slot_for_waiting_client() => slot,
-                () = &mut stopped => None,
+                slot = context.slot_for_waiting_client() => (slot, false),
+                () = &mut stopped => (None, true),
             },
         };
         spawn_accepted(&context, slot, accepted);
+        if stopping {
+            return;
+        }
         // Let the new connection read its request (and count as in flight) before the next
         // accept, so a burst of connections is not all taken by one worker.
         tokio::task::yield_now().await;

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 
 def test_backlog_clients_are_answered_and_new_ones_refused_after_sigterm():
     # One connection slot: the slow request holds it, so the next clients wait in the backlog.
-    with serve("sleepy:app", "--max-connections", "1", "--graceful-timeout", "10") as server:
+    flags = ["--max-connections", "1", "--graceful-timeout", "10", "--log-level", "debug"]
+    with serve("sleepy:app", *flags) as server:
         slow_result = {}
 
         def slow():
@@ -37,7 +38,10 @@ def test_backlog_clients_are_answered_and_new_ones_refused_after_sigterm():
             waiting.append(conn)
         time.sleep(0.3)
         server.send_signal(signal.SIGTERM)
-        statuses = [conn.read_response().status for conn in waiting]
+        try:
+            statuses = [conn.read_response().status for conn in waiting]
+        except ConnectionError as error:
+            raise AssertionError(f"a waiting client got {error!r}\n{server.log()}") from None
         for conn in waiting:
             conn.close()
         assert statuses == [200] * 5, server.log()
