@@ -109,6 +109,20 @@ pub struct Settings {
     #[arg(long, help_heading = "App")]
     pub preload: bool,
 
+    /// Development: reload (as on SIGHUP) when a file of an imported module changes. A change
+    /// that does not import is logged, and the running workers go on serving.
+    #[arg(long, help_heading = "App")]
+    pub reload: bool,
+
+    /// With --reload, also reload when this file changes (repeat for several).
+    #[arg(long, value_name = "FILE", help_heading = "App")]
+    pub reload_extra_file: Vec<PathBuf>,
+
+    /// With --reload, also reload when a file matching this glob changes (`templates/*.html`,
+    /// relative to the working directory; repeat for several).
+    #[arg(long, value_name = "GLOB", help_heading = "App")]
+    pub reload_include: Vec<String>,
+
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
     #[arg(long, value_name = "DIR", value_delimiter = ',', help_heading = "App")]
     pub pythonpath: Vec<String>,

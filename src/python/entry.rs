@@ -155,6 +155,13 @@ fn launch(
     app: AppSource,
     systemd: Option<Vec<BindAddress>>,
 ) -> i32 {
+    if settings.reload && settings.preload {
+        eprintln!(
+            "ferrogate: --reload and --preload do not go together: a preloaded app is not \
+             imported again on reload"
+        );
+        return EXIT_USAGE;
+    }
     if settings.daemon {
         eprintln!(
             "ferrogate: --daemon is not offered: run ferrogate under systemd or another \

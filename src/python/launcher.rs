@@ -8,6 +8,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::reloader::{self, ReloadOptions};
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
 use crate::observe::{error_log, AccessLog};
@@ -112,6 +113,13 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Li
             return error.exit_code();
         }
     };
+    if settings.reload {
+        let options = ReloadOptions {
+            extra_files: settings.reload_extra_file.clone(),
+            include: settings.reload_include.clone(),
+        };
+        reloader::start(py, options);
+    }
     let runtime = match AppRuntime::start(app, settings, launcher.access_log.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {

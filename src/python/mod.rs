@@ -4,6 +4,7 @@
 mod entry;
 pub(crate) mod errors;
 mod launcher;
+mod reloader;
 mod serving;
 mod settings_api;
 mod simple_server;
