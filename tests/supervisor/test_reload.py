@@ -1,109 +1,108 @@
-"""--reload (development): saving an imported module, a --reload-extra-file or a file matching
---reload-include makes the master reload the workers (new code served, new worker pids);
-files that are not watched change nothing."""
+"""SIGHUP to the master: fresh workers re-import the app and replace the old ones, which
+finish what they were doing and exit; service never stops (apps/reload_token.py)."""
 
 from __future__ import annotations
 
-import os
+import json
+import signal
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.serving import serve
+from tests.serving import is_alive
+from tests.supervisor.load import Load
 
-pytestmark = pytest.mark.timeout(60)
-
-APP = '''
-import helper
-
-
-def app(environ, start_response):
-    body = (helper.VERSION + " " + str(__import__("os").getpid())).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-'''
+#: SIGHUPs in a row in the repeated-reload test.
+RELOADS = 5
 
 
-def save(path: Path, text: str) -> None:
-    """Save as editors do: write a new file, rename it over the old one."""
-    tmp = path.with_suffix(".swp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def answer(server, path: str = "/") -> dict:
+    resp = server.request("GET", path, timeout=15)
+    assert resp.status == 200, resp.text
+    return json.loads(resp.body)
 
 
-def answer(server) -> tuple[str, int]:
-    version, pid = server.get("/").body.decode().split()
-    return version, int(pid)
+def imports(import_log) -> dict[int, str]:
+    """pid -> token of every import of the app module so far."""
+    lines = import_log.read_text().split("\n")
+    return {int(pid): token for pid, token in (line.split() for line in lines if line)}
 
 
-def wait_for_version(server, version: str, timeout: float = 10.0) -> int:
+def imports_by(import_log, pids, timeout: float = 10) -> dict[int, str]:
+    """imports(), once every one of ``pids`` has logged its import (a worker is listed as a
+    child of the master before it has finished importing the app)."""
     deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = answer(server)
-        if seen[0] == version:
-            return seen[1]
-        time.sleep(0.1)
-    raise AssertionError(f"still serving {seen} after {timeout}s\n{server.log()}")
+    while True:
+        found = imports(import_log)
+        if set(pids) <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
-@pytest.fixture
-def project(tmp_path):
-    (tmp_path / "reloadable.py").write_text(APP)
-    (tmp_path / "helper.py").write_text('VERSION = "v1"\n')
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "page.html").write_text("<p>1</p>")
-    (tmp_path / "data.txt").write_text("1")
-    (tmp_path / "unwatched.txt").write_text("1")
-    return tmp_path
+@pytest.mark.timeout(45)
+def test_sighup_replaces_workers_and_reimports_the_app(serve, tmp_path):
+    import_log = tmp_path / "imports.log"
+    import_log.write_text("")
+    env = {"IMPORT_LOG": str(import_log)}
+    with serve("reload_token:app", "--workers", "2", env=env) as server:
+        old = server.wait_for_workers(2)
+        old_tokens = imports_by(import_log, old)
+        assert set(old_tokens) == set(old), "each worker imports the app itself"
+        assert answer(server)["token"] in old_tokens.values()
+
+        with Load(server, ["/", "/", "/sleep?0.05"]) as load, ThreadPoolExecutor(1) as pool:
+            load.wait_for_answers(20, since=0)
+            # A request still running on an old worker when SIGHUP comes.
+            in_flight = pool.submit(answer, server, "/sleep?1")
+            time.sleep(0.3)
+            mark = server.log_mark()
+            hup_at = time.monotonic()
+            server.send_signal(signal.SIGHUP)
+            # Exactly two workers and none of the old: the old ones have exited.
+            new = server.wait_for_workers(2, exclude=old, timeout=15)
+            load.wait_for_answers(30, since=time.monotonic())
+            slow = in_flight.result(timeout=15)
+
+        assert slow["pid"] in old and slow["token"] == old_tokens[slow["pid"]], (
+            "the in-flight request was not finished by its old worker"
+        )
+        assert load.failed() == [], f"requests failed during the reload: {load.failed()[:5]}"
+        after_hup = [o.answer for o in load.ok() if o.started > hup_at]
+        new_tokens = imports_by(import_log, new)
+        assert {pid for pid in new_tokens if pid not in old} == set(new)
+        assert not set(new_tokens[pid] for pid in new) & set(old_tokens.values())
+        for a in after_hup:
+            if a["pid"] in new:
+                assert a["token"] == new_tokens[a["pid"]]
+        assert {a["pid"] for a in after_hup} & set(new), "no new worker answered"
+
+        for _ in range(20):
+            a = answer(server)
+            assert a["pid"] in new and a["token"] == new_tokens[a["pid"]]
+        assert not [pid for pid in old if is_alive(pid)]
+        assert server.is_running()
+        server.wait_for_log(r"Reloading", since=mark)
+        for pid in new:
+            server.wait_for_log(rf"Booting worker with pid: {pid}\b", since=mark)
 
 
-def test_saving_a_module_reloads_the_new_code(project):
-    flags = ["--reload", "--reload-extra-file", "data.txt", "--reload-include", "templates/*.html"]
-    with serve("reloadable:app", *flags, cwd=project) as server:
-        version, first = answer(server)
-        assert version == "v1"
-        server.wait_for_log(r"--reload: watching \d+ files")
-        save(project / "helper.py", 'VERSION = "v2"\n')
-        second = wait_for_version(server, "v2")
-        assert second != first
-        assert "helper.py changed; asking the master to reload" in server.log()
-
-        # An extra file and an included glob reload too (the pid changes, the code is the same).
-        server.wait_for_log(r"--reload: watching", count=2)
-        save(project / "data.txt", "2")
-        third = wait_for_new_pid(server, second)
-        server.wait_for_log(r"--reload: watching", count=3)
-        save(project / "templates" / "page.html", "<p>2</p>")
-        fourth = wait_for_new_pid(server, third)
-
-        # A file that is not watched changes nothing.
-        server.wait_for_log(r"--reload: watching", count=4)
-        save(project / "unwatched.txt", "2")
-        time.sleep(1.5)
-        assert answer(server)[1] == fourth
-
-
-def wait_for_new_pid(server, old: int, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = answer(server)[1]
-        if pid != old:
-            return pid
-        time.sleep(0.1)
-    raise AssertionError(f"worker {old} was not replaced within {timeout}s\n{server.log()}")
-
-
-def test_reload_with_preload_is_refused(project):
-    import subprocess
-    import sys
-
-    from tests.serving import server_env
-
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "reloadable:app", "--reload", "--preload"],
-        cwd=project, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "--reload and --preload do not go together" in result.stderr
+@pytest.mark.timeout(45)
+def test_repeated_sighup_with_one_worker_keeps_serving(serve):
+    # Several clients on fresh connections, so some connect just as the old worker retires.
+    with serve("reload_token:app") as server:
+        seen = server.wait_for_workers(1)
+        tokens = {answer(server)["token"]}
+        with Load(server, ["/"] * 5 + ["/sleep?0.05"]) as load:
+            for _ in range(RELOADS):
+                load.wait_for_answers(10, since=time.monotonic())
+                server.send_signal(signal.SIGHUP)
+                (pid,) = server.wait_for_workers(1, exclude=seen, timeout=15)
+                seen.append(pid)
+                a = answer(server)
+                assert a["pid"] == pid
+                assert a["token"] not in tokens, "the app module was not re-imported"
+                tokens.add(a["token"])
+            load.wait_for_answers(10, since=time.monotonic())
+        assert load.failed() == [], f"requests failed during reloads: {load.failed()[:5]}"
+        assert not [p for p in seen[:-1] if is_alive(p)]
