@@ -36,6 +36,7 @@ fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(python::setting_names, module)?)?;
     module.add_function(wrap_pyfunction!(python::gunicorn_table, module)?)?;
     module.add_function(wrap_pyfunction!(python::settings_table, module)?)?;
+    module.add_function(wrap_pyfunction!(python::log_line, module)?)?;
     module.add_class::<python::SimpleServer>()?;
     module.add_class::<wsgi::FileWrapper>()?;
     Ok(())

@@ -18,9 +18,12 @@ def settings_table() -> list[dict[str, Any]]:
     """One dict per setting (name, flags, value_name, aliases, env, default, section, help,
     switch, list, hidden), in declaration order: what docs/settings.md is generated from."""
 
+def log_line(level: str, message: str) -> None:
+    """Write one line to ferrogate's error log (``level``: DEBUG, INFO, WARNING, ERROR)."""
+
 def gunicorn_table() -> list[tuple[str, str, str]]:
     """gunicorn's settings as ``(gunicorn name, kind, ours or why)``; kind is ``same``,
-    ``renamed``, ``ignored`` or ``unsupported``."""
+    ``renamed``, ``ignored``, ``unsupported`` or ``hook``."""
 
 class FileWrapper:
     """``wsgi.file_wrapper``: reads ``filelike`` by ``blksize``; a real file is sent zero-copy."""

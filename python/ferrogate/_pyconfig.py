@@ -14,7 +14,9 @@ from __future__ import annotations
 import ast
 import inspect
 import runpy
-from typing import Any
+from typing import Any, Callable
+
+from .hooks import SUPPORTED as SUPPORTED_HOOKS
 
 #: gunicorn's server hooks (https://docs.gunicorn.org/en/stable/settings.html#server-hooks).
 HOOK_NAMES = frozenset(
@@ -52,14 +54,24 @@ def _plain(value: Any) -> Any:
     return (f"a Python {type(value).__name__}",)
 
 
+#: The supported hooks the last file read defined (the master installs them).
+HOOKS: dict[str, Callable[..., Any]] = {}
+
+
 def read(path: str) -> list[tuple[str, Any, int]]:
-    """Execute the config file at ``path``; return its settings as (name, value, line)."""
+    """Execute the config file at ``path``; return its settings as (name, value, line), and
+    keep its supported hooks in ``HOOKS``. A hook this version does not call is returned as
+    an entry, so that the settings layer refuses it by name."""
     with open(path, encoding="utf-8") as f:
         source = f.read()
     lines = _assignment_lines(source)
     names = runpy.run_path(path, run_name="__config__")
     entries = []
+    HOOKS.clear()
     for name, value in names.items():
+        if name in SUPPORTED_HOOKS and callable(value):
+            HOOKS[name] = value
+            continue
         if name.startswith("_") or name.isupper() or value is None:
             continue
         if inspect.ismodule(value) or inspect.isclass(value):

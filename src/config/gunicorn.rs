@@ -14,6 +14,8 @@ pub enum Mapping {
     Ignored(&'static str),
     /// Refused with an error: no meaning here, or not offered (the text says why).
     Unsupported(&'static str),
+    /// A server hook: a function in a Python config file (ferrogate/hooks.py calls it).
+    Hook,
 }
 
 /// What `lookup` finds for a name that is not one of ours.
@@ -29,7 +31,10 @@ const USE_SYSTEMD: &str =
     "not offered; run ferrogate under systemd or another supervisor (README, Deployment)";
 const LOGGING: &str = "ferrogate's logs are written by its own logger; use --error-log and --access-log and the log shipper of your platform";
 const NO_STATSD: &str = "statsd is not supported";
-const HOOKS: &str = "server hooks are not supported yet";
+const HOOKS: &str = "this server hook is not supported yet";
+const PER_REQUEST: &str = "a per-request hook would take the GIL for every request on the I/O path; wrap the app in WSGI middleware instead";
+const HOOK_IN_TOML: &str =
+    "a server hook is a Python function: define it in a Python config file (-c gunicorn.conf.py)";
 const NO_TLS: &str = "TLS is not supported yet; terminate it in front of ferrogate (nginx)";
 const STRICT: &str =
     "ferrogate's HTTP parsing is strict and not configurable here (README, Limits and timeouts)";
@@ -95,21 +100,21 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("default_proc_name", Mapping::Unsupported(NOT_YET)),
     ("pythonpath", Mapping::Same),
     ("paste", Mapping::Unsupported(NOT_YET)),
-    ("on_starting", Mapping::Unsupported(HOOKS)),
+    ("on_starting", Mapping::Hook),
     ("on_reload", Mapping::Unsupported(HOOKS)),
-    ("when_ready", Mapping::Unsupported(HOOKS)),
-    ("pre_fork", Mapping::Unsupported(HOOKS)),
-    ("post_fork", Mapping::Unsupported(HOOKS)),
-    ("post_worker_init", Mapping::Unsupported(HOOKS)),
+    ("when_ready", Mapping::Hook),
+    ("pre_fork", Mapping::Hook),
+    ("post_fork", Mapping::Hook),
+    ("post_worker_init", Mapping::Hook),
     ("worker_int", Mapping::Unsupported(HOOKS)),
     ("worker_abort", Mapping::Unsupported(HOOKS)),
     ("pre_exec", Mapping::Unsupported(HOOKS)),
-    ("pre_request", Mapping::Unsupported(HOOKS)),
-    ("post_request", Mapping::Unsupported(HOOKS)),
+    ("pre_request", Mapping::Unsupported(PER_REQUEST)),
+    ("post_request", Mapping::Unsupported(PER_REQUEST)),
     ("child_exit", Mapping::Unsupported(HOOKS)),
-    ("worker_exit", Mapping::Unsupported(HOOKS)),
+    ("worker_exit", Mapping::Hook),
     ("nworkers_changed", Mapping::Unsupported(HOOKS)),
-    ("on_exit", Mapping::Unsupported(HOOKS)),
+    ("on_exit", Mapping::Hook),
     ("ssl_context", Mapping::Unsupported(NO_TLS)),
     ("proxy_protocol", Mapping::Same),
     ("proxy_allow_ips", Mapping::Renamed("forwarded_allow_ips")),
@@ -140,6 +145,7 @@ pub fn lookup(name: &str) -> Option<GunicornName> {
         Mapping::Renamed(ours) => GunicornName::Ours(ours),
         Mapping::Ignored(why) => GunicornName::Ignored(why),
         Mapping::Unsupported(why) => GunicornName::Unsupported(why),
+        Mapping::Hook => GunicornName::Unsupported(HOOK_IN_TOML),
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+use super::hooks;
 use super::launcher::ForkLauncher;
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
@@ -52,7 +53,13 @@ fn load_settings(py: Python<'_>, argv: &[String]) -> Result<Loaded, i32> {
     let dir = std::env::current_dir().unwrap_or_default();
     let mut read_python = |path: &Path| read_python_config(py, path);
     match config::load(argv, &dir, &mut read_python) {
-        Ok(loaded) => Ok(loaded),
+        Ok(loaded) => match hooks::install(py, &loaded) {
+            Ok(()) => Ok(loaded),
+            Err(error) => {
+                eprintln!("ferrogate: cannot install the config file's hooks: {error}");
+                Err(EXIT_USAGE)
+            }
+        },
         Err(LoadError::Usage(error)) => {
             let _ = error.print();
             Err(error.exit_code())
@@ -176,6 +183,10 @@ fn launch(
         );
         return EXIT_USAGE;
     }
+    if let Err(error) = hooks::run(py, "on_starting", 0) {
+        log::error!("{error}");
+        return EXIT_USAGE;
+    }
     if let Some(mask) = settings.umask {
         supervisor::set_umask(mask);
     }
@@ -237,6 +248,10 @@ fn launch(
             settings.threads
         );
     }
+    if let Err(error) = hooks::run(py, "when_ready", 0) {
+        log::error!("{error}");
+        return EXIT_USAGE;
+    }
     let options = SupervisorOptions {
         workers: settings.workers as usize,
         graceful_timeout: settings.graceful_timeout(),
@@ -257,6 +272,7 @@ fn launch(
     for path in socket_files {
         let _ = std::fs::remove_file(path);
     }
+    hooks::run_logged(py, "on_exit", 0);
     code
 }
 

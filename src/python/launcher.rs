@@ -8,6 +8,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::hooks;
 use super::reloader::{self, ReloadOptions};
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
@@ -30,6 +31,7 @@ pub struct ForkLauncher<'py, 'a> {
 impl WorkerLauncher for ForkLauncher<'_, '_> {
     fn launch(&mut self) -> io::Result<libc::pid_t> {
         let os = self.py.import("os").map_err(io::Error::other)?;
+        hooks::run_logged(self.py, "pre_fork", 0);
         let pid: libc::pid_t = os
             .call_method0("fork")
             .and_then(|pid| pid.extract())
@@ -40,6 +42,7 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         // The child owns its inherited copies: a stop must be able to close every copy.
         let listeners = std::mem::take(&mut self.listeners);
         let code = run_worker(self.py, self, listeners);
+        hooks::run_logged(self.py, "worker_exit", 0);
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
         std::process::exit(code)
@@ -100,6 +103,7 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Li
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
+    hooks::run_logged(py, "post_fork", 0);
     if let Some(identity) = &launcher.identity {
         if let Err(error) = identity.assume() {
             log::error!("Cannot run as {}: {error}", identity.describe());
@@ -113,6 +117,7 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Li
             return error.exit_code();
         }
     };
+    hooks::run_logged(py, "post_worker_init", 0);
     if settings.reload {
         let options = ReloadOptions {
             extra_files: settings.reload_extra_file.clone(),

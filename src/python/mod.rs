@@ -3,6 +3,7 @@
 
 mod entry;
 pub(crate) mod errors;
+mod hooks;
 mod launcher;
 mod reloader;
 mod serving;
@@ -10,5 +11,6 @@ mod settings_api;
 mod simple_server;
 
 pub use entry::{main, run};
+pub use hooks::log_line;
 pub use settings_api::{gunicorn_table, setting_names, settings_table};
 pub use simple_server::SimpleServer;

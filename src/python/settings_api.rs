@@ -98,6 +98,7 @@ pub fn gunicorn_table() -> Vec<(&'static str, &'static str, &'static str)> {
             GunicornMapping::Renamed(ours) => (*name, "renamed", ours),
             GunicornMapping::Ignored(why) => (*name, "ignored", why),
             GunicornMapping::Unsupported(why) => (*name, "unsupported", why),
+            GunicornMapping::Hook => (*name, "hook", "a function in a Python config file"),
         })
         .collect()
 }
