@@ -235,7 +235,7 @@ fn resolve_key(cmd: &Command, key: &str, place: &str) -> Result<Option<String>, 
         }
         Some(GunicornName::Unsupported(why)) => {
             return Err(LoadError::Entry(format!(
-                "`{key}` in {place} is a gunicorn setting with no meaning in ferrogate: {why}"
+                "`{key}` in {place} is a gunicorn setting ferrogate does not take: {why}"
             )))
         }
         None => {}

@@ -125,7 +125,7 @@ def test_explicit_config_file_and_a_missing_one(project):
         ("workers = = 2\n", "{f} line 1"),
         ('worker_class = "gevent"\n', "bad value \"gevent\" for `worker_class` in {f} line 1"),
         ('daemon = true\n', "--daemon is not offered"),
-        ('statsd_host = "localhost:8125"\n', "`statsd_host` in {f} line 1 is a gunicorn setting with no meaning in ferrogate"),
+        ('statsd_host = "localhost:8125"\n', "`statsd_host` in {f} line 1 is a gunicorn setting ferrogate does not take"),
     ],
     ids=["unknown-key", "zero-workers", "string-workers", "switch-not-bool", "list-for-scalar",
          "negative-duration", "bad-level", "same-setting-twice", "syntax", "gevent", "daemon",
