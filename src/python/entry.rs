@@ -179,6 +179,7 @@ fn launch(py: Python<'_>, settings: &Settings, app: AppSource) -> i32 {
     let options = SupervisorOptions {
         workers: settings.workers as usize,
         graceful_timeout: settings.graceful_timeout(),
+        timeout: settings.timeout(),
     };
     let mut launcher = ForkLauncher {
         py,
