@@ -440,7 +440,13 @@ impl Master<'_> {
             ChildExit::Code(EXIT_WORKER_BOOT_FAILED) => self.on_boot_failure(pid, worker),
             _ => {
                 let lived = worker.started.elapsed();
-                let crash_streak = backoff::next_streak(worker.crash_streak, lived);
+                // A worker that served and then stopped gracefully (a SIGTERM sent to it) did
+                // not die young, however short its life.
+                let graceful = exit == ChildExit::Code(0) && worker.accepting;
+                let crash_streak = match graceful {
+                    true => 0,
+                    false => backoff::next_streak(worker.crash_streak, lived),
+                };
                 let pause = backoff::pause(crash_streak);
                 let when = match crash_streak {
                     0 => String::new(),
