@@ -494,6 +494,11 @@ impl Master<'_> {
             // `balance` retires the new workers that are now too many.
             return;
         }
+        if self.roster.keepers() + self.roster.pending.len() >= self.options.workers {
+            // A sibling of a failed reload, whose old workers serve on.
+            log::error!("Worker {pid} could not load the app either (the error is above)");
+            return;
+        }
         if self.roster.anyone_serving() {
             let crash_streak = worker.crash_streak.saturating_add(1);
             let pause = backoff::pause(crash_streak);

@@ -22,5 +22,7 @@ if ATTEMPT <= int(os.environ["CRASHES"]):
 
 def app(environ, start_response):
     body = json.dumps({"pid": os.getpid(), "attempt": ATTEMPT}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]

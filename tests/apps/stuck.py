@@ -14,5 +14,7 @@ def app(environ, start_response):
     if environ["PATH_INFO"] == "/stuck":
         stuck_in_the_app(float(environ["QUERY_STRING"] or 10))
     body = json.dumps({"pid": os.getpid()}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]

@@ -86,7 +86,9 @@ class MixedLoad(Load):
 
     def __init__(self, server, keep_alive: int = 2, fresh: int = 2, path: str = "/"):
         super().__init__(server, [path] * (keep_alive + fresh))
-        self._threads = [threading.Thread(target=self._keep_alive, args=(path,)) for _ in range(keep_alive)]
+        self._threads = [
+            threading.Thread(target=self._keep_alive, args=(path,)) for _ in range(keep_alive)
+        ]
         self._threads += [threading.Thread(target=self._fresh, args=(path,)) for _ in range(fresh)]
 
     def _record(self, outcome: Outcome) -> None:
@@ -111,7 +113,9 @@ class MixedLoad(Load):
     def _fresh(self, path: str) -> None:
         while not self._stop.is_set():
             outcome = Outcome(path, time.monotonic(), 0.0)
-            conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=self.timeout)
+            conn = http.client.HTTPConnection(
+                self.server.host, self.server.port, timeout=self.timeout
+            )
             try:
                 conn.request("GET", path)
                 resp = conn.getresponse()

@@ -35,9 +35,11 @@ def test_max_requests_retirements_under_load_lose_no_request(serve):
                 time.sleep(0.1)
             load.wait_for_answers(20, since=time.monotonic())
         sent, failed = len(load.outcomes), load.failed()
-        print(f"\nmax-requests: {sent} requests sent, {len(failed)} failed, "
-              f"{len(retirements(server))} retirements, "
-              f"{load.keep_alive_connections()} keep-alive connections")
+        print(
+            f"\nmax-requests: {sent} requests sent, {len(failed)} failed, "
+            f"{len(retirements(server))} retirements, "
+            f"{load.keep_alive_connections()} keep-alive connections"
+        )
         assert failed == [], f"{len(failed)} of {sent} failed: {failed[:5]}"
         retired = retirements(server)
         assert len(retired) >= RETIREMENTS, server.log()
@@ -81,7 +83,9 @@ def test_worker_over_the_memory_limit_retires_after_its_replacement_accepts(serv
             load.wait_for_answers(20, since=time.monotonic())
         assert load.failed() == [], load.failed()[:5]
         assert not is_alive(worker)
-        server.wait_for_log(r"Retiring: resident memory \d+ MiB is over --max-worker-memory 150 MiB")
+        server.wait_for_log(
+            r"Retiring: resident memory \d+ MiB is over --max-worker-memory 150 MiB"
+        )
         server.wait_for_log(rf"Worker {worker} asks to retire \(--max-worker-memory")
         server.wait_for_log(rf"Worker {worker} retired \(exited with code {EXIT_WORKER_RETIRED}\)")
         assert served_by(server) == replacement

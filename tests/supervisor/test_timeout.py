@@ -49,7 +49,9 @@ def test_stuck_request_gets_its_worker_aborted_with_stacks_logged_and_replaced(s
         assert 2.0 <= float(line.group(1)) < KILLED_WITHIN_S
         # faulthandler's dump: every Python thread's stack, the app's frame included.
         server.wait_for_log(r"(?s)Fatal Python error: Aborted.*in stuck_in_the_app")
-        server.wait_for_log(rf"Worker {worker}, which timed out, was killed by signal 6 \(SIGABRT\)")
+        server.wait_for_log(
+            rf"Worker {worker}, which timed out, was killed by signal 6 \(SIGABRT\)"
+        )
         (replacement,) = server.wait_for_workers(1, exclude=[worker])
         assert served_by(server) == replacement
 
