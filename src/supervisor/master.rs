@@ -264,17 +264,7 @@ impl Master<'_> {
     /// Retires outgoing workers as keepers start accepting in their place: as many stay
     /// serving as keepers are still missing, so clients always find `--workers` accepting.
     fn hand_over(&mut self) {
-        let missing = self
-            .options
-            .workers
-            .saturating_sub(self.roster.accepting_keepers());
-        let outgoing = self
-            .roster
-            .count(|worker| matches!(worker.role, Role::Outgoing(_)));
-        for _ in missing..outgoing {
-            let Some(pid) = self.roster.first_outgoing() else {
-                break;
-            };
+        for pid in self.roster.to_hand_over(self.options.workers) {
             if let Some(Role::Outgoing(why)) = self.roster.workers.get(&pid).map(|w| w.role) {
                 log::info!(
                     "Worker {pid} retiring ({}): a new worker accepts in its place",

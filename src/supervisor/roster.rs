@@ -89,19 +89,29 @@ impl Roster {
             .any(|worker| worker.accepting && worker.role.is_serving())
     }
 
-    /// The outgoing worker to retire first: one not accepting yet (it serves nobody), then
-    /// one replaced by a reload (old code), then the oldest.
-    pub fn first_outgoing(&self) -> Option<libc::pid_t> {
-        self.workers
+    /// The outgoing workers to retire now, so that as many stay serving as keepers are still
+    /// missing (not started, or not accepting yet) from `wanted`. First those not accepting
+    /// (they serve nobody), then those a reload replaces (old code), then the oldest.
+    pub fn to_hand_over(&self, wanted: usize) -> Vec<libc::pid_t> {
+        let missing = wanted.saturating_sub(self.accepting_keepers());
+        let mut outgoing: Vec<_> = self
+            .workers
             .iter()
             .filter_map(|(pid, worker)| match worker.role {
-                Role::Outgoing(why) => Some((pid, worker, why)),
+                Role::Outgoing(why) => Some((
+                    (worker.accepting, why != Succession::Reload, worker.started),
+                    *pid,
+                )),
                 _ => None,
             })
-            .min_by_key(|(_, worker, why)| {
-                (worker.accepting, *why != Succession::Reload, worker.started)
-            })
-            .map(|(pid, _, _)| *pid)
+            .collect();
+        outgoing.sort();
+        let retiring = outgoing.len().saturating_sub(missing);
+        outgoing
+            .into_iter()
+            .take(retiring)
+            .map(|(_, pid)| pid)
+            .collect()
     }
 
     /// The keeper to retire when there are too many: one not accepting yet, else the newest.
@@ -135,5 +145,87 @@ impl Roster {
         let (due, later) = self.pending.iter().partition(|start| start.at <= now);
         self.pending = later;
         due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::supervisor::heartbeat::Heartbeats;
+
+    fn roster(workers: &[(libc::pid_t, Role, bool)]) -> Roster {
+        let mut heartbeats = Heartbeats::new(workers.len()).unwrap();
+        let start = Instant::now();
+        let mut roster = Roster::default();
+        for (age, (pid, role, accepting)) in workers.iter().enumerate() {
+            let worker = Worker {
+                slot: heartbeats.claim().unwrap(),
+                // Listed oldest first.
+                started: start + Duration::from_secs(age as u64),
+                accepting: *accepting,
+                crash_streak: 0,
+                role: *role,
+            };
+            roster.workers.insert(*pid, worker);
+        }
+        roster
+    }
+
+    const RELOAD: Role = Role::Outgoing(Succession::Reload);
+    const ASKED: Role = Role::Outgoing(Succession::Asked(Retirement::MaxRequests));
+
+    #[test]
+    fn an_old_worker_retires_for_each_new_one_that_accepts() {
+        let booting = roster(&[
+            (1, RELOAD, true),
+            (2, RELOAD, true),
+            (3, Role::Keeper, false),
+        ]);
+        assert_eq!(booting.to_hand_over(2), Vec::<libc::pid_t>::new());
+        let one_up = roster(&[
+            (1, RELOAD, true),
+            (2, RELOAD, true),
+            (3, Role::Keeper, true),
+            (4, Role::Keeper, false),
+        ]);
+        assert_eq!(one_up.to_hand_over(2), vec![1], "the oldest first");
+        let all_up = roster(&[
+            (1, RELOAD, true),
+            (2, RELOAD, true),
+            (3, Role::Keeper, true),
+            (4, Role::Keeper, true),
+        ]);
+        assert_eq!(all_up.to_hand_over(2), vec![1, 2]);
+    }
+
+    #[test]
+    fn workers_serving_nobody_and_old_code_go_first() {
+        let mixed = roster(&[
+            (1, ASKED, true),
+            (2, RELOAD, true),
+            (3, RELOAD, false),
+            (4, Role::Keeper, true),
+        ]);
+        assert_eq!(mixed.to_hand_over(2), vec![3, 2]);
+    }
+
+    #[test]
+    fn the_keeper_retired_when_too_many_is_a_booting_one_else_the_newest() {
+        let all_up = roster(&[
+            (1, Role::Keeper, true),
+            (2, Role::Keeper, true),
+            (3, ASKED, true),
+        ]);
+        assert_eq!(all_up.keeper_to_retire(), Some(2));
+        let one_booting = roster(&[(1, Role::Keeper, false), (2, Role::Keeper, true)]);
+        assert_eq!(one_booting.keeper_to_retire(), Some(1));
+        assert!(one_booting.anyone_serving());
+        assert!(!roster(&[
+            (1, Role::Keeper, false),
+            (2, Role::Retiring { kill_at: None }, true)
+        ])
+        .anyone_serving());
     }
 }

@@ -47,6 +47,9 @@ def test_stuck_request_gets_its_worker_aborted_with_stacks_logged_and_replaced(s
             r"(\d+\.\d)s"
         )[0]
         assert 2.0 <= float(line.group(1)) < KILLED_WITHIN_S
+        print(
+            f"\n--timeout 2: aborted at {line.group(1)}s, dead {died_after:.2f}s after the request"
+        )
         # faulthandler's dump: every Python thread's stack, the app's frame included.
         server.wait_for_log(r"(?s)Fatal Python error: Aborted.*in stuck_in_the_app")
         server.wait_for_log(
