@@ -140,7 +140,7 @@ fn progress_of(probe: &ProgressProbe) -> Progress {
     Progress {
         requests: sample.requests,
         oldest_running: sample.oldest_running.map(|request| RunningRequest {
-            queued: request.queued,
+            started: request.started,
             label: format!("{} {}", request.method, request.uri),
         }),
     }

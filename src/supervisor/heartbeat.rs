@@ -1,8 +1,8 @@
 //! The heartbeat slots: one per worker, in an anonymous shared mapping the master makes
 //! before it forks anything, so that a worker reports to the master without a syscall or a
 //! file write: whether it accepts connections yet, whether it asks to retire, when its I/O
-//! loop last ran, and its oldest request still running (when it was queued, and its method
-//! and target, for the master's log line).
+//! loop last ran, and its oldest request still running (when it started, and its method and
+//! target, for the master's log line).
 //!
 //! Every field is an atomic, written by the worker that owns the slot and read by the
 //! master: the master clears a slot before it forks the worker that gets it, and takes it
@@ -70,8 +70,8 @@ struct Slot {
     /// Seqlock over `oldest_since_ns`, `label_len` and `label`: odd while they are written.
     oldest_seq: AtomicU32,
     label_len: AtomicU32,
-    /// CLOCK_MONOTONIC nanoseconds at which the oldest request still running was queued;
-    /// 0 when none runs.
+    /// CLOCK_MONOTONIC nanoseconds at which the oldest request still running started; 0 when
+    /// none runs.
     oldest_since_ns: AtomicU64,
     label: [AtomicU8; REQUEST_LABEL_BYTES],
 }
@@ -203,7 +203,7 @@ pub struct SlotReading {
     /// When the I/O loop last reported (CLOCK_MONOTONIC ns); `None` before its first report.
     pub io_beat_ns: Option<u64>,
     pub requests: u64,
-    /// When the oldest request still running was queued (CLOCK_MONOTONIC ns).
+    /// When the oldest request still running started (CLOCK_MONOTONIC ns).
     pub oldest_since_ns: Option<u64>,
 }
 
@@ -248,7 +248,7 @@ impl WorkerSlot {
     }
 
     /// One report of the I/O loop: it ran at `now_ns`, the Python threads have taken
-    /// `requests`, and `oldest` is the oldest request still running (queued at, label).
+    /// `requests`, and `oldest` is the oldest request still running (started at, label).
     /// The label is rewritten only when the oldest request changes.
     pub fn beat(&self, now_ns: u64, requests: u64, oldest: Option<(u64, &str)>) {
         let slot = self.slot();
@@ -291,7 +291,7 @@ impl WorkerSlot {
         }
     }
 
-    /// The oldest running request, consistently: (queued at, label). `None` when none runs
+    /// The oldest running request, consistently: (started at, label). `None` when none runs
     /// (or the worker keeps rewriting it, which a stuck worker does not).
     pub fn read_oldest(&self) -> Option<(u64, String)> {
         let slot = self.slot();

@@ -30,8 +30,8 @@ pub struct Progress {
 
 /// The request that has been running longest.
 pub struct RunningRequest {
-    /// When the worker queued it for its Python threads.
-    pub queued: Instant,
+    /// When a Python thread took it.
+    pub started: Instant,
     /// Method and target, for the master's log line if it times out.
     pub label: String,
 }
@@ -98,7 +98,7 @@ pub async fn report(
         let now_ns = monotonic_ns();
         let oldest = progress.oldest_running.as_ref().map(|request| {
             (
-                monotonic_ns_at(request.queued, now, now_ns),
+                monotonic_ns_at(request.started, now, now_ns),
                 request.label.as_str(),
             )
         });

@@ -8,13 +8,14 @@
 //! the I/O runtime watches for that. Behind threads that keep the GIL busy, a request waits
 //! up to `SATURATED_LINGER` before a thread is put on it.
 //!
-//! Each thread's state (`ThreadState`: idle, waking, busy with a request since it was
-//! queued) is kept in the queue, one place per thread, and every count the policy uses is
+//! Each thread's state (`ThreadState`: idle, waking, busy with a request since it took it)
+//! is kept in the queue, one place per thread, and every count the policy uses is
 //! derived from those states. The oldest busy request is what the worker's heartbeat reports
 //! for `--timeout` (`progress`, read by supervisor/report.rs through python/launcher.rs).
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ enum ThreadState {
 
 /// The request a busy thread runs, as the heartbeat reports it.
 struct RunningJob {
-    queued: Instant,
+    started: Instant,
     /// Cheap to clone: the target shares the bytes the head was received in.
     method: Method,
     uri: Uri,
@@ -129,6 +130,10 @@ pub struct Pool {
     app: Py<PyAny>,
     config: WsgiConfig,
     outbox: Arc<Outbox>,
+    /// A clock of `progress`'s cadence (0.1 s in a worker) for `take`: when `progress` last
+    /// ran, in nanoseconds since `epoch`.
+    epoch: Instant,
+    progress_seen_ns: AtomicU64,
 }
 
 /// What the Python threads have done so far, for the worker's heartbeat.
@@ -140,8 +145,8 @@ pub struct PoolProgress {
 
 /// The request that has been running longest.
 pub struct OldestRequest {
-    /// When the I/O thread queued it.
-    pub queued: Instant,
+    /// When a thread took it.
+    pub started: Instant,
     pub method: Method,
     pub uri: Uri,
 }
@@ -244,6 +249,8 @@ impl Pool {
 
     /// The requests taken so far and the oldest one still running, for the heartbeat.
     pub fn progress(&self) -> PoolProgress {
+        let seen = self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.progress_seen_ns.store(seen, Ordering::Relaxed);
         let queue = self.lock();
         let oldest_running = queue
             .threads
@@ -252,9 +259,9 @@ impl Pool {
                 ThreadState::Busy(job) => Some(job),
                 _ => None,
             })
-            .min_by_key(|job| job.queued)
+            .min_by_key(|job| job.started)
             .map(|job| OldestRequest {
-                queued: job.queued,
+                started: job.started,
                 method: job.method.clone(),
                 uri: job.uri.clone(),
             });
@@ -334,13 +341,30 @@ impl Pool {
         });
     }
 
+    /// The oldest queued request, now run by the thread at `index`.
+    fn take(&self, queue: &mut Queue, index: usize) -> Option<Job> {
+        let (job, queued) = queue.jobs.pop_front()?;
+        queue.taken += 1;
+        // When it started, for --timeout: when it was queued, unless it waited behind busy
+        // threads meanwhile; then no earlier than the last look of the heartbeat (at most
+        // 0.1 s ago), so waiting does not count as running. PERF: not `Instant::now()`, which
+        // cost ~1% of a hello request's instructions (benches/README.md, "worker heartbeat").
+        let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
+        queue.threads[index] = ThreadState::Busy(RunningJob {
+            started: queued.max(seen),
+            method: job.head.method.clone(),
+            uri: job.head.uri.clone(),
+        });
+        Some(job)
+    }
+
     /// The next request for the thread at `index`, waiting without the GIL if there is
     /// none. `None`: the pool closed.
     fn next_job(&self, py: Python<'_>, index: usize) -> Option<Job> {
         // PERF: a request already queued is taken without giving up the GIL.
         {
             let mut queue = self.lock();
-            if let Some(job) = take(&mut queue, index) {
+            if let Some(job) = self.take(&mut queue, index) {
                 return Some(job);
             }
             queue.threads[index] = ThreadState::Idle;
@@ -348,7 +372,7 @@ impl Pool {
         py.detach(|| {
             let mut queue = self.lock();
             loop {
-                if let Some(job) = take(&mut queue, index) {
+                if let Some(job) = self.take(&mut queue, index) {
                     return Some(job);
                 }
                 if queue.closed {
@@ -362,18 +386,6 @@ impl Pool {
             }
         })
     }
-}
-
-/// The oldest queued request, now run by the thread at `index`.
-fn take(queue: &mut Queue, index: usize) -> Option<Job> {
-    let (job, queued) = queue.jobs.pop_front()?;
-    queue.taken += 1;
-    queue.threads[index] = ThreadState::Busy(RunningJob {
-        queued,
-        method: job.head.method.clone(),
-        uri: job.head.uri.clone(),
-    });
-    Some(job)
 }
 
 /// Gives a thread's place back when it ends for any reason, and hands queued requests to
@@ -420,6 +432,8 @@ impl PythonThreads {
             app,
             config,
             outbox: Arc::default(),
+            epoch: Instant::now(),
+            progress_seen_ns: AtomicU64::new(0),
         };
         Ok(PythonThreads {
             pool: Arc::new(pool),
