@@ -138,6 +138,53 @@ pub struct Settings {
     )]
     pub graceful_timeout: f64,
 
+    /// Seconds a request may run before its worker is aborted and replaced: the stacks of its
+    /// Python threads go to the error log (faulthandler, on SIGABRT), the master's line names
+    /// the request. The same for a worker whose I/O loop stops reporting. 0: no limit.
+    #[arg(
+        allow_negative_numbers = true,
+        short = 't',
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = parse_seconds,
+        help_heading = "Workers"
+    )]
+    pub timeout: f64,
+
+    /// Requests after which a worker retires gracefully: a replacement starts first, and the
+    /// worker stops accepting once it accepts. 0: never.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Workers"
+    )]
+    pub max_requests: u64,
+
+    /// Up to this many requests more than --max-requests, drawn at random for each worker, so
+    /// that workers started together do not retire together.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Workers"
+    )]
+    pub max_requests_jitter: u64,
+
+    /// Resident memory (RSS) in MiB over which a worker retires gracefully, as with
+    /// --max-requests (looked at every 0.1 s). 0: no limit.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "MIB",
+        default_value_t = 0,
+        help_heading = "Workers"
+    )]
+    pub max_worker_memory: u64,
+
     /// Seconds an idle keep-alive connection is waited for between requests before it is
     /// closed (at most half as long again); 0 turns keep-alive off (every response closes).
     #[arg(
@@ -316,6 +363,11 @@ impl Settings {
         seconds(self.graceful_timeout)
     }
 
+    /// `--timeout`; `None` when it is off (0).
+    pub fn timeout(&self) -> Option<Duration> {
+        Some(seconds(self.timeout)).filter(|timeout| !timeout.is_zero())
+    }
+
     /// The idle wait between requests; `None` when keep-alive is off (`--keep-alive 0`).
     pub fn keep_alive(&self) -> Option<Duration> {
         Some(seconds(self.keep_alive)).filter(|timeout| !timeout.is_zero())
@@ -396,6 +448,12 @@ mod tests {
         assert_eq!(settings.bind, vec!["127.0.0.1:8000".parse().unwrap()]);
         assert_eq!(settings.graceful_timeout(), Duration::from_secs(30));
         assert!(settings.access_log.is_none());
+        assert_eq!(settings.timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            (settings.max_requests, settings.max_requests_jitter),
+            (0, 0)
+        );
+        assert_eq!(settings.max_worker_memory, 0);
     }
 
     #[test]
@@ -419,6 +477,38 @@ mod tests {
                 .keep_alive(),
             None
         );
+    }
+
+    #[test]
+    fn worker_limits_take_gunicorns_spellings_and_zero_turns_them_off() {
+        let s = Settings::try_parse_from([
+            "f",
+            "app",
+            "-t",
+            "2.5",
+            "--max-requests",
+            "50",
+            "--max-requests-jitter",
+            "5",
+            "--max-worker-memory",
+            "300",
+        ])
+        .unwrap();
+        assert_eq!(s.timeout(), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            (s.max_requests, s.max_requests_jitter, s.max_worker_memory),
+            (50, 5, 300)
+        );
+        let off = Settings::try_parse_from(["f", "app", "--timeout", "0"]).unwrap();
+        assert_eq!(off.timeout(), None);
+        for (flag, bad) in [
+            ("--timeout", "-1"),
+            ("--max-requests", "-1"),
+            ("--max-worker-memory", "lots"),
+        ] {
+            let error = Settings::try_parse_from(["f", "app", flag, bad]).unwrap_err();
+            assert!(error.to_string().contains(flag), "{error}");
+        }
     }
 
     #[test]

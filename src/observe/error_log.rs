@@ -1,6 +1,7 @@
 //! The error log: gunicorn's line format, `[time] [pid] [LEVEL] message`, to stderr or a file.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -74,6 +75,17 @@ impl Log for ErrorLog {
     }
 
     fn flush(&self) {}
+}
+
+/// The descriptor the error log writes to, for writers that cannot take the lock: Python's
+/// faulthandler writes the stacks of a worker aborted by `--timeout` from a signal handler.
+pub fn raw_fd() -> RawFd {
+    let sink = ERROR_LOG.sink.lock().unwrap_or_else(|e| e.into_inner());
+    match sink.as_ref() {
+        Some(Sink::File { file, .. }) => file.as_raw_fd(),
+        Some(Sink::Stdout) => io::stdout().as_raw_fd(),
+        Some(Sink::Stderr) | None => io::stderr().as_raw_fd(),
+    }
 }
 
 /// Text from the application (`wsgi.errors`), passed through as written.

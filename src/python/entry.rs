@@ -255,6 +255,7 @@ fn launch(
     let options = SupervisorOptions {
         workers: settings.workers as usize,
         graceful_timeout: settings.graceful_timeout(),
+        timeout: settings.timeout(),
     };
     let socket_files: Vec<PathBuf> = listeners
         .iter()

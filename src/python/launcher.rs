@@ -1,5 +1,7 @@
 //! Starting a worker: `os.fork()` (so CPython's own at-fork bookkeeping runs), then, in the
-//! child, the worker's whole life: load the app, serve until a signal, `os._exit`.
+//! child, the worker's whole life: load the app, serve until a signal, `os._exit`. The worker
+//! reports to the master through its heartbeat slot: that it accepts, and what its Python
+//! threads are doing (`supervisor::report`, fed from the pool's progress here).
 
 use std::io;
 use std::sync::Arc;
@@ -14,7 +16,10 @@ use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Settings;
 use crate::observe::{error_log, AccessLog};
 use crate::server::{self, Listener};
-use crate::supervisor::{self, Identity, WorkerLauncher};
+use crate::supervisor::{
+    self, Identity, Progress, RetirementPolicy, RunningRequest, WorkerLauncher, WorkerSlot,
+};
+use crate::wsgi::ProgressProbe;
 
 pub struct ForkLauncher<'py, 'a> {
     pub py: Python<'py>,
@@ -29,7 +34,7 @@ pub struct ForkLauncher<'py, 'a> {
 }
 
 impl WorkerLauncher for ForkLauncher<'_, '_> {
-    fn launch(&mut self) -> io::Result<libc::pid_t> {
+    fn launch(&mut self, slot: WorkerSlot) -> io::Result<libc::pid_t> {
         let os = self.py.import("os").map_err(io::Error::other)?;
         hooks::run_logged(self.py, "pre_fork", 0);
         let pid: libc::pid_t = os
@@ -41,7 +46,7 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         }
         // The child owns its inherited copies: a stop must be able to close every copy.
         let listeners = std::mem::take(&mut self.listeners);
-        let code = run_worker(self.py, self, listeners);
+        let code = run_worker(self.py, self, listeners, slot);
         hooks::run_logged(self.py, "worker_exit", 0);
         flush_python_streams(self.py);
         let _ = os.call_method1("_exit", (code,));
@@ -80,6 +85,8 @@ async fn reopen_logs_on_signal(access_log: Option<Arc<AccessLog>>) {
         let access_log = access_log.clone();
         let reopen = move || {
             reopen_logs(access_log.as_deref());
+            // faulthandler holds the old file's descriptor number, now closed.
+            Python::attach(enable_stack_dumps);
             log::info!("SIGUSR1: reopened the log files");
         };
         let _ = tokio::task::spawn_blocking(reopen).await;
@@ -97,12 +104,18 @@ fn flush_python_streams(py: Python<'_>) {
 }
 
 /// A worker process from fork to exit; returns its exit code.
-fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Listener>) -> i32 {
+fn run_worker(
+    py: Python<'_>,
+    launcher: &ForkLauncher<'_, '_>,
+    listeners: Vec<Listener>,
+    slot: WorkerSlot,
+) -> i32 {
     let (settings, app) = (launcher.settings, launcher.app);
     supervisor::signals::reset_in_child();
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
+    enable_stack_dumps(py);
     hooks::run_logged(py, "post_fork", 0);
     if let Some(identity) = &launcher.identity {
         if let Err(error) = identity.assume() {
@@ -132,26 +145,69 @@ fn run_worker(py: Python<'_>, launcher: &ForkLauncher<'_, '_>, listeners: Vec<Li
             return error.exit_code();
         }
     };
+    let policy = RetirementPolicy::new(
+        settings.max_requests,
+        settings.max_requests_jitter,
+        settings.max_worker_memory,
+    );
+    if let Some(max) = policy.max_requests() {
+        log::debug!("This worker retires after {max} requests (--max-requests and its jitter)");
+    }
+    let probe = runtime.progress_probe();
     let grace = settings.graceful_timeout();
     let max_connections = settings.max_connections as usize;
     let access_log = launcher.access_log.clone();
+    let reporting = slot.clone();
     let served = runtime.run(py, move |handler, options| async move {
         tokio::spawn(reopen_logs_on_signal(access_log));
+        tokio::spawn(supervisor::report(
+            reporting.clone(),
+            move || progress_of(&probe),
+            policy,
+        ));
         server::serve(
             listeners,
             handler,
             options,
             max_connections,
-            termination(grace),
+            accepting_until_stopped(reporting, grace),
         )
         .await
     });
     match served {
+        Ok(()) if slot.retirement_asked().is_some() => supervisor::EXIT_WORKER_RETIRED,
         Ok(()) => 0,
         Err(error) => {
             log::error!("Worker failed: {error}");
             1
         }
+    }
+}
+
+/// The pool's progress as the heartbeat reports it: the oldest request named by method and
+/// target, for the master's line if it times out.
+fn progress_of(probe: &ProgressProbe) -> Progress {
+    let sample = probe.sample();
+    Progress {
+        requests: sample.requests,
+        oldest_running: sample.oldest_running.map(|request| RunningRequest {
+            started: request.started,
+            label: format!("{} {}", request.method, request.uri),
+        }),
+    }
+}
+
+/// `--timeout` aborts a stuck worker with SIGABRT: Python's faulthandler then writes the
+/// stack of every Python thread to the error log before the process ends.
+fn enable_stack_dumps(py: Python<'_>) {
+    let enabled = py.import("faulthandler").and_then(|faulthandler| {
+        let options = pyo3::types::PyDict::new(py);
+        options.set_item("file", error_log::raw_fd())?;
+        options.set_item("all_threads", true)?;
+        faulthandler.call_method("enable", (), Some(&options))
+    });
+    if let Err(error) = enabled {
+        log::warn!("Cannot enable faulthandler ({error}): a worker aborted by --timeout will not log its stacks");
     }
 }
 
@@ -171,17 +227,24 @@ fn prefer_batches() {
     }
 }
 
-/// Resolves to the grace period on SIGTERM or SIGINT (SIGQUIT is `exit_on_quit`'s).
-async fn termination(grace: Duration) -> Duration {
+/// Says in `slot` that the worker accepts, then resolves to the grace period on SIGTERM or
+/// SIGINT (SIGQUIT is `exit_on_quit`'s). `serve` first polls it once its accept loops run, and
+/// the handlers are installed before the master is told, so its SIGTERM always finds them.
+async fn accepting_until_stopped(slot: WorkerSlot, grace: Duration) -> Duration {
     let (Ok(mut term), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         log::error!("Cannot install signal handlers; this worker will only stop when killed");
+        slot.mark_accepting();
         return std::future::pending().await;
     };
+    slot.mark_accepting();
     tokio::select! {
-        _ = term.recv() => grace,
-        _ = interrupt.recv() => grace,
+        _ = term.recv() => {}
+        _ = interrupt.recv() => {}
     }
+    // A draining worker's view of the files no longer matters: its replacement watches.
+    reloader::stop_watching();
+    grace
 }

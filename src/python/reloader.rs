@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,14 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// How often the list of imported modules is read again (modules imported late, on a first
 /// request, are watched from then on).
 const RESCAN: Duration = Duration::from_secs(2);
+
+/// Set once this worker stops: it asks for no reload after that.
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// The worker is draining (a reload, a retirement or a stop replaces it).
+pub fn stop_watching() {
+    STOPPED.store(true, Ordering::Relaxed);
+}
 
 pub struct ReloadOptions {
     pub extra_files: Vec<PathBuf>,
@@ -165,6 +174,9 @@ fn is_change(kind: &EventKind) -> bool {
 }
 
 fn ask_for_reload(path: &Path) {
+    if STOPPED.load(Ordering::Relaxed) {
+        return;
+    }
     log::info!(
         "--reload: {} changed; asking the master to reload",
         path.display()

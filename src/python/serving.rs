@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ConnectionOptions, Limits};
 use crate::observe::AccessLog;
-use crate::wsgi::{PythonThreads, WsgiConfig, WsgiHandler};
+use crate::wsgi::{ProgressProbe, PythonThreads, WsgiConfig, WsgiHandler};
 
 /// Where a worker's app comes from.
 pub enum AppSource {
@@ -120,6 +120,11 @@ impl AppRuntime {
             runtime,
             options,
         })
+    }
+
+    /// Samples the Python threads' progress, for the worker's heartbeat.
+    pub fn progress_probe(&self) -> ProgressProbe {
+        self.threads.progress_probe()
     }
 
     /// Runs the future `serve` builds until it ends, with the GIL released; then lets the

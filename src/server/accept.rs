@@ -72,8 +72,12 @@ const SATURATED_ACCEPT_DEFERRAL: Duration = Duration::from_millis(50);
 /// again for a connection it may close to make room.
 const ROOM_LOOK_INTERVAL: Duration = Duration::from_millis(50);
 
-/// How often a stopping server looks whether a connection has gone idle.
-const STOP_LOOK_INTERVAL: Duration = Duration::from_millis(10);
+/// Once the server stops, how long a connection must go without a request before it is
+/// closed. Why not at once: a keep-alive client that has just sent its next request (not read
+/// yet) would see its connection closed under it, and a request lost, at every graceful stop,
+/// reload or worker retirement. A connection that gets a request is served; its response
+/// says `Connection: close`.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
 /// Lines a second about clients that sent something wrong. Why a bound: such lines are
 /// caused by clients, and a flood of bad requests must not become a flood of log writes.
@@ -168,7 +172,8 @@ impl<H> Drop for OpenConnection<H> {
 }
 
 /// Serves `listeners` until `shutdown` resolves to the grace period in-flight requests get,
-/// with at most `max_connections` open at once.
+/// with at most `max_connections` open at once. `shutdown` is first polled once every accept
+/// loop runs, so it may tell others that this server accepts (the worker's heartbeat does).
 pub async fn serve<H, S>(
     listeners: Vec<Listener>,
     handler: H,
@@ -402,14 +407,13 @@ fn spawn_connection<H: Handler, S: Socket>(
     })
 }
 
-/// Resolves once the server is stopping and the connection has no request in progress.
+/// Resolves once the server is stopping and the connection has been without a request for
+/// `DRAIN_QUIET`.
 async fn idle_after_stop(stop: &mut watch::Receiver<bool>, activity: &ConnectionActivity) {
     if stop.wait_for(|stopping| *stopping).await.is_err() {
         return std::future::pending().await;
     }
-    while activity.is_busy() {
-        tokio::time::sleep(STOP_LOOK_INTERVAL).await;
-    }
+    activity.idle_for(DRAIN_QUIET).await;
 }
 
 fn peer_name(info: &ConnectionInfo) -> String {

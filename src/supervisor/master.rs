@@ -1,30 +1,60 @@
-//! The master loop: keep `workers` workers alive; SIGTERM/SIGINT drain them, SIGQUIT kills
-//! them, SIGHUP replaces them with freshly started ones (reloading the app's code), SIGTTIN
-//! and SIGTTOU add and retire one, SIGUSR1 reopens the log files everywhere.
+//! The master loop: keep `--workers` workers serving. SIGTERM/SIGINT drain them, SIGQUIT
+//! kills them, SIGHUP replaces them with fresh ones (reloading the app's code), SIGTTIN and
+//! SIGTTOU add and retire one, SIGUSR1 reopens the log files everywhere.
+//!
+//! On every tick it reads the workers' heartbeat slots (heartbeat.rs): a worker that asks to
+//! retire (`--max-requests`, `--max-worker-memory`) gets its replacement first, and like the
+//! workers a reload replaces it stops only once a worker started after it accepts; a stuck
+//! worker (`--timeout`, watchdog.rs) is sent SIGABRT, so that its Python stacks are logged,
+//! then SIGKILL; a worker that dies young is replaced after a growing pause (backoff.rs).
+//! Who is what is kept in roster.rs.
 
-use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::backoff;
+use super::heartbeat::{monotonic_ns, Heartbeats, WorkerSlot};
+use super::roster::{PendingStart, Role, Roster, Succession, Worker};
 use super::signals::{self, ChildExit, Signal};
+use super::watchdog::{self, Stuck};
 
-/// A worker exits with this when the app cannot be loaded; restarting it would only fail
-/// again, so the master stops and exits with the same code.
+/// A worker exits with this when the app cannot be loaded. Before any worker serves, the
+/// master then stops and exits with the same code; later it keeps the others serving.
 pub const EXIT_WORKER_BOOT_FAILED: i32 = 3;
 
-/// A worker that dies sooner than this after starting is restarted only after this pause,
-/// so a crash at startup does not become a fork loop.
-const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+/// A worker exits with this after a retirement it asked for (`--max-requests`,
+/// `--max-worker-memory`): a planned exit, not a crash.
+pub const EXIT_WORKER_RETIRED: i32 = 5;
 
-/// How often the loop wakes without a signal, to start delayed workers and check deadlines.
+/// How often the loop wakes without a signal: to start delayed workers, read the heartbeat
+/// slots and check deadlines. Adds at most this much to `--timeout`'s detection delay.
 const TICK: Duration = Duration::from_millis(200);
+
+/// How long after a reload began an old worker's request for one is taken as the same change.
+/// Short: the workers of one generation see a save within milliseconds of each other (then
+/// wait 0.2 s of quiet), and a later save must reload again.
+const RELOAD_ECHO_WINDOW: Duration = Duration::from_millis(500);
 
 /// Extra time, past the workers' own graceful timeout, before the master kills stragglers.
 const KILL_MARGIN: Duration = Duration::from_secs(2);
 
-/// Starts one worker process and returns its pid (in the parent; the child never returns).
+/// After SIGABRT (the worker's faulthandler writes every Python thread's stack, then the
+/// process ends), how long before SIGKILL: writing the stacks takes milliseconds.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+/// A pause of the master's own loop longer than this (its process group was stopped) resets
+/// the timeout clock: the workers could not report meanwhile either.
+const WATCH_GAP: Duration = Duration::from_secs(2);
+
+/// Slots in the heartbeat mapping per configured worker (a reload runs two sets at once,
+/// SIGTTIN adds), plus a floor; 192 bytes each, in memory touched only when used.
+const SLOTS_PER_WORKER: usize = 4;
+const SPARE_SLOTS: usize = 64;
+
+/// Starts one worker process, giving it `slot`, and returns its pid (in the parent; the
+/// child never returns).
 pub trait WorkerLauncher {
-    fn launch(&mut self) -> io::Result<libc::pid_t>;
+    fn launch(&mut self, slot: WorkerSlot) -> io::Result<libc::pid_t>;
 
     /// Closes the master's copies of the listening sockets (a stop began): once the workers
     /// have taken the clients waiting in the backlog and closed theirs, new clients are
@@ -39,12 +69,8 @@ pub trait WorkerLauncher {
 pub struct SupervisorOptions {
     pub workers: usize,
     pub graceful_timeout: Duration,
-}
-
-struct WorkerProcess {
-    started: Instant,
-    /// Replaced by a reload: when it exits it is not restarted.
-    retiring: bool,
+    /// `--timeout`; `None` when 0 (off).
+    pub timeout: Option<Duration>,
 }
 
 enum Phase {
@@ -55,10 +81,14 @@ enum Phase {
 struct Master<'a> {
     options: SupervisorOptions,
     launcher: &'a mut dyn WorkerLauncher,
-    workers: HashMap<libc::pid_t, WorkerProcess>,
-    /// When each missing worker is due to be started.
-    pending_starts: Vec<Instant>,
+    heartbeats: Heartbeats,
+    roster: Roster,
     phase: Phase,
+    /// When the watch last ran, and from when ages count (see WATCH_GAP).
+    last_watch_ns: u64,
+    watched_since_ns: u64,
+    /// When the last reload began (see `is_echo_of_last_reload`).
+    last_reload: Option<Instant>,
 }
 
 /// Runs the master loop until every worker has stopped; returns the process exit code.
@@ -67,23 +97,49 @@ pub fn supervise(options: SupervisorOptions, launcher: &mut dyn WorkerLauncher) 
         log::error!("Cannot set up signal handling: {error}");
         return 1;
     }
-    let now = Instant::now();
-    let pending_starts = vec![now; options.workers];
+    let capacity = options.workers * SLOTS_PER_WORKER + SPARE_SLOTS;
+    let heartbeats = match Heartbeats::new(capacity) {
+        Ok(heartbeats) => heartbeats,
+        Err(error) => {
+            log::error!("Cannot map the workers' heartbeat slots: {error}");
+            return 1;
+        }
+    };
+    let now = monotonic_ns();
     let mut master = Master {
         options,
         launcher,
-        workers: HashMap::new(),
-        pending_starts,
+        heartbeats,
+        roster: Roster::default(),
         phase: Phase::Running,
+        last_watch_ns: now,
+        watched_since_ns: now,
+        last_reload: None,
     };
+    master.balance();
     master.run()
+}
+
+fn describe(exit: ChildExit) -> String {
+    match exit {
+        ChildExit::Code(code) => format!("exited with code {code}"),
+        ChildExit::Signal(signal) => {
+            format!("was killed by signal {signal} ({})", signals::name(signal))
+        }
+    }
 }
 
 impl Master<'_> {
     fn run(&mut self) -> i32 {
         loop {
             self.start_due_workers();
-            let signal = signals::wait(TICK);
+            let (signal, sender) = match signals::wait_with_sender(TICK) {
+                Some((signal, sender)) => (Some(signal), sender),
+                None => (None, 0),
+            };
+            if signal == Some(Signal::Hangup) && self.is_echo_of_last_reload(sender) {
+                continue;
+            }
             match signal {
                 Some(Signal::Terminate) | Some(Signal::Interrupt) => self.on_stop_request(signal),
                 Some(Signal::Quit) => self.stop_now(),
@@ -97,15 +153,21 @@ impl Master<'_> {
                 Some(Signal::Child) | None => {}
             }
             self.reap_workers();
+            if matches!(self.phase, Phase::Running) {
+                self.watch_workers();
+                self.hand_over();
+                self.balance();
+            }
+            self.kill_overdue();
             if let Phase::Stopping { kill_at, exit_code } = self.phase {
-                if self.workers.is_empty() {
+                if self.roster.workers.is_empty() {
                     log::info!("Shutdown complete");
                     return exit_code;
                 }
                 if Instant::now() >= kill_at {
                     log::warn!(
                         "Killing {} worker(s) that did not stop in time",
-                        self.workers.len()
+                        self.roster.workers.len()
                     );
                     self.signal_all(libc::SIGKILL);
                 }
@@ -118,24 +180,171 @@ impl Master<'_> {
             return;
         }
         let now = Instant::now();
-        let (due, later): (Vec<Instant>, Vec<Instant>) =
-            self.pending_starts.iter().partition(|at| **at <= now);
-        self.pending_starts = later;
-        for _ in due {
-            match self.launcher.launch() {
+        for start in self.roster.take_due(now) {
+            let Some(slot) = self.heartbeats.claim() else {
+                log::error!(
+                    "Cannot start a worker: all {} heartbeat slots are in use",
+                    self.heartbeats.capacity()
+                );
+                self.retry_start_later(start);
+                continue;
+            };
+            match self.launcher.launch(slot.clone()) {
                 Ok(pid) => {
-                    self.workers.insert(
-                        pid,
-                        WorkerProcess {
-                            started: Instant::now(),
-                            retiring: false,
-                        },
-                    );
+                    let worker = Worker {
+                        slot,
+                        started: Instant::now(),
+                        accepting: false,
+                        crash_streak: start.crash_streak,
+                        role: Role::Keeper,
+                    };
+                    self.roster.workers.insert(pid, worker);
                 }
                 Err(error) => {
+                    self.heartbeats.release(&slot);
                     log::error!("Cannot start a worker: {error}");
-                    self.pending_starts.push(now + RESTART_BACKOFF);
+                    self.retry_start_later(start);
                 }
+            }
+        }
+    }
+
+    fn retry_start_later(&mut self, start: PendingStart) {
+        let crash_streak = start.crash_streak.saturating_add(1);
+        self.roster.pending.push(PendingStart {
+            at: Instant::now() + backoff::pause(crash_streak),
+            crash_streak,
+        });
+    }
+
+    /// Reads every slot: who accepts now, who asks to retire, who is stuck.
+    fn watch_workers(&mut self) {
+        let now_ns = monotonic_ns();
+        if now_ns.saturating_sub(self.last_watch_ns) > WATCH_GAP.as_nanos() as u64 {
+            self.watched_since_ns = now_ns;
+        }
+        self.last_watch_ns = now_ns;
+        let mut stuck = Vec::new();
+        for (pid, worker) in &mut self.roster.workers {
+            let reading = worker.slot.read();
+            if reading.accepting && !worker.accepting {
+                worker.accepting = true;
+                log::debug!("Worker {pid} accepts connections");
+            }
+            if let (Role::Keeper, true, Some(why)) =
+                (worker.role, worker.accepting, reading.retirement)
+            {
+                log::info!(
+                    "Worker {pid} asks to retire ({}, {} requests served); starting its replacement",
+                    why.setting(),
+                    reading.requests
+                );
+                worker.role = Role::Outgoing(Succession::Asked(why));
+            }
+            let Some(timeout) = self.options.timeout else {
+                continue;
+            };
+            if worker.accepting && worker.role.is_serving() {
+                if let Some(found) =
+                    watchdog::stuck(&reading, now_ns, self.watched_since_ns, timeout)
+                {
+                    stuck.push((*pid, found));
+                }
+            }
+        }
+        for (pid, found) in stuck {
+            self.abort(pid, found);
+        }
+    }
+
+    fn abort(&mut self, pid: libc::pid_t, stuck: Stuck) {
+        let Some(worker) = self.roster.workers.get_mut(&pid) else {
+            return;
+        };
+        let what = match stuck {
+            Stuck::Request { running } => {
+                let request = worker
+                    .slot
+                    .read_oldest()
+                    .map_or_else(|| "a request".to_string(), |(_, label)| label);
+                format!(
+                    "{request} has been running for {:.1}s",
+                    running.as_secs_f64()
+                )
+            }
+            Stuck::Silent { silent } => format!(
+                "its I/O loop has not reported for {:.1}s",
+                silent.as_secs_f64()
+            ),
+        };
+        log::error!(
+            "Worker {pid} timed out (--timeout {}): {what}; sending SIGABRT (its Python \
+             threads' stacks follow) and starting a replacement",
+            self.options.timeout.unwrap_or_default().as_secs_f64()
+        );
+        signals::send(pid, libc::SIGABRT);
+        worker.role = Role::Aborted {
+            kill_at: Some(Instant::now() + ABORT_GRACE),
+        };
+    }
+
+    /// Retires outgoing workers as keepers start accepting in their place: as many stay
+    /// serving as keepers are still missing, so clients always find `--workers` accepting.
+    fn hand_over(&mut self) {
+        for pid in self.roster.to_hand_over(self.options.workers) {
+            if let Some(Role::Outgoing(why)) = self.roster.workers.get(&pid).map(|w| w.role) {
+                log::info!(
+                    "Worker {pid} retiring ({}): a new worker accepts in its place",
+                    why.describe()
+                );
+            }
+            self.retire(pid);
+        }
+    }
+
+    /// Starts or retires keepers until there are `--workers` of them (started or pending).
+    fn balance(&mut self) {
+        let wanted = self.options.workers;
+        let mut planned = self.roster.keepers() + self.roster.pending.len();
+        while planned < wanted {
+            self.roster.pending.push(PendingStart {
+                at: Instant::now(),
+                crash_streak: 0,
+            });
+            planned += 1;
+        }
+        while planned > wanted {
+            if !self.roster.drop_latest_pending() {
+                match self.roster.keeper_to_retire() {
+                    Some(pid) => self.retire(pid),
+                    None => break,
+                }
+            }
+            planned -= 1;
+        }
+    }
+
+    /// SIGTERM: the worker drains and exits; it is not replaced.
+    fn retire(&mut self, pid: libc::pid_t) {
+        let kill_at = Instant::now() + self.options.graceful_timeout + KILL_MARGIN;
+        if let Some(worker) = self.roster.workers.get_mut(&pid) {
+            worker.role = Role::Retiring {
+                kill_at: Some(kill_at),
+            };
+            signals::send(pid, libc::SIGTERM);
+        }
+    }
+
+    fn kill_overdue(&mut self) {
+        let now = Instant::now();
+        for (pid, worker) in &mut self.roster.workers {
+            let (Role::Retiring { kill_at } | Role::Aborted { kill_at }) = &mut worker.role else {
+                continue;
+            };
+            if kill_at.is_some_and(|at| now >= at) {
+                log::warn!("Worker {pid} did not stop in time; killing it");
+                signals::send(*pid, libc::SIGKILL);
+                *kill_at = None;
             }
         }
     }
@@ -174,25 +383,39 @@ impl Master<'_> {
         };
     }
 
+    /// SIGHUP: every worker becomes outgoing; `balance` starts as many fresh ones (which
+    /// import the app anew), and `hand_over` retires an old one for each that accepts.
+    /// A SIGHUP from one of our own workers (`--reload` saw a file change) that was started
+    /// before the last reload began: with several workers, each saw the same save, and one
+    /// reload covers it. Workers started by that reload began watching after the save, so a
+    /// request from one of them is a newer change. An operator's SIGHUP always counts.
+    fn is_echo_of_last_reload(&self, sender: libc::pid_t) -> bool {
+        let (Some(began), Some(worker)) = (self.last_reload, self.roster.workers.get(&sender))
+        else {
+            return false;
+        };
+        let echo = worker.started < began && began.elapsed() < RELOAD_ECHO_WINDOW;
+        if echo {
+            log::debug!("Worker {sender} asked for the reload already under way");
+        }
+        echo
+    }
+
     fn reload(&mut self) {
         if !matches!(self.phase, Phase::Running) {
             return;
         }
+        self.last_reload = Some(Instant::now());
         log::info!(
-            "Reloading: starting {} new worker(s), then stopping the old ones",
+            "Reloading: starting {} new worker(s); the old ones serve until the new ones accept",
             self.options.workers
         );
-        for worker in self.workers.values_mut() {
-            worker.retiring = true;
-        }
-        let now = Instant::now();
-        self.pending_starts = vec![now; self.options.workers];
-        self.start_due_workers();
-        for (pid, worker) in &self.workers {
-            if worker.retiring {
-                signals::send(*pid, libc::SIGTERM);
+        for worker in self.roster.workers.values_mut() {
+            if worker.role == Role::Keeper {
+                worker.role = Role::Outgoing(Succession::Reload);
             }
         }
+        self.balance();
     }
 
     /// TTIN: one worker more, started at once.
@@ -202,7 +425,7 @@ impl Master<'_> {
         }
         self.options.workers += 1;
         log::info!("SIGTTIN: {} workers", self.options.workers);
-        self.pending_starts.push(Instant::now());
+        self.balance();
     }
 
     /// TTOU: one worker fewer, never below one; the newest retires gracefully.
@@ -213,55 +436,124 @@ impl Master<'_> {
         }
         self.options.workers -= 1;
         log::info!("SIGTTOU: {} workers", self.options.workers);
-        if self.pending_starts.pop().is_some() {
-            return;
-        }
-        let newest = self
-            .workers
-            .iter_mut()
-            .filter(|(_, worker)| !worker.retiring)
-            .max_by_key(|(_, worker)| worker.started);
-        if let Some((pid, worker)) = newest {
-            worker.retiring = true;
-            signals::send(*pid, libc::SIGTERM);
-        }
+        self.balance();
     }
 
     fn signal_all(&self, signal: libc::c_int) {
-        for pid in self.workers.keys() {
+        for pid in self.roster.workers.keys() {
             signals::send(*pid, signal);
         }
     }
 
     fn reap_workers(&mut self) {
         while let Some((pid, exit)) = signals::reap() {
-            let Some(worker) = self.workers.remove(&pid) else {
+            let Some(worker) = self.roster.workers.remove(&pid) else {
                 continue;
             };
-            if !matches!(self.phase, Phase::Running) || worker.retiring {
+            self.heartbeats.release(&worker.slot);
+            if !matches!(self.phase, Phase::Running) {
                 continue;
             }
-            if exit == ChildExit::Code(EXIT_WORKER_BOOT_FAILED) {
-                log::error!("Worker {pid} failed to boot; shutting down");
-                self.signal_all(libc::SIGTERM);
-                self.phase = Phase::Stopping {
-                    kill_at: Instant::now() + self.options.graceful_timeout + KILL_MARGIN,
-                    exit_code: EXIT_WORKER_BOOT_FAILED,
-                };
-                return;
+            let how = describe(exit);
+            match worker.role {
+                Role::Retiring { .. } => log::info!("Worker {pid} retired ({how})"),
+                Role::Aborted { .. } => log::info!("Worker {pid}, which timed out, {how}"),
+                Role::Outgoing(_) => {
+                    log::warn!("Worker {pid} {how} before a new worker took its place")
+                }
+                Role::Keeper => self.on_keeper_exit(pid, &worker, exit),
             }
-            let how = match exit {
-                ChildExit::Code(code) => format!("exited with code {code}"),
-                ChildExit::Signal(signal) => format!("was killed by signal {signal}"),
-            };
-            let lived = worker.started.elapsed();
-            let start_at = if lived < RESTART_BACKOFF {
-                Instant::now() + RESTART_BACKOFF
-            } else {
-                Instant::now()
-            };
-            log::warn!("Worker {pid} {how}; starting a new one");
-            self.pending_starts.push(start_at);
         }
+    }
+
+    /// A keeper ended without being told to: replace it, after a pause if it died young.
+    fn on_keeper_exit(&mut self, pid: libc::pid_t, worker: &Worker, exit: ChildExit) {
+        match exit {
+            // It was told to stop by someone else after asking to retire: planned.
+            ChildExit::Code(EXIT_WORKER_RETIRED) => {
+                log::info!("Worker {pid} retired; starting a new one");
+            }
+            ChildExit::Code(EXIT_WORKER_BOOT_FAILED) => self.on_boot_failure(pid, worker),
+            _ => {
+                let lived = worker.started.elapsed();
+                // A worker that served and then stopped gracefully (a SIGTERM sent to it) did
+                // not die young, however short its life.
+                let graceful = exit == ChildExit::Code(0) && worker.accepting;
+                let crash_streak = match graceful {
+                    true => 0,
+                    false => backoff::next_streak(worker.crash_streak, lived),
+                };
+                let pause = backoff::pause(crash_streak);
+                let when = match crash_streak {
+                    0 => String::new(),
+                    n => format!(" in {}s ({n} early exit(s) in a row)", pause.as_secs()),
+                };
+                let level = match exit {
+                    ChildExit::Code(0) => log::Level::Info,
+                    _ => log::Level::Warn,
+                };
+                log::log!(
+                    level,
+                    "Worker {pid} {} after {:.1}s; starting a new one{when}",
+                    describe(exit),
+                    lived.as_secs_f64()
+                );
+                self.roster.pending.push(PendingStart {
+                    at: Instant::now() + pause,
+                    crash_streak,
+                });
+            }
+        }
+    }
+
+    /// A keeper could not load the app. During a reload the old workers stay; while others
+    /// serve, it is tried again after a pause; when nobody serves, the master stops.
+    fn on_boot_failure(&mut self, pid: libc::pid_t, worker: &Worker) {
+        let replaced: Vec<libc::pid_t> = self
+            .roster
+            .workers
+            .iter()
+            .filter(|(_, w)| w.role == Role::Outgoing(Succession::Reload))
+            .map(|(pid, _)| *pid)
+            .collect();
+        if !replaced.is_empty() {
+            log::error!(
+                "Reload failed: worker {pid} could not load the app (the error is above); the \
+                 {} old worker(s) keep serving",
+                replaced.len()
+            );
+            for old in replaced {
+                if let Some(old) = self.roster.workers.get_mut(&old) {
+                    old.role = Role::Keeper;
+                }
+            }
+            // `balance` retires the new workers that are now too many.
+            return;
+        }
+        if self.roster.keepers() + self.roster.pending.len() >= self.options.workers {
+            // A sibling of a failed reload, whose old workers serve on.
+            log::error!("Worker {pid} could not load the app either (the error is above)");
+            return;
+        }
+        if self.roster.anyone_serving() {
+            let crash_streak = worker.crash_streak.saturating_add(1);
+            let pause = backoff::pause(crash_streak);
+            log::error!(
+                "Worker {pid} could not load the app (the error is above); the other workers \
+                 keep serving; trying again in {}s",
+                pause.as_secs()
+            );
+            self.roster.pending.push(PendingStart {
+                at: Instant::now() + pause,
+                crash_streak,
+            });
+            return;
+        }
+        log::error!("Worker {pid} failed to boot; shutting down");
+        self.signal_all(libc::SIGTERM);
+        self.phase = Phase::Stopping {
+            kill_at: Instant::now() + self.options.graceful_timeout + KILL_MARGIN,
+            exit_code: EXIT_WORKER_BOOT_FAILED,
+        };
     }
 }

@@ -1,13 +1,25 @@
-//! The master process: starts workers through a `WorkerLauncher`, restarts those that die,
-//! turns signals into graceful or immediate stops, and applies the process settings (pid
-//! file, umask, user and group). Knows nothing of WSGI or Python: the launcher (in
-//! `python/`) does the fork and runs the worker.
+//! The master process: starts workers through a `WorkerLauncher`, replaces those that die
+//! (after a back-off when they die young), retires and replaces those that ask to
+//! (`--max-requests`, `--max-worker-memory`) or are stuck (`--timeout`), turns signals into
+//! graceful or immediate stops and reloads, and applies the process settings (pid file,
+//! umask, user and group). Workers report to it through heartbeat slots in shared memory.
+//! Knows nothing of WSGI or Python: the launcher (in `python/`) does the fork and runs the
+//! worker, and gives the worker's report (`report.rs`) its Python threads' progress.
 
+mod backoff;
+mod heartbeat;
 mod master;
 mod open_files;
 mod process;
+mod report;
+mod roster;
 pub mod signals;
+mod watchdog;
 
-pub use master::{supervise, SupervisorOptions, WorkerLauncher, EXIT_WORKER_BOOT_FAILED};
+pub use heartbeat::WorkerSlot;
+pub use master::{
+    supervise, SupervisorOptions, WorkerLauncher, EXIT_WORKER_BOOT_FAILED, EXIT_WORKER_RETIRED,
+};
 pub use open_files::raise_open_file_limit;
 pub use process::{resolve_identity, set_umask, Identity, PidFile};
+pub use report::{report, Progress, RetirementPolicy, RunningRequest};

@@ -93,14 +93,24 @@ pub fn exit_on_quit() {
 
 /// Waits up to `timeout` for one of the master's signals.
 pub fn wait(timeout: Duration) -> Option<Signal> {
+    wait_with_sender(timeout).map(|(signal, _)| signal)
+}
+
+/// Waits up to `timeout` for one of the master's signals; also says which process sent it
+/// (0 when the kernel did, as for SIGCHLD).
+pub fn wait_with_sender(timeout: Duration) -> Option<(Signal, libc::pid_t)> {
     let set = master_set();
     let spec = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
-    // SAFETY: valid set and timespec; the siginfo out-parameter is optional.
-    let signal = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &spec) };
-    match signal {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: valid set, timespec and siginfo out-parameter.
+    let signal = unsafe { libc::sigtimedwait(&set, info.as_mut_ptr(), &spec) };
+    // SAFETY: zeroed, then filled by the kernel when a signal was taken; si_pid is valid for
+    // signals sent with kill(), and 0 in the zeroed value otherwise.
+    let sender = unsafe { info.assume_init().si_pid() };
+    let signal = match signal {
         libc::SIGTERM => Some(Signal::Terminate),
         libc::SIGINT => Some(Signal::Interrupt),
         libc::SIGQUIT => Some(Signal::Quit),
@@ -110,7 +120,8 @@ pub fn wait(timeout: Duration) -> Option<Signal> {
         libc::SIGTTOU => Some(Signal::FewerWorkers),
         libc::SIGUSR1 => Some(Signal::ReopenLogs),
         _ => None,
-    }
+    };
+    signal.map(|signal| (signal, sender))
 }
 
 pub fn send(pid: libc::pid_t, signal: libc::c_int) {
@@ -118,6 +129,32 @@ pub fn send(pid: libc::pid_t, signal: libc::c_int) {
     unsafe {
         libc::kill(pid, signal);
     }
+}
+
+/// A signal's usual name, for log lines ("SIGSEGV"); its number when it has none here.
+pub fn name(signal: libc::c_int) -> String {
+    let known = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {signal}"),
+    };
+    known.to_string()
 }
 
 /// How a reaped child ended.

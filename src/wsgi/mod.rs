@@ -21,7 +21,7 @@ mod start_response;
 
 pub use file_wrapper::FileWrapper;
 pub use handler::WsgiHandler;
-pub use pool::PythonThreads;
+pub use pool::{OldestRequest, PoolProgress, ProgressProbe, PythonThreads};
 
 /// What the Python threads need to know about the server they run in.
 #[derive(Debug, Clone)]

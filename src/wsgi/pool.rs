@@ -7,13 +7,20 @@
 //! blocked (in `sleep()` or I/O: the Python threads leave CPU unused); the lingering check on
 //! the I/O runtime watches for that. Behind threads that keep the GIL busy, a request waits
 //! up to `SATURATED_LINGER` before a thread is put on it.
+//!
+//! Each thread's state (`ThreadState`: idle, waking, busy with a request since it took it)
+//! is kept in the queue, one place per thread, and every count the policy uses is
+//! derived from those states. The oldest busy request is what the worker's heartbeat reports
+//! for `--timeout` (`progress`, read by supervisor/report.rs through python/launcher.rs).
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use http::{Method, Uri};
 use pyo3::prelude::*;
 use tokio::sync::Notify;
 
@@ -43,27 +50,105 @@ const SATURATED_SHARE: f64 = 0.3;
 /// a p99 of a few ms instead of 34).
 const SATURATED_LINGER: Duration = Duration::from_millis(50);
 
+/// How long a thread may be waking (started, or notified) without coming for the request it
+/// was woken for before the lingering check stops counting on it and wakes another: on a busy
+/// machine a woken thread may wait this long for a core.
+const WAKING_TIMEOUT: Duration = Duration::from_millis(10);
+
+/// What the thread in one place of the pool is doing.
+enum ThreadState {
+    /// No thread here: never started, or ended.
+    Vacant,
+    /// Waiting on its own condvar for a request.
+    Idle,
+    /// Started, or notified, for a request queued at this instant; not there yet.
+    Waking(Instant),
+    /// Running a request.
+    Busy(RunningJob),
+}
+
+/// The request a busy thread runs, as the heartbeat reports it.
+struct RunningJob {
+    started: Instant,
+    /// Cheap to clone: the target shares the bytes the head was received in.
+    method: Method,
+    uri: Uri,
+}
+
+/// How many threads are in each state.
+#[derive(Default)]
+struct Counts {
+    idle: usize,
+    waking: usize,
+    busy: usize,
+}
+
 struct Queue {
     jobs: VecDeque<(Job, Instant)>,
-    started: usize,
-    /// Threads inside a request.
-    busy: usize,
-    /// Threads told to wake that have not taken a request yet.
-    waking: usize,
-    /// Threads waiting for a request.
-    idle: usize,
+    /// One place per thread, at most `--threads`; a thread keeps its index (and so its
+    /// condvar in `Pool::wake_ups`) for its life.
+    threads: Vec<ThreadState>,
+    /// Requests the threads have taken so far, for `--max-requests`.
+    taken: u64,
     closed: bool,
-    threads: Vec<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Queue {
+    fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for state in &self.threads {
+            match state {
+                ThreadState::Vacant => {}
+                ThreadState::Idle => counts.idle += 1,
+                ThreadState::Waking(_) => counts.waking += 1,
+                ThreadState::Busy(_) => counts.busy += 1,
+            }
+        }
+        counts
+    }
+
+    /// Waking threads that may still come: woken less than `WAKING_TIMEOUT` ago.
+    fn coming(&self, now: Instant) -> usize {
+        self.threads
+            .iter()
+            .filter(|state| {
+                matches!(state, ThreadState::Waking(since)
+                    if now.saturating_duration_since(*since) < WAKING_TIMEOUT)
+            })
+            .count()
+    }
 }
 
 pub struct Pool {
     queue: Mutex<Queue>,
-    job_ready: Condvar,
+    /// One condvar per place in `Queue::threads`: a thread is woken by its index, so the
+    /// `Waking` the waker writes is the state of the thread that wakes.
+    wake_ups: Box<[Condvar]>,
     /// Arms the lingering check when a request is queued behind a busy thread.
     queued_behind_busy: Notify,
     app: Py<PyAny>,
     config: WsgiConfig,
     outbox: Arc<Outbox>,
+    /// A clock of `progress`'s cadence (0.1 s in a worker) for `take`: when `progress` last
+    /// ran, in nanoseconds since `epoch`.
+    epoch: Instant,
+    progress_seen_ns: AtomicU64,
+}
+
+/// What the Python threads have done so far, for the worker's heartbeat.
+pub struct PoolProgress {
+    /// Requests taken by a thread.
+    pub requests: u64,
+    pub oldest_running: Option<OldestRequest>,
+}
+
+/// The request that has been running longest.
+pub struct OldestRequest {
+    /// When a thread took it.
+    pub started: Instant,
+    pub method: Method,
+    pub uri: Uri,
 }
 
 /// The worker is stopping and takes no more requests.
@@ -73,8 +158,10 @@ pub struct PoolClosed;
 /// What the I/O side must do after queueing, done outside the lock.
 enum Wake {
     None,
-    Idle,
-    Start,
+    /// Notify the idle thread at this index.
+    Idle(usize),
+    /// Start a thread in this place.
+    Start(usize),
     ArmLingerCheck,
 }
 
@@ -94,12 +181,14 @@ impl Pool {
             if queue.closed {
                 return Err(PoolClosed);
             }
-            queue.jobs.push_back((job, Instant::now()));
-            if queue.waking > 0 {
+            let queued = Instant::now();
+            queue.jobs.push_back((job, queued));
+            let counts = queue.counts();
+            if counts.waking > 0 {
                 // That thread will drain the queue; the check covers it being slow to come.
                 Wake::ArmLingerCheck
-            } else if queue.idle > 0 || queue.busy == 0 {
-                self.choose_wake(&mut queue)
+            } else if counts.idle > 0 || counts.busy == 0 {
+                self.choose_wake(&mut queue, queued)
             } else {
                 Wake::ArmLingerCheck
             }
@@ -108,51 +197,83 @@ impl Pool {
         Ok(())
     }
 
-    /// Picks an idle thread, or a new one, and counts it as waking.
-    fn choose_wake(&self, queue: &mut Queue) -> Wake {
-        if queue.idle > queue.waking {
-            queue.waking += 1;
-            Wake::Idle
-        } else if queue.started < self.config.threads {
-            queue.started += 1;
-            queue.waking += 1;
-            Wake::Start
-        } else {
-            Wake::None
+    /// Picks an idle thread, or a place for a new one, and marks it waking (for a request
+    /// queued at `queued`).
+    fn choose_wake(&self, queue: &mut Queue, queued: Instant) -> Wake {
+        let idle = queue
+            .threads
+            .iter()
+            .position(|state| matches!(state, ThreadState::Idle));
+        if let Some(index) = idle {
+            queue.threads[index] = ThreadState::Waking(queued);
+            return Wake::Idle(index);
         }
+        let vacant = queue
+            .threads
+            .iter()
+            .position(|state| matches!(state, ThreadState::Vacant));
+        let place = match vacant {
+            Some(index) => index,
+            None if queue.threads.len() < self.wake_ups.len() => {
+                queue.threads.push(ThreadState::Vacant);
+                queue.threads.len() - 1
+            }
+            None => return Wake::None,
+        };
+        queue.threads[place] = ThreadState::Waking(queued);
+        Wake::Start(place)
     }
 
     fn wake(self: &Arc<Self>, wake: Wake) {
         match wake {
             Wake::None => {}
-            Wake::Idle => self.job_ready.notify_one(),
-            Wake::Start => self.start_thread(),
+            Wake::Idle(index) => self.wake_ups[index].notify_one(),
+            Wake::Start(index) => self.start_thread(index),
             Wake::ArmLingerCheck => self.queued_behind_busy.notify_one(),
         }
     }
 
-    fn start_thread(self: &Arc<Self>) {
+    fn start_thread(self: &Arc<Self>, index: usize) {
         let pool = self.clone();
-        let index = self.lock().threads.len();
         let spawned = std::thread::Builder::new()
             .name(format!("ferrogate-py-{index}"))
-            .spawn(move || pool.thread_main());
+            .spawn(move || pool.thread_main(index));
         match spawned {
-            Ok(handle) => self.lock().threads.push(handle),
+            Ok(handle) => self.lock().handles.push(handle),
             Err(error) => {
                 log::error!("Cannot start a Python thread: {error}");
-                let mut queue = self.lock();
-                queue.started = queue.started.saturating_sub(1);
-                queue.waking = queue.waking.saturating_sub(1);
+                self.lock().threads[index] = ThreadState::Vacant;
             }
+        }
+    }
+
+    /// The requests taken so far and the oldest one still running, for the heartbeat.
+    pub fn progress(&self) -> PoolProgress {
+        let seen = self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.progress_seen_ns.store(seen, Ordering::Relaxed);
+        let queue = self.lock();
+        let oldest_running = queue
+            .threads
+            .iter()
+            .filter_map(|state| match state {
+                ThreadState::Busy(job) => Some(job),
+                _ => None,
+            })
+            .min_by_key(|job| job.started)
+            .map(|job| OldestRequest {
+                started: job.started,
+                method: job.method.clone(),
+                uri: job.uri.clone(),
+            });
+        PoolProgress {
+            requests: queue.taken,
+            oldest_running,
         }
     }
 
     /// Runs on the I/O runtime: while requests wait behind busy threads, puts one more thread
     /// on them each time the oldest has waited `QUEUE_LINGER`.
     pub async fn watch_lingering(self: Arc<Self>) {
-        // The request whose long wait already led to a reset, so each is reset for once.
-        let mut reset_for: Option<Instant> = None;
         loop {
             self.queued_behind_busy.notified().await;
             let mut cpu = SmoothedShare::assume_busy();
@@ -167,20 +288,16 @@ impl Pool {
                 };
                 let wake = {
                     let mut queue = self.lock();
+                    let now = Instant::now();
+                    let coming = queue.coming(now);
                     match queue.jobs.front() {
                         None => break,
-                        // A thread counted as waking for this long is not coming for it.
+                        // Each waking thread gets WAKING_TIMEOUT to come; after that, the
+                        // request is not left to it alone.
                         Some((_, queued))
-                            if queue.waking > 0
-                                && queued.elapsed() >= QUEUE_LINGER * 10
-                                && reset_for != Some(*queued) =>
+                            if coming == 0 && now.saturating_duration_since(*queued) >= linger =>
                         {
-                            reset_for = Some(*queued);
-                            queue.waking = 0;
-                            self.choose_wake(&mut queue)
-                        }
-                        Some((_, queued)) if queued.elapsed() >= linger && queue.waking == 0 => {
-                            self.choose_wake(&mut queue)
+                            self.choose_wake(&mut queue, now)
                         }
                         Some(_) => Wake::None,
                     }
@@ -190,8 +307,11 @@ impl Pool {
         }
     }
 
-    fn thread_main(self: Arc<Self>) {
-        let _slot = ThreadSlot(self.clone());
+    fn thread_main(self: Arc<Self>, index: usize) {
+        let _place = ThreadPlace {
+            pool: self.clone(),
+            index,
+        };
         Python::attach(|py| {
             let mut environ = match EnvironBuilder::new(py, &self.config) {
                 Ok(builder) => builder,
@@ -200,18 +320,13 @@ impl Pool {
                     // Answer what is queued (a dropped reply is a 500) rather than leave it
                     // to the next thread, which would likely fail the same way, and start
                     // the next, in a loop.
-                    let unanswered: Vec<_> = {
-                        let mut queue = self.lock();
-                        queue.waking = queue.waking.saturating_sub(1);
-                        queue.jobs.drain(..).collect()
-                    };
+                    let unanswered: Vec<_> = self.lock().jobs.drain(..).collect();
                     drop(unanswered);
                     return;
                 }
             };
             let app = self.app.bind(py);
-            let mut woken = true;
-            while let Some(job) = self.next_job(py, &mut woken) {
+            while let Some(job) = self.next_job(py, index) {
                 // A bug of ours must cost one request (its client gets a 500 from the
                 // dropped reply), not this thread.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -226,69 +341,72 @@ impl Pool {
         });
     }
 
-    /// The next request, waiting without the GIL if there is none. `None`: the pool closed.
-    fn next_job(&self, py: Python<'_>, woken: &mut bool) -> Option<Job> {
+    /// The oldest queued request, now run by the thread at `index`.
+    fn take(&self, queue: &mut Queue, index: usize) -> Option<Job> {
+        let (job, queued) = queue.jobs.pop_front()?;
+        queue.taken += 1;
+        // When it started, for --timeout: when it was queued, unless it waited behind busy
+        // threads meanwhile; then no earlier than the last look of the heartbeat (at most
+        // 0.1 s ago), so waiting does not count as running. PERF: not `Instant::now()`, which
+        // cost ~1% of a hello request's instructions (benches/README.md, "worker heartbeat").
+        let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
+        queue.threads[index] = ThreadState::Busy(RunningJob {
+            started: queued.max(seen),
+            method: job.head.method.clone(),
+            uri: job.head.uri.clone(),
+        });
+        Some(job)
+    }
+
+    /// The next request for the thread at `index`, waiting without the GIL if there is
+    /// none. `None`: the pool closed.
+    fn next_job(&self, py: Python<'_>, index: usize) -> Option<Job> {
         // PERF: a request already queued is taken without giving up the GIL.
         {
             let mut queue = self.lock();
-            queue.busy = queue.busy.saturating_sub(usize::from(!*woken));
-            if let Some(job) = self.take(&mut queue, woken) {
+            if let Some(job) = self.take(&mut queue, index) {
                 return Some(job);
             }
+            queue.threads[index] = ThreadState::Idle;
         }
         py.detach(|| {
             let mut queue = self.lock();
             loop {
-                if let Some(job) = self.take(&mut queue, woken) {
+                if let Some(job) = self.take(&mut queue, index) {
                     return Some(job);
-                }
-                // Another thread took the request this one was woken for.
-                if *woken {
-                    queue.waking = queue.waking.saturating_sub(1);
-                    *woken = false;
                 }
                 if queue.closed {
                     return None;
                 }
-                queue.idle += 1;
-                queue = self
-                    .job_ready
+                // Also when woken for a request another thread took meanwhile.
+                queue.threads[index] = ThreadState::Idle;
+                queue = self.wake_ups[index]
                     .wait(queue)
                     .unwrap_or_else(|e| e.into_inner());
-                queue.idle -= 1;
-                // Whoever notified counted this thread as waking.
-                *woken = true;
             }
         })
-    }
-
-    fn take(&self, queue: &mut Queue, woken: &mut bool) -> Option<Job> {
-        let (job, _) = queue.jobs.pop_front()?;
-        if *woken {
-            queue.waking = queue.waking.saturating_sub(1);
-            *woken = false;
-        }
-        queue.busy += 1;
-        Some(job)
     }
 }
 
 /// Gives a thread's place back when it ends for any reason, and hands queued requests to
 /// another thread, so a thread that died cannot leave requests waiting for it.
-struct ThreadSlot(Arc<Pool>);
+struct ThreadPlace {
+    pool: Arc<Pool>,
+    index: usize,
+}
 
-impl Drop for ThreadSlot {
+impl Drop for ThreadPlace {
     fn drop(&mut self) {
         let wake = {
-            let mut queue = self.0.lock();
-            queue.started = queue.started.saturating_sub(1);
+            let mut queue = self.pool.lock();
+            queue.threads[self.index] = ThreadState::Vacant;
             if queue.closed || queue.jobs.is_empty() {
                 Wake::None
             } else {
-                self.0.choose_wake(&mut queue)
+                self.pool.choose_wake(&mut queue, Instant::now())
             }
         };
-        self.0.wake(wake);
+        self.pool.wake(wake);
     }
 }
 
@@ -302,24 +420,29 @@ impl PythonThreads {
     pub fn start(app: Py<PyAny>, config: WsgiConfig) -> io::Result<PythonThreads> {
         let queue = Queue {
             jobs: VecDeque::new(),
-            started: 0,
-            busy: 0,
-            waking: 0,
-            idle: 0,
-            closed: false,
             threads: Vec::new(),
+            taken: 0,
+            closed: false,
+            handles: Vec::new(),
         };
         let pool = Pool {
             queue: Mutex::new(queue),
-            job_ready: Condvar::new(),
+            wake_ups: (0..config.threads.max(1)).map(|_| Condvar::new()).collect(),
             queued_behind_busy: Notify::new(),
             app,
             config,
             outbox: Arc::default(),
+            epoch: Instant::now(),
+            progress_seen_ns: AtomicU64::new(0),
         };
         Ok(PythonThreads {
             pool: Arc::new(pool),
         })
+    }
+
+    /// A handle that samples the threads' progress (for the heartbeat) from any thread.
+    pub fn progress_probe(&self) -> ProgressProbe {
+        ProgressProbe(self.pool.clone())
     }
 
     pub fn handler(&self) -> WsgiHandler {
@@ -341,9 +464,11 @@ impl PythonThreads {
         let threads = {
             let mut queue = self.pool.lock();
             queue.closed = true;
-            std::mem::take(&mut queue.threads)
+            std::mem::take(&mut queue.handles)
         };
-        self.pool.job_ready.notify_all();
+        for wake_up in self.pool.wake_ups.iter() {
+            wake_up.notify_all();
+        }
         let deadline = Instant::now() + timeout;
         while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -357,5 +482,15 @@ impl PythonThreads {
         for thread in threads.into_iter().filter(|t| t.is_finished()) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Samples a worker's Python threads for its heartbeat (`PythonThreads::progress_probe`).
+#[derive(Clone)]
+pub struct ProgressProbe(Arc<Pool>);
+
+impl ProgressProbe {
+    pub fn sample(&self) -> PoolProgress {
+        self.0.progress()
     }
 }

@@ -1,5 +1,6 @@
 """Answers with JSON naming the worker pid and a token made when this module was imported,
-so a test can tell a re-imported app (SIGHUP) from the old one. /sleep?SECONDS sleeps first.
+so a test can tell a re-imported app (SIGHUP) from the old one, and the client's port (which
+connection carried the request). /sleep?SECONDS sleeps first.
 
 Every import appends "<pid> <token>" to $IMPORT_LOG when that variable is set.
 """
@@ -21,7 +22,13 @@ if os.environ.get("IMPORT_LOG"):
 def _app(environ, start_response):
     if environ["PATH_INFO"] == "/sleep":
         time.sleep(float(environ["QUERY_STRING"] or 1))
-    body = json.dumps({"pid": os.getpid(), "token": TOKEN, "imported_at": IMPORTED_AT}).encode()
+    answer = {
+        "pid": os.getpid(),
+        "token": TOKEN,
+        "imported_at": IMPORTED_AT,
+        "port": environ.get("REMOTE_PORT"),
+    }
+    body = json.dumps(answer).encode()
     start_response(
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )

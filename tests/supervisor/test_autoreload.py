@@ -71,15 +71,16 @@ def test_saving_a_module_reloads_the_new_code(project):
         assert "helper.py changed; asking the master to reload" in server.log()
 
         # An extra file and an included glob reload too (the pid changes, the code is the same).
-        server.wait_for_log(r"--reload: watching", count=2)
+        # Each save waits until the last hand-over is over (the old worker retired).
+        server.wait_for_log(r"Worker \d+ retired", count=1)
         save(project / "data.txt", "2")
         third = wait_for_new_pid(server, second)
-        server.wait_for_log(r"--reload: watching", count=3)
+        server.wait_for_log(r"Worker \d+ retired", count=2)
         save(project / "templates" / "page.html", "<p>2</p>")
         fourth = wait_for_new_pid(server, third)
 
         # A file that is not watched changes nothing.
-        server.wait_for_log(r"--reload: watching", count=4)
+        server.wait_for_log(r"Worker \d+ retired", count=3)
         save(project / "unwatched.txt", "2")
         time.sleep(1.5)
         assert answer(server)[1] == fourth
@@ -107,3 +108,18 @@ def test_reload_with_preload_is_refused(project):
     )  # fmt: skip
     assert result.returncode == 2
     assert "--reload and --preload do not go together" in result.stderr
+
+
+def test_a_syntax_error_keeps_the_old_workers_serving_until_the_next_good_save(project):
+    with serve("reloadable:app", "--reload", cwd=project) as server:
+        version, first = answer(server)
+        server.wait_for_log(r"--reload: watching \d+ files")
+        mark = server.log_mark()
+        save(project / "helper.py", 'VERSION = "v2\n')  # unterminated string
+        server.wait_for_log(r"SyntaxError", since=mark, timeout=15)
+        # The old worker goes on serving the old code, and goes on watching.
+        for _ in range(10):
+            assert answer(server) == ("v1", first)
+            time.sleep(0.1)
+        save(project / "helper.py", 'VERSION = "v3"\n')
+        assert wait_for_version(server, "v3", timeout=15) != first

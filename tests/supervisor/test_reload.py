@@ -1,5 +1,6 @@
-"""SIGHUP to the master: fresh workers re-import the app and replace the old ones, which
-finish what they were doing and exit; service never stops (apps/reload_token.py)."""
+"""SIGHUP to the master: fresh workers re-import the app and replace the old ones, each old
+one retiring (finishing what it was doing) only once a new one accepts; service never stops,
+and an app that no longer loads leaves the old workers serving (apps/reload_token.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.serving import is_alive
-from tests.supervisor.load import Load
+from tests.serving import APPS_DIR, is_alive
+from tests.supervisor.load import Load, MixedLoad
 
 #: SIGHUPs in a row in the repeated-reload test.
 RELOADS = 5
@@ -106,3 +107,57 @@ def test_repeated_sighup_with_one_worker_keeps_serving(serve):
             load.wait_for_answers(10, since=time.monotonic())
         assert load.failed() == [], f"requests failed during reloads: {load.failed()[:5]}"
         assert not [p for p in seen[:-1] if is_alive(p)]
+
+
+@pytest.mark.timeout(60)
+def test_three_sighups_under_keep_alive_and_fresh_connection_load_lose_no_request(serve):
+    with serve("reload_token:app", "--workers", "2") as server:
+        old = server.wait_for_workers(2)
+        with MixedLoad(server, keep_alive=2, fresh=2) as load:
+            for _ in range(3):
+                load.wait_for_answers(50, since=time.monotonic())
+                server.send_signal(signal.SIGHUP)
+                new = server.wait_for_workers(2, exclude=old, timeout=15)
+                old = new
+            load.wait_for_answers(50, since=time.monotonic())
+        sent, failed = len(load.outcomes), load.failed()
+        print(f"\nSIGHUP x3: {sent} requests sent, {len(failed)} failed")
+        assert failed == [], f"{len(failed)} of {sent} failed: {failed[:5]}"
+        assert {o.answer["pid"] for o in load.ok()} & set(new)
+        log = server.log()
+        assert log.count("a new worker accepts in its place") == 6, log
+
+
+GOOD_APP = (APPS_DIR / "reload_token.py").read_text()
+BROKEN_APP = 'raise RuntimeError("this app is broken 5a1f")\n'
+
+
+@pytest.mark.timeout(60)
+def test_sighup_with_a_broken_app_keeps_the_old_workers_serving(serve, tmp_path):
+    app_file = tmp_path / "hup_app.py"
+    app_file.write_text(GOOD_APP)
+    with serve(f"{app_file}:app", "--workers", "2", cwd=tmp_path) as server:
+        old = server.wait_for_workers(2)
+        tokens = {answer(server)["token"] for _ in range(20)}
+        app_file.write_text(BROKEN_APP)
+        with Load(server, ["/", "/"]) as load:
+            load.wait_for_answers(10, since=0)
+            mark = server.log_mark()
+            server.send_signal(signal.SIGHUP)
+            server.wait_for_log(r"this app is broken 5a1f", since=mark)
+            server.wait_for_log(
+                r"Reload failed: worker \d+ could not load the app \(the error is above\); the 2 "
+                r"old worker\(s\) keep serving",
+                since=mark,
+            )
+            load.wait_for_answers(20, since=time.monotonic())
+        assert load.failed() == [], load.failed()[:5]
+        assert server.wait_for_workers(2) == old
+        assert {answer(server)["token"] for _ in range(20)} <= tokens, "the old code serves"
+        assert server.is_running()
+
+        app_file.write_text(GOOD_APP)  # fixed: the next reload goes through
+        server.send_signal(signal.SIGHUP)
+        new = server.wait_for_workers(2, exclude=old, timeout=15)
+        assert answer(server)["pid"] in new
+        assert not {answer(server)["token"] for _ in range(10)} & tokens

@@ -1,11 +1,13 @@
 """The master watches its workers: a worker killed with SIGKILL is replaced and service goes
-on (apps/sleepy.py)."""
+on; one sent SIGTERM finishes its requests first (apps/sleepy.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -62,3 +64,20 @@ def test_master_is_not_a_worker(server):
     assert all(is_alive(pid) for pid in workers)
     for _ in range(6):
         assert served_by(server) != server.pid
+
+
+@pytest.mark.timeout(30)
+def test_sigterm_sent_to_a_worker_drains_it_and_the_master_replaces_it(serve):
+    with serve("sleepy:app", "--threads", "2") as server:
+        (worker,) = server.wait_for_workers(1)
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(server.request, "GET", "/sleep?1", timeout=15)
+            time.sleep(0.3)
+            os.kill(worker, signal.SIGTERM)
+            resp = in_flight.result(timeout=15)
+        assert resp.status == 200 and json.loads(resp.body)["pid"] == worker
+        (replacement,) = server.wait_for_workers(1, exclude=[worker], timeout=10)
+        assert served_by(server) == replacement
+        line = server.wait_for_log(rf"Worker {worker} exited with code 0 after .*")[0]
+        # A graceful stop is no crash: replaced at once, no back-off.
+        assert line.group(0).endswith("starting a new one"), line.group(0)
