@@ -8,15 +8,16 @@ In a ``gunicorn.conf.py`` (or ``ferrogate.conf.py``) passed with ``-c``::
 
 Supported: ``on_starting(server)``, ``when_ready(server)``, ``pre_fork(server, worker)``,
 ``post_fork(server, worker)``, ``post_worker_init(worker)``, ``worker_exit(server, worker)``,
-``on_exit(server)``. ``server`` and ``worker`` are the small objects below, not gunicorn's
+``on_reload(server)``, ``child_exit(server, worker)``, ``nworkers_changed(server, new_value,
+old_value)``, ``on_exit(server)``. ``server`` and ``worker`` are the small objects below, not gunicorn's
 classes. A hook that raises is logged with its traceback; for ``on_starting`` and
 ``when_ready`` the error also stops the start (exit code 2).
 
 Not offered, and refused by name when a config file defines them: ``pre_request`` and
 ``post_request`` (they would take the GIL for every request on the I/O path: wrap the app in
-WSGI middleware instead), ``pre_exec`` (no re-exec upgrade yet), and the hooks of master
-events not wired yet (``on_reload``, ``child_exit``, ``nworkers_changed``, ``worker_int``,
-``worker_abort``).
+WSGI middleware instead), ``pre_exec`` (no re-exec upgrade yet), ``worker_int`` and
+``worker_abort`` (a worker stopped by SIGINT or by ``--timeout`` runs no Python: the
+timeout's SIGABRT makes faulthandler write every thread's stack instead).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ SUPPORTED = {
     "post_fork": ("server", "worker"),
     "post_worker_init": ("worker",),
     "worker_exit": ("server", "worker"),
+    "on_reload": ("server",),
+    "child_exit": ("server", "worker"),
+    "nworkers_changed": ("server", "new_value", "old_value"),
     "on_exit": ("server",),
 }
 
@@ -110,8 +114,20 @@ def run(name: str, worker_pid: int = 0) -> Optional[str]:
         _worker = Worker(worker_pid if name == "pre_fork" else os.getpid())
     if hook is None:
         return None
-    server = _server or Server({})
-    arguments = {"server": server, "worker": _worker or Worker(os.getpid())}
+    worker = Worker(worker_pid) if name == "child_exit" else _worker or Worker(os.getpid())
+    return _call(name, hook, {"worker": worker})
+
+
+def run_counts(name: str, new_value: int, old_value: int) -> Optional[str]:
+    """Calls ``nworkers_changed``-style hooks with the two counts."""
+    hook = _hooks.get(name)
+    if hook is None:
+        return None
+    return _call(name, hook, {"new_value": new_value, "old_value": old_value})
+
+
+def _call(name: str, hook: Callable[..., Any], given: dict[str, Any]) -> Optional[str]:
+    arguments = {"server": _server or Server({}), **given}
     try:
         hook(*(arguments[arg] for arg in SUPPORTED[name]))
     except BaseException as error:  # noqa: BLE001 - a hook must never take the server down

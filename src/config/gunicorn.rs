@@ -32,6 +32,7 @@ const USE_SYSTEMD: &str =
 const LOGGING: &str = "ferrogate's logs are written by its own logger; use --error-log and --access-log and the log shipper of your platform";
 const NO_STATSD: &str = "statsd is not supported";
 const HOOKS: &str = "this server hook is not supported yet";
+const NO_PYTHON_ON_ABORT: &str = "a worker stopped by SIGINT or by --timeout runs no Python; the timeout's SIGABRT makes faulthandler write every thread's stack to the error log instead";
 const PER_REQUEST: &str = "a per-request hook would take the GIL for every request on the I/O path; wrap the app in WSGI middleware instead";
 const HOOK_IN_TOML: &str =
     "a server hook is a Python function: define it in a Python config file (-c gunicorn.conf.py)";
@@ -101,19 +102,19 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("pythonpath", Mapping::Same),
     ("paste", Mapping::Unsupported(NOT_YET)),
     ("on_starting", Mapping::Hook),
-    ("on_reload", Mapping::Unsupported(HOOKS)),
+    ("on_reload", Mapping::Hook),
     ("when_ready", Mapping::Hook),
     ("pre_fork", Mapping::Hook),
     ("post_fork", Mapping::Hook),
     ("post_worker_init", Mapping::Hook),
-    ("worker_int", Mapping::Unsupported(HOOKS)),
-    ("worker_abort", Mapping::Unsupported(HOOKS)),
+    ("worker_int", Mapping::Unsupported(NO_PYTHON_ON_ABORT)),
+    ("worker_abort", Mapping::Unsupported(NO_PYTHON_ON_ABORT)),
     ("pre_exec", Mapping::Unsupported(HOOKS)),
     ("pre_request", Mapping::Unsupported(PER_REQUEST)),
     ("post_request", Mapping::Unsupported(PER_REQUEST)),
-    ("child_exit", Mapping::Unsupported(HOOKS)),
+    ("child_exit", Mapping::Hook),
     ("worker_exit", Mapping::Hook),
-    ("nworkers_changed", Mapping::Unsupported(HOOKS)),
+    ("nworkers_changed", Mapping::Hook),
     ("on_exit", Mapping::Hook),
     ("ssl_context", Mapping::Unsupported(NO_TLS)),
     ("proxy_protocol", Mapping::Same),

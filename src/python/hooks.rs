@@ -24,8 +24,8 @@ pub fn install(py: Python<'_>, loaded: &Loaded) -> PyResult<()> {
     Ok(())
 }
 
-/// Runs hook `name`; `Err` carries the hook's traceback. `worker_pid` is the new worker's
-/// pid for `pre_fork` (0 before the fork), else unused.
+/// Runs hook `name`; `Err` carries the hook's traceback. `worker_pid` names the worker for
+/// `child_exit` (the one reaped); the others take the current process's.
 pub fn run(py: Python<'_>, name: &str, worker_pid: i32) -> Result<(), String> {
     let outcome = py
         .import("ferrogate.hooks")
@@ -35,6 +35,19 @@ pub fn run(py: Python<'_>, name: &str, worker_pid: i32) -> Result<(), String> {
         Ok(None) => Ok(()),
         Ok(Some(error)) => Err(error),
         Err(error) => Err(format!("Cannot run the {name} hook: {error}")),
+    }
+}
+
+/// `nworkers_changed(server, new_value, old_value)`.
+pub fn run_counts_logged(py: Python<'_>, name: &str, new: usize, old: usize) {
+    let outcome = py
+        .import("ferrogate.hooks")
+        .and_then(|hooks| hooks.call_method1("run_counts", (name, new, old)))
+        .and_then(|result| result.extract::<Option<String>>());
+    match outcome {
+        Ok(None) => {}
+        Ok(Some(error)) => log::error!("{error}"),
+        Err(error) => log::error!("Cannot run the {name} hook: {error}"),
     }
 }
 

@@ -17,7 +17,8 @@ use crate::config::Settings;
 use crate::observe::{error_log, AccessLog};
 use crate::server::{self, Listener};
 use crate::supervisor::{
-    self, Identity, Progress, RetirementPolicy, RunningRequest, WorkerLauncher, WorkerSlot,
+    self, Identity, MasterEvent, Progress, RetirementPolicy, RunningRequest, WorkerLauncher,
+    WorkerSlot,
 };
 use crate::wsgi::ProgressProbe;
 
@@ -61,6 +62,16 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
     fn reopen_logs(&mut self) {
         reopen_logs(self.access_log.as_deref());
         log::info!("SIGUSR1: reopened the log files");
+    }
+
+    fn on_event(&mut self, event: MasterEvent) {
+        match event {
+            MasterEvent::Reload => hooks::run_logged(self.py, "on_reload", 0),
+            MasterEvent::WorkerExited(pid) => hooks::run_logged(self.py, "child_exit", pid),
+            MasterEvent::WorkerCountChanged { new, old } => {
+                hooks::run_counts_logged(self.py, "nworkers_changed", new, old)
+            }
+        }
     }
 }
 

@@ -64,6 +64,20 @@ pub trait WorkerLauncher {
     /// Reopens the master's log files (SIGUSR1); the master then passes the signal on to
     /// every worker, which reopens its own.
     fn reopen_logs(&mut self);
+
+    /// Something happened that the launcher's side (the config file's hooks) may act on.
+    fn on_event(&mut self, event: MasterEvent);
+}
+
+/// What the master tells its launcher besides starting workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterEvent {
+    /// A SIGHUP reload begins.
+    Reload,
+    /// A worker process ended and was reaped.
+    WorkerExited(libc::pid_t),
+    /// SIGTTIN or SIGTTOU changed the number of workers.
+    WorkerCountChanged { new: usize, old: usize },
 }
 
 pub struct SupervisorOptions {
@@ -406,6 +420,7 @@ impl Master<'_> {
             return;
         }
         self.last_reload = Some(Instant::now());
+        self.launcher.on_event(MasterEvent::Reload);
         log::info!(
             "Reloading: starting {} new worker(s); the old ones serve until the new ones accept",
             self.options.workers
@@ -425,6 +440,10 @@ impl Master<'_> {
         }
         self.options.workers += 1;
         log::info!("SIGTTIN: {} workers", self.options.workers);
+        self.launcher.on_event(MasterEvent::WorkerCountChanged {
+            new: self.options.workers,
+            old: self.options.workers - 1,
+        });
         self.balance();
     }
 
@@ -436,6 +455,10 @@ impl Master<'_> {
         }
         self.options.workers -= 1;
         log::info!("SIGTTOU: {} workers", self.options.workers);
+        self.launcher.on_event(MasterEvent::WorkerCountChanged {
+            new: self.options.workers,
+            old: self.options.workers + 1,
+        });
         self.balance();
     }
 
@@ -451,6 +474,7 @@ impl Master<'_> {
                 continue;
             };
             self.heartbeats.release(&worker.slot);
+            self.launcher.on_event(MasterEvent::WorkerExited(pid));
             if !matches!(self.phase, Phase::Running) {
                 continue;
             }

@@ -52,6 +52,18 @@ def worker_exit(server, worker):
 
 def on_exit(server):
     _note("on_exit", os.getpid())
+
+
+def on_reload(server):
+    _note("on_reload", os.getpid())
+
+
+def child_exit(server, worker):
+    _note("child_exit", os.getpid(), worker.pid)
+
+
+def nworkers_changed(server, new_value, old_value):
+    _note("nworkers_changed", os.getpid(), new_value, old_value)
 '''
 
 
@@ -123,7 +135,8 @@ def test_a_raising_post_fork_is_logged_and_the_worker_serves(project):
     "conf, message",
     [
         ("def pre_request(worker, req):\n    pass\n", "would take the GIL for every request"),
-        ("def on_reload(server):\n    pass\n", "this server hook is not supported yet"),
+        ("def pre_exec(server):\n    pass\n", "this server hook is not supported yet"),
+        ("def worker_abort(worker):\n    pass\n", "runs no Python"),
     ],
 )
 def test_hooks_that_are_not_called_are_refused(project, conf, message):
@@ -145,3 +158,26 @@ def test_no_hooks_no_noise(project):
     assert not os.path.exists(project / "gunicorn.conf.py")
     result = ferrogate("--check-config", cwd=project)
     assert result.returncode == 0 and "hook" not in result.stderr
+
+
+def test_master_event_hooks_on_hup_ttin_and_a_worker_exit(project):
+    import signal as signals
+
+    log = project / "hooks.log"
+    server = served(project, HOOKS, {"HOOK_LOG": str(log)})
+    try:
+        wait_until_ready(server)
+        first = server.wait_for_workers(2)
+        server.send_signal(signals.SIGTTIN)
+        server.wait_for_workers(3)
+        server.send_signal(signals.SIGHUP)
+        server.wait_for_log(r"retir", count=3, timeout=30)
+        server.wait_for_workers(3, exclude=first, timeout=30)
+    finally:
+        assert server.stop() == 0, server.log()
+    lines = [line.split() for line in log.read_text().splitlines()]
+    master = str(server.pid)
+    assert ["nworkers_changed", master, "3", "2"] in lines
+    assert ["on_reload", master] in lines
+    exited = {pid for name, where, pid in (l for l in lines if l[0] == "child_exit") if where == master}
+    assert {str(pid) for pid in first} <= exited, lines
