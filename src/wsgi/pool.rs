@@ -349,9 +349,8 @@ impl Pool {
         let (job, queued) = queue.jobs.pop_front()?;
         queue.taken += 1;
         // When it started, for --timeout: when it was queued, unless it waited behind busy
-        // threads meanwhile; then no earlier than the last look of the heartbeat (at most
-        // 0.1 s ago), so waiting does not count as running. PERF: not `Instant::now()`, which
-        // cost ~1% of a hello request's instructions (benches/README.md, "worker heartbeat").
+        // threads meanwhile; then no earlier than the heartbeat's last look (at most 0.1 s
+        // ago), so waiting does not count as running, and no clock is read per request.
         let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
         queue.threads[index] = ThreadState::Busy(RunningJob {
             started: queued.max(seen),
