@@ -203,7 +203,10 @@ fn progress_of(probe: &ProgressProbe) -> Progress {
         requests: sample.requests,
         oldest_running: sample.oldest_running.map(|request| RunningRequest {
             started: request.started,
-            label: format!("{} {}", request.method, request.uri),
+            label: match &request.target {
+                Some(target) => format!("{} {target}", request.method),
+                None => request.method.to_string(),
+            },
         }),
     }
 }

@@ -209,6 +209,7 @@ impl Master<'_> {
                         slot,
                         started: Instant::now(),
                         accepting: false,
+                        accepting_since_ns: 0,
                         crash_streak: start.crash_streak,
                         role: Role::Keeper,
                     };
@@ -243,6 +244,7 @@ impl Master<'_> {
             let reading = worker.slot.read();
             if reading.accepting && !worker.accepting {
                 worker.accepting = true;
+                worker.accepting_since_ns = now_ns;
                 log::debug!("Worker {pid} accepts connections");
             }
             if let (Role::Keeper, true, Some(why)) =
@@ -259,9 +261,8 @@ impl Master<'_> {
                 continue;
             };
             if worker.accepting && worker.role.is_serving() {
-                if let Some(found) =
-                    watchdog::stuck(&reading, now_ns, self.watched_since_ns, timeout)
-                {
+                let watched_since = self.watched_since_ns.max(worker.accepting_since_ns);
+                if let Some(found) = watchdog::stuck(&reading, now_ns, watched_since, timeout) {
                     stuck.push((*pid, found));
                 }
             }

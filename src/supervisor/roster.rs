@@ -51,6 +51,9 @@ pub struct Worker {
     pub started: Instant,
     /// Its slot said it accepts connections (the app is loaded, the accept loops run).
     pub accepting: bool,
+    /// When the master first saw it accepting (CLOCK_MONOTONIC ns): the watchdog counts
+    /// from there at the earliest.
+    pub accepting_since_ns: u64,
     /// Young deaths in a row of the line of workers this one continues (backoff.rs).
     pub crash_streak: u32,
     pub role: Role,
@@ -165,6 +168,7 @@ mod tests {
                 // Listed oldest first.
                 started: start + Duration::from_secs(age as u64),
                 accepting: *accepting,
+                accepting_since_ns: 0,
                 crash_streak: 0,
                 role: *role,
             };

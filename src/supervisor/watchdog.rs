@@ -17,8 +17,9 @@ pub enum Stuck {
 }
 
 /// Whether the worker whose slot reads `reading` is stuck at `now_ns`. Ages count from
-/// `watched_since_ns` at the earliest: when the master itself was not running (the whole
-/// process group stopped and continued), a worker has had no chance to report either.
+/// `watched_since_ns` at the earliest: since the master saw the worker accept (a worker
+/// that never reported since is silent from then), and since the master itself last ran
+/// without a pause (when its process group was stopped, no worker could report either).
 pub fn stuck(
     reading: &SlotReading,
     now_ns: u64,
@@ -33,10 +34,8 @@ pub fn stuck(
             });
         }
     }
-    let beat = reading.io_beat_ns?;
-    (age(beat) >= timeout).then(|| Stuck::Silent {
-        silent: nanos(now_ns.saturating_sub(beat)),
-    })
+    let beat = reading.io_beat_ns.unwrap_or(0);
+    (age(beat) >= timeout).then(|| Stuck::Silent { silent: age(beat) })
 }
 
 #[cfg(test)]
@@ -85,10 +84,18 @@ mod tests {
                 silent: Duration::from_secs(3)
             })
         );
+        let accepted_at = 99 * SECOND;
+        let never_reported = reading(None, None);
         assert_eq!(
-            stuck(&reading(None, None), 100 * SECOND, 0, timeout),
-            None,
-            "no report yet"
+            stuck(&never_reported, 100 * SECOND, accepted_at, timeout),
+            None
+        );
+        assert_eq!(
+            stuck(&never_reported, 101 * SECOND, accepted_at, timeout),
+            Some(Stuck::Silent {
+                silent: Duration::from_secs(2)
+            }),
+            "silent since it accepted"
         );
     }
 

@@ -20,7 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use http::{Method, Uri};
+use http::uri::PathAndQuery;
+use http::Method;
 use pyo3::prelude::*;
 use tokio::sync::Notify;
 
@@ -70,9 +71,10 @@ enum ThreadState {
 /// The request a busy thread runs, as the heartbeat reports it.
 struct RunningJob {
     started: Instant,
-    /// Cheap to clone: the target shares the bytes the head was received in.
+    /// Cheap to clone: the target shares the bytes the head was received in. PERF: the
+    /// path and query only, not the whole `Uri` (benches/README.md, "worker heartbeat").
     method: Method,
-    uri: Uri,
+    target: Option<PathAndQuery>,
 }
 
 /// How many threads are in each state.
@@ -148,7 +150,8 @@ pub struct OldestRequest {
     /// When a thread took it.
     pub started: Instant,
     pub method: Method,
-    pub uri: Uri,
+    /// The path and query (`None` for a target without one, such as CONNECT's).
+    pub target: Option<PathAndQuery>,
 }
 
 /// The worker is stopping and takes no more requests.
@@ -263,7 +266,7 @@ impl Pool {
             .map(|job| OldestRequest {
                 started: job.started,
                 method: job.method.clone(),
-                uri: job.uri.clone(),
+                target: job.target.clone(),
             });
         PoolProgress {
             requests: queue.taken,
@@ -346,14 +349,13 @@ impl Pool {
         let (job, queued) = queue.jobs.pop_front()?;
         queue.taken += 1;
         // When it started, for --timeout: when it was queued, unless it waited behind busy
-        // threads meanwhile; then no earlier than the last look of the heartbeat (at most
-        // 0.1 s ago), so waiting does not count as running. PERF: not `Instant::now()`, which
-        // cost ~1% of a hello request's instructions (benches/README.md, "worker heartbeat").
+        // threads meanwhile; then no earlier than the heartbeat's last look (at most 0.1 s
+        // ago), so waiting does not count as running, and no clock is read per request.
         let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
         queue.threads[index] = ThreadState::Busy(RunningJob {
             started: queued.max(seen),
             method: job.head.method.clone(),
-            uri: job.head.uri.clone(),
+            target: job.head.uri.path_and_query().cloned(),
         });
         Some(job)
     }

@@ -2,23 +2,27 @@
 resident memory grew over --max-worker-memory, asks the master to retire. The master starts
 its replacement first; only once that one accepts does the old worker stop accepting and
 drain, as on SIGTERM. No request fails, the exit is not a crash (no back-off, its own exit
-code) (apps/reload_token.py, apps/hoard.py)."""
+code); a replacement that cannot load the app leaves the old worker serving
+(apps/reload_token.py, apps/hoard.py)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 
 import pytest
 
-from tests.serving import is_alive, proc_status_kib
-from tests.supervisor.load import MixedLoad, served_by
+from tests.serving import APPS_DIR, is_alive, proc_status_kib, server_env
+from tests.supervisor.load import Load, MixedLoad, served_by
 
 #: Exit code of a worker after a retirement it asked for (src/supervisor/master.rs).
 EXIT_WORKER_RETIRED = 5
 #: Retirements to see under load before the test ends.
 RETIREMENTS = 6
+GOOD_APP = (APPS_DIR / "reload_token.py").read_text()
 
 
 def retirements(server) -> list[int]:
@@ -91,3 +95,48 @@ def test_worker_over_the_memory_limit_retires_after_its_replacement_accepts(serv
         assert served_by(server) == replacement
         assert proc_status_kib(replacement, "VmRSS") < 150 * 1024
         assert "starting a new one" not in server.log()
+
+
+@pytest.mark.timeout(60)
+def test_replacement_that_cannot_load_the_app_leaves_the_old_worker_serving(serve, tmp_path):
+    app_file = tmp_path / "retiring_app.py"
+    app_file.write_text(GOOD_APP)
+    with serve(f"{app_file}:app", "--max-requests", "20", cwd=tmp_path) as server:
+        (worker,) = server.wait_for_workers(1)
+        app_file.write_text('raise RuntimeError("broken meanwhile 9c2e")\n')
+        for _ in range(25):
+            assert served_by(server) == worker
+        server.wait_for_log(
+            r"Worker \d+ could not load the app \(the error is above\); the other workers keep "
+            r"serving; trying again in 1s"
+        )
+        with Load(server, ["/"]) as load:
+            load.wait_for_answers(20, since=0)
+        assert load.failed() == [] and {o.answer["pid"] for o in load.ok()} == {worker}
+
+        app_file.write_text(GOOD_APP)  # fixed: a later attempt loads it and takes over
+        (replacement,) = server.wait_for_workers(1, exclude=[worker], timeout=20)
+        assert served_by(server) == replacement
+        server.wait_for_log(rf"Worker {worker} retired \(exited with code {EXIT_WORKER_RETIRED}\)")
+
+
+def test_gunicorn_config_names_carry_over(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "timeout = 5\nmax_requests = 100\nmax_requests_jitter = 10\n"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "--check-config", "-c", "gunicorn.conf.py"],
+        cwd=tmp_path,
+        env=server_env({"FERROGATE_MAX_WORKER_MEMORY": "300"}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr
+    for line in [
+        r"timeout = 5 +# gunicorn.conf.py line 1",
+        r"max_requests = 100 +# gunicorn.conf.py line 2",
+        r"max_requests_jitter = 10 +# gunicorn.conf.py line 3",
+        r"max_worker_memory = 300 +# env FERROGATE_MAX_WORKER_MEMORY",
+    ]:
+        assert re.search(line, checked.stdout), checked.stdout
