@@ -52,7 +52,7 @@ lint: venv
 	$(PY) -m pip install -q ruff mypy
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff check python tests benches tools
 	$(VENV)/bin/mypy --ignore-missing-imports python/ferrogate
 
 bench: build

@@ -9,8 +9,8 @@ In a ``gunicorn.conf.py`` (or ``ferrogate.conf.py``) passed with ``-c``::
 Supported: ``on_starting(server)``, ``when_ready(server)``, ``pre_fork(server, worker)``,
 ``post_fork(server, worker)``, ``post_worker_init(worker)``, ``worker_exit(server, worker)``,
 ``on_reload(server)``, ``child_exit(server, worker)``, ``nworkers_changed(server, new_value,
-old_value)``, ``on_exit(server)``. ``server`` and ``worker`` are the small objects below, not gunicorn's
-classes. A hook that raises is logged with its traceback; for ``on_starting`` and
+old_value)``, ``on_exit(server)``. ``server`` and ``worker`` are the small objects below,
+not gunicorn's classes. A hook that raises is logged with its traceback; for ``on_starting`` and
 ``when_ready`` the error also stops the start (exit code 2).
 
 Not offered, and refused by name when a config file defines them: ``pre_request`` and

@@ -18,7 +18,8 @@ mod watchdog;
 
 pub use heartbeat::WorkerSlot;
 pub use master::{
-    supervise, SupervisorOptions, MasterEvent, WorkerLauncher, EXIT_WORKER_BOOT_FAILED, EXIT_WORKER_RETIRED,
+    supervise, MasterEvent, SupervisorOptions, WorkerLauncher, EXIT_WORKER_BOOT_FAILED,
+    EXIT_WORKER_RETIRED,
 };
 pub use open_files::raise_open_file_limit;
 pub use process::{resolve_identity, set_umask, Identity, PidFile};

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - tables of expected messages read best one case a line
 """Config files and precedence: ferrogate.toml, [tool.ferrogate] in pyproject.toml, -c FILE
 (TOML or a gunicorn-style Python file), FERROGATE_* variables, the command line; what
 --check-config prints, and every mistake refused before anything is bound, naming the
@@ -92,7 +93,7 @@ def test_pyproject_tool_table_is_read_and_ferrogate_toml_wins(project):
 
 
 def test_precedence_is_command_line_then_env_then_file(project):
-    (project / "ferrogate.toml").write_text("workers = 2\nthreads = 3\nroot_path = \"/file\"\n")
+    (project / "ferrogate.toml").write_text('workers = 2\nthreads = 3\nroot_path = "/file"\n')
     env = {"FERROGATE_THREADS": "5", "FERROGATE_ROOT_PATH": "/env"}
     result = ferrogate("--check-config", "--root-path", "/cli", cwd=project, env=env)
     settings = effective(result.stdout)

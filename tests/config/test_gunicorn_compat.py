@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - tables of expected messages read best one case a line
 """A gunicorn deployment carries over: gunicorn.conf.py read with gunicorn's names, gunicorn's
 command-line spellings accepted, and what has no meaning here refused by name."""
 

@@ -14,7 +14,7 @@ import pytest
 from tests.config.test_config_files import EXIT_USAGE, ferrogate
 from tests.serving import APPS_DIR, can_connect, free_port, start, wait_until_ready
 
-HOOKS = '''
+HOOKS = """
 import os
 
 LOG = os.environ["HOOK_LOG"]
@@ -64,7 +64,7 @@ def child_exit(server, worker):
 
 def nworkers_changed(server, new_value, old_value):
     _note("nworkers_changed", os.getpid(), new_value, old_value)
-'''
+"""
 
 
 @pytest.fixture
@@ -112,8 +112,12 @@ def test_each_hook_runs_at_its_moment_in_its_process(project):
 
 def test_a_raising_on_starting_stops_the_start(project):
     port = free_port()
-    (project / "gunicorn.conf.py").write_text("def on_starting(server):\n    raise RuntimeError('no db')\n")
-    result = ferrogate("-c", "gunicorn.conf.py", "hello:app", "-b", f"127.0.0.1:{port}", cwd=project)
+    (project / "gunicorn.conf.py").write_text(
+        "def on_starting(server):\n    raise RuntimeError('no db')\n"
+    )
+    result = ferrogate(
+        "-c", "gunicorn.conf.py", "hello:app", "-b", f"127.0.0.1:{port}", cwd=project
+    )
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "The on_starting hook raised" in result.stderr and "RuntimeError: no db" in result.stderr
     assert not can_connect(f"127.0.0.1:{port}")
@@ -179,5 +183,6 @@ def test_master_event_hooks_on_hup_ttin_and_a_worker_exit(project):
     master = str(server.pid)
     assert ["nworkers_changed", master, "3", "2"] in lines
     assert ["on_reload", master] in lines
-    exited = {pid for name, where, pid in (l for l in lines if l[0] == "child_exit") if where == master}
+    exits = [line for line in lines if line[0] == "child_exit"]
+    exited = {pid for _, where, pid in exits if where == master}
     assert {str(pid) for pid in first} <= exited, lines

@@ -14,7 +14,7 @@ from tests.serving import serve
 
 pytestmark = pytest.mark.timeout(60)
 
-APP = '''
+APP = """
 import helper
 
 
@@ -22,7 +22,7 @@ def app(environ, start_response):
     body = (helper.VERSION + " " + str(__import__("os").getpid())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
-'''
+"""
 
 
 def save(path: Path, text: str) -> None:

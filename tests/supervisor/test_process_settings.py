@@ -70,7 +70,9 @@ def test_a_numeric_user_takes_its_own_group():
         assert (facts["uid"], facts["gid"]) == (NOBODY, NOGROUP)
 
 
-@pytest.mark.parametrize("flag, name", [("--user", "no-such-user-x"), ("--group", "no-such-group-x")])
+@pytest.mark.parametrize(
+    "flag, name", [("--user", "no-such-user-x"), ("--group", "no-such-group-x")]
+)
 def test_an_unknown_user_or_group_stops_the_start(flag, name):
     result = subprocess.run(
         [sys.executable, "-m", "ferrogate", "hello:app", "--bind", f"127.0.0.1:{free_port()}",
