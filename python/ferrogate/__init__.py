@@ -51,8 +51,8 @@ def _settings_argv(options: dict[str, Any]) -> list[str]:
 
 def run(
     app: WsgiApp,
-    bind: str | list[str] = "127.0.0.1:8000",
-    workers: int = 1,
+    bind: str | list[str] | None = None,
+    workers: Optional[int] = None,
     threads: Optional[int] = None,
     **options: Any,
 ) -> None:
@@ -60,8 +60,11 @@ def run(
 
     ``bind`` is one address or a list (``host:port``, ``[::1]:port``, ``unix:/path``).
     Any other command-line setting is accepted as a keyword (``access_log="-"``,
-    ``graceful_timeout=10``, ``debug=True``). With ``workers > 1`` the app object is
-    shared by fork, as with gunicorn's ``--preload``.
+    ``graceful_timeout=10``, ``debug=True``). A setting not given here comes, as for the
+    command, from ``FERROGATE_*`` variables, then a config file in the working directory
+    (``ferrogate.toml`` or ``[tool.ferrogate]`` in ``pyproject.toml``), then the default
+    (``127.0.0.1:8000``, one worker). With ``workers > 1`` the app object is shared by fork,
+    as with gunicorn's ``--preload``.
     """
     settings = dict(bind=bind, workers=workers, threads=threads, **options)
     argv = ["ferrogate", *_settings_argv(settings)]

@@ -66,3 +66,25 @@ def test_run_keywords_are_checked_against_the_settings():
             assert words in str(error), error
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def test_run_without_keywords_takes_the_config_file_and_environment(tmp_path):
+    """run()'s keywords default to "not given", so a config file and FERROGATE_* apply, as
+    for the command (a keyword would override them both)."""
+    import shutil
+
+    port = free_port()
+    shutil.copy(APPS_DIR / "api_run_bare.py", tmp_path / "api_run_bare.py")
+    (tmp_path / "ferrogate.toml").write_text(f'bind = "127.0.0.1:{port}"\nworkers = 3\n')
+    server = start_script(
+        [str(tmp_path / "api_run_bare.py")],
+        bind=f"127.0.0.1:{port}",
+        cwd=tmp_path,
+        env={"FERROGATE_WORKERS": "2"},
+    )
+    try:
+        workers = server.wait_for_workers(2)
+        assert int(server.get("/").body) in workers
+        assert server.stop() == 0
+    finally:
+        server.kill()
