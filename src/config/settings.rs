@@ -67,6 +67,11 @@ pub struct Settings {
     )]
     pub bind: Vec<BindAddress>,
 
+    /// Mode of the Unix socket files ferrogate creates (octal, like 0o660); default: what
+    /// --umask leaves. Connecting needs write permission, so a proxy's user or group needs w.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode, help_heading = "Binding")]
+    pub unix_socket_perms: Option<u32>,
+
     /// Pending connections the kernel queues per listening socket (gunicorn's default).
     #[arg(
         allow_negative_numbers = true,
@@ -388,6 +393,11 @@ fn parse_env_pair(text: &str) -> Result<String, String> {
         Some((key, _)) if !key.is_empty() && !key.contains('\0') => Ok(text.to_string()),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
+}
+
+/// `--unix-socket-perms`: an octal file mode, with or without a leading `0o` or `0`.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    parse_umask(text).map_err(|_| format!("{text:?} is not an octal file mode from 0 to 0o777"))
 }
 
 /// `--umask`: octal, with or without a leading `0o` or `0`.

@@ -1,6 +1,7 @@
 //! `ferrogate._ferrogate.main` (the command) and `run` (serve an app object): parse settings,
 //! open the logs, bind, and hand over to the supervisor.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
@@ -216,6 +217,18 @@ fn launch(
             return error.exit_code();
         }
     };
+    if let Some(mode) = settings.unix_socket_perms {
+        for path in listeners.iter().filter_map(Listener::socket_file) {
+            let permissions = std::fs::Permissions::from_mode(mode);
+            if let Err(error) = std::fs::set_permissions(path, permissions) {
+                log::error!(
+                    "--unix-socket-perms: cannot set {}: {error}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
     if let Some(identity) = &identity {
         for path in listeners.iter().filter_map(Listener::socket_file) {
             if let Err(error) = identity.give(path) {

@@ -28,11 +28,17 @@ pub enum Listener {
 pub struct BindError {
     pub address: String,
     pub source: io::Error,
+    /// Who holds the port, when it is in use and the holder can be seen (`pid N (name)`).
+    pub holder: Option<String>,
 }
 
 impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot listen on {}: {}", self.address, self.source)
+        write!(f, "cannot listen on {}: {}", self.address, self.source)?;
+        match &self.holder {
+            Some(holder) => write!(f, "; {holder} is listening there"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -45,9 +51,18 @@ impl std::error::Error for BindError {
 /// Binds `address` with room for `backlog` pending connections, non-blocking, ready to be
 /// handed to tokio in each worker.
 pub fn bind(address: &BindAddress, backlog: i32) -> Result<Listener, BindError> {
-    let fail = |source| BindError {
-        address: address.to_string(),
-        source,
+    let fail = |source: io::Error| {
+        let holder = match address {
+            BindAddress::Tcp { port, .. } if source.kind() == io::ErrorKind::AddrInUse => {
+                super::port_owner::find(*port)
+            }
+            _ => None,
+        };
+        BindError {
+            address: address.to_string(),
+            source,
+            holder,
+        }
     };
     match address {
         BindAddress::Tcp { host, port } => {

@@ -3,6 +3,7 @@
 
 mod accept;
 mod listener;
+mod port_owner;
 mod room;
 
 pub use accept::{serve, serve_one_connection};

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 
@@ -59,6 +60,9 @@ def test_bind_failure_exits_4_naming_the_address():
         code, log = run_until_exit(["hello:app"], binds=[address])
     assert code == EXIT_BIND, log
     assert address in log
+    # The line names who holds the port: this test's own process.
+    assert f"pid {os.getpid()} (" in log and "is listening there" in log
+    assert len([line for line in log.splitlines() if address in line]) == 1
 
 
 def environ_via(conn: RawConnection, host: str = "localhost") -> dict:

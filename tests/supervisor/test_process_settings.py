@@ -118,3 +118,22 @@ def test_env_without_an_equals_sign_is_refused():
     )  # fmt: skip
     assert result.returncode == EXIT_USAGE
     assert "is not KEY=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["0o660", "0600", "777"])
+def test_unix_socket_perms_sets_the_socket_mode(tmp_path, mode):
+    path = tmp_path / "perms.sock"
+    with serve("hello:app", "--unix-socket-perms", mode, binds=[f"unix:{path}"]) as server:
+        assert stat.S_IMODE(path.stat().st_mode) == int(mode.removeprefix("0o"), 8)
+        with server.connect() as conn:
+            conn.send_request("GET", "/", close=True)
+            assert conn.read_response().status == 200
+
+
+def test_a_bad_unix_socket_mode_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "hello:app", "--unix-socket-perms", "0o1777"],
+        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == EXIT_USAGE
+    assert "not an octal file mode" in result.stderr
