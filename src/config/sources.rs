@@ -165,6 +165,13 @@ impl FromFile {
             let Some(id) = resolve_key(cmd, &entry.key, &place)? else {
                 continue;
             };
+            if matches!(id.as_str(), "config" | "check_config") {
+                return Err(LoadError::Entry(format!(
+                    "`{}` in {place} has no effect inside a config file; give it on the \
+                     command line",
+                    entry.key
+                )));
+            }
             if let Some((other, line)) = seen.insert(id.clone(), (entry.key.clone(), entry.line)) {
                 return Err(LoadError::Entry(format!(
                     "`{other}` (line {line}) and `{}` (line {}) in {} both set `{id}`; keep one",

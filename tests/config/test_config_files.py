@@ -126,11 +126,12 @@ def test_explicit_config_file_and_a_missing_one(project):
         ("workers = = 2\n", "{f} line 1"),
         ('worker_class = "gevent"\n', "bad value \"gevent\" for `worker_class` in {f} line 1"),
         ('daemon = true\n', "--daemon is not offered"),
+        ('config = "other.toml"\n', "`config` in {f} line 1 has no effect inside a config file"),
         ('statsd_host = "localhost:8125"\n', "`statsd_host` in {f} line 1 is a gunicorn setting ferrogate does not take"),
     ],
     ids=["unknown-key", "zero-workers", "string-workers", "switch-not-bool", "list-for-scalar",
          "negative-duration", "bad-level", "same-setting-twice", "syntax", "gevent", "daemon",
-         "gunicorn-unsupported"],
+         "config-in-config", "gunicorn-unsupported"],
 )  # fmt: skip
 def test_a_bad_config_file_is_refused_before_binding(project, text, message):
     port = free_port()

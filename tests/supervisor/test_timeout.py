@@ -76,6 +76,9 @@ def test_frozen_worker_is_killed_and_replaced(serve):
     # SIGSTOP freezes every thread, its I/O loop included: its slot stops being updated.
     with serve("stuck:app", "--timeout", "1") as server:
         (worker,) = server.wait_for_workers(1)
+        # Serving first: a worker still loading its app is not under --timeout, and under
+        # load the fork can be seen well before the app is loaded.
+        assert served_by(server) == worker
         os.kill(worker, signal.SIGSTOP)
         took = wait_until_dead(worker, timeout=5)
         # 1 s without a report, the 0.2 s tick, then 1 s for SIGABRT (which a stopped
