@@ -19,6 +19,14 @@ EXIT_USAGE = 2
 NOBODY, NOGROUP = 65534, 65534
 
 
+def run_ferrogate(*args: str) -> subprocess.CompletedProcess:
+    """The command run to its end (for settings refused at start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ferrogate", *args],
+        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
 def proc_ids(pid: int) -> tuple[int, int]:
     """(real uid, real gid) of a process, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -38,11 +46,13 @@ def test_pid_file_holds_the_master_pid_and_is_removed_on_exit(tmp_path):
 
 def test_an_unwritable_pid_file_stops_the_start(tmp_path):
     port = free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "hello:app", "--bind", f"127.0.0.1:{port}",
-         "--pid", str(tmp_path / "no" / "such" / "dir.pid")],
-        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    result = run_ferrogate(
+        "hello:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--pid",
+        str(tmp_path / "no" / "such" / "dir.pid"),
+    )
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "Cannot write the pid file" in result.stderr
 
@@ -74,11 +84,7 @@ def test_a_numeric_user_takes_its_own_group():
     "flag, name", [("--user", "no-such-user-x"), ("--group", "no-such-group-x")]
 )
 def test_an_unknown_user_or_group_stops_the_start(flag, name):
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "hello:app", "--bind", f"127.0.0.1:{free_port()}",
-         flag, name],
-        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    result = run_ferrogate("hello:app", "--bind", f"127.0.0.1:{free_port()}", flag, name)
     assert result.returncode == EXIT_USAGE, result.stderr
     assert f"{flag} {name}: no such" in result.stderr
 
@@ -97,10 +103,7 @@ def test_umask_applies_to_unix_sockets_and_the_app(tmp_path):
 
 @pytest.mark.parametrize("bad", ["999", "0o1000", "rwx"])
 def test_a_bad_umask_is_refused(bad):
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "hello:app", "--umask", bad],
-        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    result = run_ferrogate("hello:app", "--umask", bad)
     assert result.returncode == EXIT_USAGE
     assert "--umask" in result.stderr and "octal" in result.stderr
 
@@ -112,10 +115,7 @@ def test_env_sets_variables_for_the_app():
 
 
 def test_env_without_an_equals_sign_is_refused():
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "hello:app", "--env", "JUSTANAME"],
-        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    result = run_ferrogate("hello:app", "--env", "JUSTANAME")
     assert result.returncode == EXIT_USAGE
     assert "is not KEY=VALUE" in result.stderr
 
@@ -131,9 +131,6 @@ def test_unix_socket_perms_sets_the_socket_mode(tmp_path, mode):
 
 
 def test_a_bad_unix_socket_mode_is_refused():
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "hello:app", "--unix-socket-perms", "0o1777"],
-        cwd=APPS_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    result = run_ferrogate("hello:app", "--unix-socket-perms", "0o1777")
     assert result.returncode == EXIT_USAGE
     assert "not an octal file mode" in result.stderr
