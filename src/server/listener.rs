@@ -216,16 +216,6 @@ impl Listener {
             },
         })
     }
-
-    /// Removes a Unix socket's file; called once by the master as it exits.
-    pub fn remove_socket_file(&self) {
-        if let Listener::Unix {
-            path: Some(path), ..
-        } = self
-        {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 impl fmt::Display for Listener {
@@ -304,7 +294,7 @@ mod tests {
         let address = BindAddress::Unix(path.clone());
         drop(bind(&address, 16).unwrap());
         let again = bind(&address, 16).unwrap();
-        again.remove_socket_file();
+        std::fs::remove_file(again.socket_file().unwrap()).unwrap();
         std::fs::write(&path, b"not a socket").unwrap();
         assert!(bind(&address, 16).is_err());
         std::fs::remove_dir_all(dir).unwrap();

@@ -91,11 +91,6 @@ pub fn exit_on_quit() {
     }
 }
 
-/// Waits up to `timeout` for one of the master's signals.
-pub fn wait(timeout: Duration) -> Option<Signal> {
-    wait_with_sender(timeout).map(|(signal, _)| signal)
-}
-
 /// Waits up to `timeout` for one of the master's signals; also says which process sent it
 /// (0 when the kernel did, as for SIGCHLD).
 pub fn wait_with_sender(timeout: Duration) -> Option<(Signal, libc::pid_t)> {

@@ -103,6 +103,9 @@ def test_replacement_that_cannot_load_the_app_leaves_the_old_worker_serving(serv
     app_file.write_text(GOOD_APP)
     with serve(f"{app_file}:app", "--max-requests", "20", cwd=tmp_path) as server:
         (worker,) = server.wait_for_workers(1)
+        # Serving first: a forked worker may not have imported the app yet, and breaking
+        # the file then breaks the first worker itself.
+        assert served_by(server) == worker
         app_file.write_text('raise RuntimeError("broken meanwhile 9c2e")\n')
         for _ in range(25):
             assert served_by(server) == worker
