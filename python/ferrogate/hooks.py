@@ -39,6 +39,7 @@ SUPPORTED = {
     "on_reload": ("server",),
     "child_exit": ("server", "worker"),
     "nworkers_changed": ("server", "new_value", "old_value"),
+    "pre_exec": ("server",),
     "on_exit": ("server",),
 }
 

@@ -55,11 +55,13 @@ pub enum FileFormat {
 /// The config file that applies: the one given (`-c`), else `ferrogate.toml` in `dir`, else
 /// `pyproject.toml` in `dir` when it has a `[tool.ferrogate]` table.
 pub fn find(given: Option<&Path>, dir: &Path) -> Result<Option<(PathBuf, FileFormat)>, FileError> {
-    if let Some(path) = given {
+    if let Some(given) = given {
+        // From `dir`, not the working directory: a SIGHUP reads it again after `--chdir`.
+        let path = dir.join(given);
         if !path.is_file() {
-            return Err(FileError::Missing(path.to_path_buf()));
+            return Err(FileError::Missing(given.to_path_buf()));
         }
-        return Ok(Some((path.to_path_buf(), format_of(path))));
+        return Ok(Some((path.clone(), format_of(&path))));
     }
     let own = dir.join("ferrogate.toml");
     if own.is_file() {

@@ -31,7 +31,6 @@ const USE_SYSTEMD: &str =
     "not offered; run ferrogate under systemd or another supervisor (README, Deployment)";
 const LOGGING: &str = "ferrogate's logs are written by its own logger; use --error-log and --access-log and the log shipper of your platform";
 const NO_STATSD: &str = "statsd is not supported";
-const HOOKS: &str = "this server hook is not supported yet";
 const NO_PYTHON_ON_ABORT: &str = "a worker stopped by SIGINT or by --timeout runs no Python; the timeout's SIGABRT makes faulthandler write every thread's stack to the error log instead";
 const PER_REQUEST: &str = "a per-request hook would take the GIL for every request on the I/O path; wrap the app in WSGI middleware instead";
 const HOOK_IN_TOML: &str =
@@ -109,7 +108,7 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("post_worker_init", Mapping::Hook),
     ("worker_int", Mapping::Unsupported(NO_PYTHON_ON_ABORT)),
     ("worker_abort", Mapping::Unsupported(NO_PYTHON_ON_ABORT)),
-    ("pre_exec", Mapping::Unsupported(HOOKS)),
+    ("pre_exec", Mapping::Hook),
     ("pre_request", Mapping::Unsupported(PER_REQUEST)),
     ("post_request", Mapping::Unsupported(PER_REQUEST)),
     ("child_exit", Mapping::Hook),

@@ -14,4 +14,4 @@ pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};
-pub use sources::{command, load, report, LoadError, Loaded, Source};
+pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};

@@ -90,7 +90,35 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// The settings used once, when the master starts (binding, the process settings, what is
+/// imported before forking): a SIGHUP that finds them changed says they wait for a restart.
+pub const RESTART_ONLY: &[&str] = &[
+    "bind",
+    "backlog",
+    "unix_socket_perms",
+    "chdir",
+    "pythonpath",
+    "preload",
+    "pid",
+    "user",
+    "group",
+    "umask",
+];
+
 impl Loaded {
+    /// The names of the settings whose value differs in `newer`, in the table's order.
+    pub fn changed_in<'a>(&self, newer: &'a Loaded) -> Vec<&'a str> {
+        newer
+            .effective
+            .iter()
+            .filter(|setting| {
+                let before = self.effective.iter().find(|old| old.name == setting.name);
+                before.is_none_or(|old| old.values != setting.values)
+            })
+            .map(|setting| setting.name.as_str())
+            .collect()
+    }
+
     /// Whether `name` has its default value: given nowhere.
     pub fn is_default(&self, name: &str) -> bool {
         self.effective

@@ -8,9 +8,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::hooks;
-use super::launcher::ForkLauncher;
+use super::launcher::{ForkLauncher, Restart};
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
+use crate::supervisor::upgrade::Successor;
 use crate::error::{Error, EXIT_USAGE};
 use crate::observe::error_log;
 use crate::server::{self, Listener};
@@ -19,9 +20,10 @@ use crate::supervisor::{self, PidFile, SupervisorOptions};
 /// Parses `argv` as the `ferrogate` command and serves; returns the exit code.
 #[pyfunction]
 pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let loaded = match load_settings(py, &argv) {
+    let start_dir = std::env::current_dir().unwrap_or_default();
+    let loaded = match read_settings(py, &argv, &start_dir) {
         Ok(loaded) => loaded,
-        Err(code) => return code,
+        Err(failure) => return failure.print(),
     };
     if loaded.settings.check_config {
         print!("{}", config::report(&loaded));
@@ -32,44 +34,88 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         return EXIT_USAGE;
     };
     let systemd = loaded.is_default("bind").then(systemd_sockets).flatten();
-    launch(py, &loaded.settings, AppSource::Spec(spec), systemd)
+    let start = Start {
+        argv,
+        start_dir,
+        systemd,
+    };
+    launch(py, loaded, AppSource::Spec(spec), start)
 }
 
 /// Serves an app object with the settings in `argv` (which names no app); returns the exit code.
 #[pyfunction]
 pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
-    match load_settings(py, &argv) {
+    let start_dir = std::env::current_dir().unwrap_or_default();
+    match read_settings(py, &argv, &start_dir) {
         Ok(loaded) if loaded.settings.check_config => {
             print!("{}", config::report(&loaded));
             0
         }
-        Ok(loaded) => launch(py, &loaded.settings, AppSource::Object(app), None),
-        Err(code) => code,
+        Ok(loaded) => {
+            let start = Start {
+                argv,
+                start_dir,
+                systemd: None,
+            };
+            launch(py, loaded, AppSource::Object(app), start)
+        }
+        Err(failure) => failure.print(),
     }
 }
 
-/// The settings from `argv`, the environment and the config file; a bad one is printed
-/// (naming it and where it came from) and turned into the exit code.
-fn load_settings(py: Python<'_>, argv: &[String]) -> Result<Loaded, i32> {
-    let dir = std::env::current_dir().unwrap_or_default();
-    let mut read_python = |path: &Path| read_python_config(py, path);
-    match config::load(argv, &dir, &mut read_python) {
-        Ok(loaded) => match hooks::install(py, &loaded) {
-            Ok(()) => Ok(loaded),
-            Err(error) => {
-                eprintln!("ferrogate: cannot install the config file's hooks: {error}");
-                Err(EXIT_USAGE)
+/// How this process was started, for what SIGHUP reads again and SIGUSR2 runs again.
+struct Start {
+    argv: Vec<String>,
+    /// The working directory before `--chdir`: relative paths in `argv` are from there.
+    start_dir: PathBuf,
+    systemd: Option<Vec<BindAddress>>,
+}
+
+/// Why the settings could not be read.
+pub(super) enum SettingsFailure {
+    Load(LoadError),
+    Hooks(String),
+}
+
+impl SettingsFailure {
+    /// Prints the failure as the command does (clap's own format for usage errors, `--help`
+    /// and `--version`) and returns the exit code.
+    fn print(self) -> i32 {
+        match self {
+            SettingsFailure::Load(LoadError::Usage(error)) => {
+                let _ = error.print();
+                error.exit_code()
             }
-        },
-        Err(LoadError::Usage(error)) => {
-            let _ = error.print();
-            Err(error.exit_code())
-        }
-        Err(error) => {
-            eprintln!("ferrogate: {error}");
-            Err(EXIT_USAGE)
+            failure => {
+                eprintln!("ferrogate: {failure}");
+                EXIT_USAGE
+            }
         }
     }
+}
+
+impl std::fmt::Display for SettingsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingsFailure::Load(error) => write!(f, "{}", error.to_string().trim_end()),
+            SettingsFailure::Hooks(error) => {
+                write!(f, "cannot install the config file's hooks: {error}")
+            }
+        }
+    }
+}
+
+/// The settings from `argv`, the environment and the config file (found from `dir`), with
+/// the config file's hooks installed.
+pub(super) fn read_settings(
+    py: Python<'_>,
+    argv: &[String],
+    dir: &Path,
+) -> Result<Loaded, SettingsFailure> {
+    let mut read_python = |path: &Path| read_python_config(py, path);
+    let loaded = config::load(argv, dir, &mut read_python).map_err(SettingsFailure::Load)?;
+    hooks::install(py, &loaded).map_err(|error| SettingsFailure::Hooks(error.to_string()))?;
+    Ok(loaded)
 }
 
 /// Executes a gunicorn-style Python config file (ferrogate/_pyconfig.py) into entries.
@@ -157,12 +203,8 @@ fn systemd_sockets() -> Option<Vec<BindAddress>> {
 /// The first descriptor systemd passes (sd_listen_fds(3)).
 const SD_LISTEN_FDS_START: i32 = 3;
 
-fn launch(
-    py: Python<'_>,
-    settings: &Settings,
-    app: AppSource,
-    systemd: Option<Vec<BindAddress>>,
-) -> i32 {
+fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
+    let settings = &loaded.settings;
     if settings.reload && settings.preload {
         eprintln!(
             "ferrogate: --reload and --preload do not go together: a preloaded app is not \
@@ -199,17 +241,27 @@ fn launch(
                 return EXIT_USAGE;
             }
         };
-    let binds = match &systemd {
+    let mut inherited = take_inherited_sockets(py);
+    let binds = match &start.systemd {
         Some(sockets) => {
-            forget_systemd_variables(py);
+            forget_python_variables(py, &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]);
             sockets.as_slice()
         }
         None => settings.bind.as_slice(),
     };
+    // A successor started by SIGUSR2 under systemd (no --bind) keeps the sockets it inherited.
+    let keep_all_inherited = loaded.is_default("bind") && !inherited.is_empty();
     let prepared = prepare_path(py, settings)
         .and_then(|()| preload(py, settings, app))
         .and_then(|app| Ok((app, open_access_log(settings)?)))
-        .and_then(|(app, access_log)| Ok((app, access_log, bind_all(binds, settings.backlog)?)));
+        .and_then(|(app, access_log)| {
+            let listeners = match keep_all_inherited {
+                true => std::mem::take(&mut inherited),
+                false => bind_all(binds, settings.backlog, &mut inherited)?,
+            };
+            Ok((app, access_log, listeners))
+        });
+    server::handover::close_unwanted(inherited);
     let (app, access_log, listeners) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -217,31 +269,10 @@ fn launch(
             return error.exit_code();
         }
     };
-    if let Some(mode) = settings.unix_socket_perms {
-        for path in listeners.iter().filter_map(Listener::socket_file) {
-            let permissions = std::fs::Permissions::from_mode(mode);
-            if let Err(error) = std::fs::set_permissions(path, permissions) {
-                log::error!(
-                    "--unix-socket-perms: cannot set {}: {error}",
-                    path.display()
-                );
-                return EXIT_USAGE;
-            }
-        }
+    if let Err(code) = give_socket_files(settings, &listeners, identity.as_ref()) {
+        return code;
     }
-    if let Some(identity) = &identity {
-        for path in listeners.iter().filter_map(Listener::socket_file) {
-            if let Err(error) = identity.give(path) {
-                log::error!(
-                    "Cannot give {} to {}: {error}",
-                    path.display(),
-                    identity.describe()
-                );
-                return EXIT_USAGE;
-            }
-        }
-    }
-    let _pid_file = match settings.pid.as_deref().map(PidFile::write).transpose() {
+    let pid_file = match settings.pid.as_deref().map(PidFile::write).transpose() {
         Ok(pid_file) => pid_file,
         Err(error) => {
             let path = settings.pid.as_deref().unwrap_or_else(|| Path::new(""));
@@ -265,29 +296,103 @@ fn launch(
         log::error!("{error}");
         return EXIT_USAGE;
     }
-    let options = SupervisorOptions {
-        workers: settings.workers as usize,
-        graceful_timeout: settings.graceful_timeout(),
-        timeout: settings.timeout(),
-    };
+    let options = supervisor_options(settings);
     let socket_files: Vec<PathBuf> = listeners
         .iter()
         .filter_map(|l| l.socket_file().map(Path::to_path_buf))
         .collect();
-    let mut launcher = ForkLauncher {
+    let successor = successor_command(py, &start.start_dir);
+    let mut launcher = ForkLauncher::new(
         py,
-        settings,
+        loaded,
+        app,
+        Restart {
+            argv: start.argv,
+            start_dir: start.start_dir,
+            successor,
+        },
         access_log,
         listeners,
-        app: &app,
         identity,
-    };
+        pid_file,
+    );
     let code = supervisor::supervise(options, &mut launcher);
-    for path in socket_files {
-        let _ = std::fs::remove_file(path);
+    // The new master started by SIGUSR2 serves on these files now.
+    if !launcher.handed_over() {
+        for path in socket_files {
+            let _ = std::fs::remove_file(path);
+        }
     }
     hooks::run_logged(py, "on_exit", 0);
     code
+}
+
+pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {
+    SupervisorOptions {
+        workers: settings.workers as usize,
+        graceful_timeout: settings.graceful_timeout(),
+        timeout: settings.timeout(),
+    }
+}
+
+/// `--unix-socket-perms`, then `--user`/`--group` as the socket files' owner.
+fn give_socket_files(
+    settings: &Settings,
+    listeners: &[Listener],
+    identity: Option<&supervisor::Identity>,
+) -> Result<(), i32> {
+    if let Some(mode) = settings.unix_socket_perms {
+        for path in listeners.iter().filter_map(Listener::socket_file) {
+            let permissions = std::fs::Permissions::from_mode(mode);
+            if let Err(error) = std::fs::set_permissions(path, permissions) {
+                log::error!(
+                    "--unix-socket-perms: cannot set {}: {error}",
+                    path.display()
+                );
+                return Err(EXIT_USAGE);
+            }
+        }
+    }
+    if let Some(identity) = identity {
+        for path in listeners.iter().filter_map(Listener::socket_file) {
+            if let Err(error) = identity.give(path) {
+                log::error!(
+                    "Cannot give {} to {}: {error}",
+                    path.display(),
+                    identity.describe()
+                );
+                return Err(EXIT_USAGE);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sockets an old master handed over (SIGUSR2), if this process is its successor.
+fn take_inherited_sockets(py: Python<'_>) -> Vec<Listener> {
+    let fds = supervisor::upgrade::take_inherited();
+    forget_python_variables(py, &[supervisor::upgrade::INHERITED_FDS]);
+    if !fds.is_empty() {
+        log::info!("Started by the old master's SIGUSR2: taking over its sockets");
+    }
+    server::handover::adopt(&fds)
+}
+
+/// What SIGUSR2 runs: this Python with the arguments it was started with (`sys.orig_argv`),
+/// the program named by its absolute path so that the same virtualenv is found.
+fn successor_command(py: Python<'_>, start_dir: &Path) -> Option<Successor> {
+    let sys = py.import("sys").ok()?;
+    let program: PathBuf = sys.getattr("executable").ok()?.extract().ok()?;
+    let mut argv: Vec<std::ffi::OsString> = sys.getattr("orig_argv").ok()?.extract().ok()?;
+    if program.as_os_str().is_empty() || argv.is_empty() {
+        return None;
+    }
+    argv[0] = program.clone().into_os_string();
+    Some(Successor {
+        program,
+        argv,
+        start_dir: start_dir.to_path_buf(),
+    })
 }
 
 /// `--preload`: the app is imported here, in the master, before anything is bound or forked:
@@ -303,16 +408,21 @@ fn preload(py: Python<'_>, settings: &Settings, app: AppSource) -> Result<AppSou
     }
 }
 
-/// Python's copy of the environment, taken at startup, still holds systemd's variables.
-fn forget_systemd_variables(py: Python<'_>) {
+/// Python's copy of the environment, taken at startup, still holds variables removed since.
+fn forget_python_variables(py: Python<'_>, names: &[&str]) {
     if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
-        for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-            let _ = environ.call_method1("pop", (name, py.None()));
+        for name in names {
+            let _ = environ.call_method1("pop", (*name, py.None()));
         }
     }
 }
 
-fn bind_all(binds: &[BindAddress], backlog: i32) -> Result<Vec<Listener>, Error> {
+/// Binds every address, taking the sockets inherited from an old master where they match.
+fn bind_all(
+    binds: &[BindAddress],
+    backlog: i32,
+    inherited: &mut Vec<Listener>,
+) -> Result<Vec<Listener>, Error> {
     for (i, address) in binds.iter().enumerate() {
         if matches!(address, BindAddress::Fd(_)) && binds[..i].contains(address) {
             return Err(Error::Config(format!("--bind {address} is given twice")));
@@ -320,6 +430,9 @@ fn bind_all(binds: &[BindAddress], backlog: i32) -> Result<Vec<Listener>, Error>
     }
     binds
         .iter()
-        .map(|address| server::bind(address, backlog).map_err(Error::from))
+        .map(|address| match server::handover::take_matching(inherited, address) {
+            Some(listener) => Ok(listener),
+            None => server::bind(address, backlog).map_err(Error::from),
+        })
         .collect()
 }

@@ -4,37 +4,85 @@
 //! threads are doing (`supervisor::report`, fed from the pool's progress here).
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::entry::{read_settings, supervisor_options};
 use super::hooks;
 use super::reloader::{self, ReloadOptions};
+use super::reread;
 use super::serving::{load_app, AppRuntime, AppSource};
-use crate::config::Settings;
+use crate::config::Loaded;
 use crate::observe::{error_log, AccessLog};
 use crate::server::{self, Listener};
+use crate::supervisor::upgrade::{self, Successor};
 use crate::supervisor::{
-    self, Identity, MasterEvent, Progress, RetirementPolicy, RunningRequest, WorkerLauncher,
-    WorkerSlot,
+    self, Identity, MasterEvent, PidFile, Progress, RetirementPolicy, RunningRequest,
+    SupervisorOptions, WorkerLauncher, WorkerSlot,
 };
 use crate::wsgi::ProgressProbe;
 
-pub struct ForkLauncher<'py, 'a> {
-    pub py: Python<'py>,
-    pub settings: &'a Settings,
+pub struct ForkLauncher<'py> {
+    py: Python<'py>,
+    /// The settings as last read (at start, then by each SIGHUP).
+    loaded: Loaded,
+    app: AppSource,
+    restart: Restart,
     /// Opened by the master, so a bad path is a startup error rather than a worker crash loop.
-    pub access_log: Option<Arc<AccessLog>>,
+    access_log: Option<Arc<AccessLog>>,
     /// The listening sockets, until a stop closes the master's copies.
-    pub listeners: Vec<Listener>,
-    pub app: &'a AppSource,
+    listeners: Vec<Listener>,
     /// `--user`/`--group`: taken on right after the fork, before the app is imported.
-    pub identity: Option<Identity>,
+    identity: Option<Identity>,
+    pid_file: Option<PidFile>,
+    /// A new master started by SIGUSR2 runs (or ran and was not seen to end) on our sockets.
+    handed_over: bool,
 }
 
-impl WorkerLauncher for ForkLauncher<'_, '_> {
+/// What a SIGHUP reads again and a SIGUSR2 runs again.
+pub struct Restart {
+    pub argv: Vec<String>,
+    pub start_dir: PathBuf,
+    /// `None` when Python could not say how it was started.
+    pub successor: Option<Successor>,
+}
+
+impl<'py> ForkLauncher<'py> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        py: Python<'py>,
+        loaded: Loaded,
+        app: AppSource,
+        restart: Restart,
+        access_log: Option<Arc<AccessLog>>,
+        listeners: Vec<Listener>,
+        identity: Option<Identity>,
+        pid_file: Option<PidFile>,
+    ) -> ForkLauncher<'py> {
+        ForkLauncher {
+            py,
+            loaded,
+            app,
+            restart,
+            access_log,
+            listeners,
+            identity,
+            pid_file,
+            handed_over: false,
+        }
+    }
+
+    /// Whether the sockets now belong to a new master (their files must stay at exit).
+    pub fn handed_over(&self) -> bool {
+        self.handed_over
+    }
+}
+
+impl WorkerLauncher for ForkLauncher<'_> {
     fn launch(&mut self, slot: WorkerSlot) -> io::Result<libc::pid_t> {
         let os = self.py.import("os").map_err(io::Error::other)?;
         hooks::run_logged(self.py, "pre_fork", 0);
@@ -64,6 +112,40 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
         log::info!("SIGUSR1: reopened the log files");
     }
 
+    fn reread_settings(&mut self) -> SupervisorOptions {
+        let restart = &self.restart;
+        match read_settings(self.py, &restart.argv, &restart.start_dir) {
+            Ok(loaded) => {
+                let applied = reread::apply(self.py, &self.loaded, loaded, &mut self.app);
+                if let Some(access_log) = applied.access_log {
+                    self.access_log = access_log;
+                }
+                self.loaded = applied.loaded;
+            }
+            Err(error) => log::error!(
+                "SIGHUP: the settings cannot be read again, so they stay as they were: {error}"
+            ),
+        }
+        supervisor_options(&self.loaded.settings)
+    }
+
+    fn start_successor(&mut self) -> io::Result<libc::pid_t> {
+        let Some(successor) = &self.restart.successor else {
+            return Err(io::Error::other("Python did not say how it was started"));
+        };
+        hooks::run(self.py, "pre_exec", 0).map_err(io::Error::other)?;
+        if let Some(pid_file) = &mut self.pid_file {
+            let old = upgrade::old_pid_file(pid_file.path());
+            pid_file.rename(&old)?;
+        }
+        let started = upgrade::start(successor, &server::handover::descriptors(&self.listeners));
+        match &started {
+            Ok(_) => self.handed_over = true,
+            Err(_) => self.take_pid_file_back(),
+        }
+        started
+    }
+
     fn on_event(&mut self, event: MasterEvent) {
         match event {
             MasterEvent::Reload => hooks::run_logged(self.py, "on_reload", 0),
@@ -71,6 +153,22 @@ impl WorkerLauncher for ForkLauncher<'_, '_> {
             MasterEvent::WorkerCountChanged { new, old } => {
                 hooks::run_counts_logged(self.py, "nworkers_changed", new, old)
             }
+            MasterEvent::SuccessorExited(_) => {
+                self.handed_over = false;
+                self.take_pid_file_back();
+            }
+        }
+    }
+}
+
+impl ForkLauncher<'_> {
+    /// The pid file goes back to its own name (the new master's is gone with it).
+    fn take_pid_file_back(&mut self) {
+        let (Some(pid_file), Some(path)) = (&mut self.pid_file, &self.loaded.settings.pid) else {
+            return;
+        };
+        if let Err(error) = pid_file.rename(path) {
+            log::error!("Cannot move the pid file back to {}: {error}", path.display());
         }
     }
 }
@@ -117,11 +215,11 @@ fn flush_python_streams(py: Python<'_>) {
 /// A worker process from fork to exit; returns its exit code.
 fn run_worker(
     py: Python<'_>,
-    launcher: &ForkLauncher<'_, '_>,
+    launcher: &ForkLauncher<'_>,
     listeners: Vec<Listener>,
     slot: WorkerSlot,
 ) -> i32 {
-    let (settings, app) = (launcher.settings, launcher.app);
+    let (settings, app) = (&launcher.loaded.settings, &launcher.app);
     supervisor::signals::reset_in_child();
     supervisor::signals::exit_on_quit();
     prefer_batches();

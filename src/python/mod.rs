@@ -6,6 +6,7 @@ pub(crate) mod errors;
 mod hooks;
 mod launcher;
 mod reloader;
+mod reread;
 mod serving;
 mod settings_api;
 mod simple_server;

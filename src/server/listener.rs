@@ -93,7 +93,7 @@ pub fn bind(address: &BindAddress, backlog: i32) -> Result<Listener, BindError> 
 
 /// Takes over a listening socket this process was started with. Why each check: a wrong
 /// number must be an error at start, not a worker that fails on its first accept.
-fn inherit(fd: RawFd) -> io::Result<Listener> {
+pub(super) fn inherit(fd: RawFd) -> io::Result<Listener> {
     // SAFETY: fcntl on any number is harmless; it tells whether the descriptor is open.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
         return Err(io::Error::new(

@@ -2,6 +2,7 @@
 //! graceful drain. Generic over `Handler`; knows nothing of WSGI or Python.
 
 mod accept;
+pub mod handover;
 mod listener;
 mod port_owner;
 mod room;

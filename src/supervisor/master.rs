@@ -1,6 +1,7 @@
 //! The master loop: keep `--workers` workers serving. SIGTERM/SIGINT drain them, SIGQUIT
 //! kills them, SIGHUP replaces them with fresh ones (reloading the app's code), SIGTTIN and
-//! SIGTTOU add and retire one, SIGUSR1 reopens the log files everywhere.
+//! SIGTTOU add and retire one, SIGUSR1 reopens the log files everywhere, SIGUSR2 starts a
+//! new master from the binary now on disk, which inherits the listening sockets.
 //!
 //! On every tick it reads the workers' heartbeat slots (heartbeat.rs): a worker that asks to
 //! retire (`--max-requests`, `--max-worker-memory`) gets its replacement first, and like the
@@ -65,6 +66,14 @@ pub trait WorkerLauncher {
     /// every worker, which reopens its own.
     fn reopen_logs(&mut self);
 
+    /// SIGHUP: reads the settings again (the config file may have changed) before the new
+    /// workers start; returns the master's options as they now read.
+    fn reread_settings(&mut self) -> SupervisorOptions;
+
+    /// SIGUSR2: starts a new master process running the same command, which inherits the
+    /// listening sockets; returns its pid. This master keeps serving until it is stopped.
+    fn start_successor(&mut self) -> io::Result<libc::pid_t>;
+
     /// Something happened that the launcher's side (the config file's hooks) may act on.
     fn on_event(&mut self, event: MasterEvent);
 }
@@ -78,8 +87,12 @@ pub enum MasterEvent {
     WorkerExited(libc::pid_t),
     /// SIGTTIN or SIGTTOU changed the number of workers.
     WorkerCountChanged { new: usize, old: usize },
+    /// The master started by SIGUSR2 ended (it failed to start, or was stopped): this one
+    /// is the only master again.
+    SuccessorExited(libc::pid_t),
 }
 
+#[derive(Debug, Clone)]
 pub struct SupervisorOptions {
     pub workers: usize,
     pub graceful_timeout: Duration,
@@ -103,6 +116,11 @@ struct Master<'a> {
     watched_since_ns: u64,
     /// When the last reload began (see `is_echo_of_last_reload`).
     last_reload: Option<Instant>,
+    /// `--workers` as the settings last read it; SIGTTIN/SIGTTOU move `options.workers` away
+    /// from it, and a reload keeps their count unless the setting itself changed.
+    configured_workers: usize,
+    /// The master started by SIGUSR2, while it runs.
+    successor: Option<libc::pid_t>,
 }
 
 /// Runs the master loop until every worker has stopped; returns the process exit code.
@@ -121,6 +139,8 @@ pub fn supervise(options: SupervisorOptions, launcher: &mut dyn WorkerLauncher) 
     };
     let now = monotonic_ns();
     let mut master = Master {
+        configured_workers: options.workers,
+        successor: None,
         options,
         launcher,
         heartbeats,
@@ -164,6 +184,7 @@ impl Master<'_> {
                     self.launcher.reopen_logs();
                     self.signal_all(libc::SIGUSR1);
                 }
+                Some(Signal::Upgrade) => self.start_successor(),
                 Some(Signal::Child) | None => {}
             }
             self.reap_workers();
@@ -421,6 +442,13 @@ impl Master<'_> {
             return;
         }
         self.last_reload = Some(Instant::now());
+        let reread = self.launcher.reread_settings();
+        if reread.workers != self.configured_workers {
+            self.configured_workers = reread.workers;
+            self.options.workers = reread.workers;
+        }
+        self.options.graceful_timeout = reread.graceful_timeout;
+        self.options.timeout = reread.timeout;
         self.launcher.on_event(MasterEvent::Reload);
         log::info!(
             "Reloading: starting {} new worker(s); the old ones serve until the new ones accept",
@@ -463,6 +491,29 @@ impl Master<'_> {
         self.balance();
     }
 
+    /// USR2: one successor at a time; while it runs, both masters' workers accept on the
+    /// same sockets, and the operator stops this one (TERM) once the new one serves.
+    fn start_successor(&mut self) {
+        if !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        if let Some(pid) = self.successor {
+            log::warn!("SIGUSR2: the new master {pid} is still running; ignored");
+            return;
+        }
+        match self.launcher.start_successor() {
+            Ok(pid) => {
+                log::info!(
+                    "SIGUSR2: started a new master (pid {pid}) on the same sockets; stop this \
+                     one (pid {}) with SIGTERM once it serves",
+                    std::process::id()
+                );
+                self.successor = Some(pid);
+            }
+            Err(error) => log::error!("SIGUSR2: cannot start a new master: {error}"),
+        }
+    }
+
     fn signal_all(&self, signal: libc::c_int) {
         for pid in self.roster.workers.keys() {
             signals::send(*pid, signal);
@@ -471,6 +522,12 @@ impl Master<'_> {
 
     fn reap_workers(&mut self) {
         while let Some((pid, exit)) = signals::reap() {
+            if self.successor == Some(pid) {
+                self.successor = None;
+                log::warn!("The new master {pid} {}; this one serves on", describe(exit));
+                self.launcher.on_event(MasterEvent::SuccessorExited(pid));
+                continue;
+            }
             let Some(worker) = self.roster.workers.remove(&pid) else {
                 continue;
             };

@@ -14,6 +14,7 @@ mod process;
 mod report;
 mod roster;
 pub mod signals;
+pub mod upgrade;
 mod watchdog;
 
 pub use heartbeat::WorkerSlot;

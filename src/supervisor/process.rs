@@ -30,6 +30,18 @@ impl PidFile {
             owner,
         })
     }
+
+    /// Moves the file (SIGUSR2 makes way for the new master's, and takes it back when that
+    /// one fails); it is removed at exit under its new name.
+    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.path = to.to_path_buf();
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for PidFile {

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// The signals the master acts on.
-const MASTER_SIGNALS: [libc::c_int; 8] = [
+const MASTER_SIGNALS: [libc::c_int; 9] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -15,6 +15,7 @@ const MASTER_SIGNALS: [libc::c_int; 8] = [
     libc::SIGTTIN,
     libc::SIGTTOU,
     libc::SIGUSR1,
+    libc::SIGUSR2,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub enum Signal {
     FewerWorkers,
     /// Reopen the log files (USR1, logrotate's postrotate).
     ReopenLogs,
+    /// Start a new master from the binary on disk (USR2, unicorn's and gunicorn's upgrade).
+    Upgrade,
 }
 
 fn master_set() -> libc::sigset_t {
@@ -69,6 +72,8 @@ pub fn reset_in_child() {
         libc::signal(libc::SIGTTOU, libc::SIG_IGN);
         // Its default ends the process: ignored until the worker's own handler is installed.
         libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+        // The master's upgrade signal, which a worker has no use for (sent to the group).
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         // If the master dies without stopping us, stop rather than serve as an orphan.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -114,6 +119,7 @@ pub fn wait_with_sender(timeout: Duration) -> Option<(Signal, libc::pid_t)> {
         libc::SIGTTIN => Some(Signal::MoreWorkers),
         libc::SIGTTOU => Some(Signal::FewerWorkers),
         libc::SIGUSR1 => Some(Signal::ReopenLogs),
+        libc::SIGUSR2 => Some(Signal::Upgrade),
         _ => None,
     };
     signal.map(|signal| (signal, sender))
