@@ -57,7 +57,12 @@ pub enum FileFormat {
 pub fn find(given: Option<&Path>, dir: &Path) -> Result<Option<(PathBuf, FileFormat)>, FileError> {
     if let Some(given) = given {
         // From `dir`, not the working directory: a SIGHUP reads it again after `--chdir`.
-        let path = dir.join(given);
+        // Named as given while the two are the same, so messages show what the user typed.
+        let from_here = std::env::current_dir().is_ok_and(|here| here == dir);
+        let path = match from_here {
+            true => given.to_path_buf(),
+            false => dir.join(given),
+        };
         if !path.is_file() {
             return Err(FileError::Missing(given.to_path_buf()));
         }

@@ -65,7 +65,7 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("print_config", Mapping::Renamed("check_config")),
     ("preload_app", Mapping::Renamed("preload")),
     ("sendfile", Mapping::Ignored("ferrogate sends file bodies (wsgi.file_wrapper) with sendfile whenever it can")),
-    ("reuse_port", Mapping::Unsupported(NOT_YET)),
+    ("reuse_port", Mapping::Same),
     ("chdir", Mapping::Same),
     ("daemon", Mapping::Unsupported(USE_SYSTEMD)),
     ("raw_env", Mapping::Renamed("env")),

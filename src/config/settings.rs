@@ -83,6 +83,13 @@ pub struct Settings {
     )]
     pub backlog: i32,
 
+    /// Each worker listens on a socket of its own (SO_REUSEPORT) on every TCP address, and the
+    /// kernel spreads new connections over them, instead of every worker taking them from one
+    /// shared socket. The connections still waiting in a worker's own backlog are reset if
+    /// that worker dies. Unix sockets and inherited sockets stay shared
+    #[arg(long, help_heading = "Binding")]
+    pub reuse_port: bool,
+
     /// Worker processes forked by the master.
     #[arg(
         allow_negative_numbers = true, short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Workers")]

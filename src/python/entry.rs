@@ -11,10 +11,10 @@ use super::hooks;
 use super::launcher::{ForkLauncher, Restart};
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
-use crate::supervisor::upgrade::Successor;
 use crate::error::{Error, EXIT_USAGE};
 use crate::observe::error_log;
 use crate::server::{self, Listener};
+use crate::supervisor::upgrade::Successor;
 use crate::supervisor::{self, PidFile, SupervisorOptions};
 
 /// Parses `argv` as the `ferrogate` command and serves; returns the exit code.
@@ -257,7 +257,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         .and_then(|(app, access_log)| {
             let listeners = match keep_all_inherited {
                 true => std::mem::take(&mut inherited),
-                false => bind_all(binds, settings.backlog, &mut inherited)?,
+                false => bind_all(binds, settings, &mut inherited)?,
             };
             Ok((app, access_log, listeners))
         });
@@ -420,9 +420,13 @@ fn forget_python_variables(py: Python<'_>, names: &[&str]) {
 /// Binds every address, taking the sockets inherited from an old master where they match.
 fn bind_all(
     binds: &[BindAddress],
-    backlog: i32,
+    settings: &Settings,
     inherited: &mut Vec<Listener>,
 ) -> Result<Vec<Listener>, Error> {
+    let sharing = match settings.reuse_port {
+        true => server::Sharing::PerWorker,
+        false => server::Sharing::Shared,
+    };
     for (i, address) in binds.iter().enumerate() {
         if matches!(address, BindAddress::Fd(_)) && binds[..i].contains(address) {
             return Err(Error::Config(format!("--bind {address} is given twice")));
@@ -430,9 +434,13 @@ fn bind_all(
     }
     binds
         .iter()
-        .map(|address| match server::handover::take_matching(inherited, address) {
-            Some(listener) => Ok(listener),
-            None => server::bind(address, backlog).map_err(Error::from),
-        })
+        .map(
+            |address| match server::handover::take_matching(inherited, address) {
+                Some(listener) => Ok(listener),
+                None => {
+                    server::bind_shared(address, settings.backlog, sharing).map_err(Error::from)
+                }
+            },
+        )
         .collect()
 }

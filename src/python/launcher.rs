@@ -168,7 +168,10 @@ impl ForkLauncher<'_> {
             return;
         };
         if let Err(error) = pid_file.rename(path) {
-            log::error!("Cannot move the pid file back to {}: {error}", path.display());
+            log::error!(
+                "Cannot move the pid file back to {}: {error}",
+                path.display()
+            );
         }
     }
 }
@@ -226,6 +229,14 @@ fn run_worker(
     log::info!("Booting worker with pid: {}", std::process::id());
     enable_stack_dumps(py);
     hooks::run_logged(py, "post_fork", 0);
+    // Before the identity changes: only the user that reserved an address may join its group.
+    let listeners = match own_listeners(listeners, settings.backlog) {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            log::error!("--reuse-port: cannot listen on a socket of this worker's own: {error}");
+            return supervisor::EXIT_WORKER_BOOT_FAILED;
+        }
+    };
     if let Some(identity) = &launcher.identity {
         if let Err(error) = identity.assume() {
             log::error!("Cannot run as {}: {error}", identity.describe());
@@ -291,6 +302,14 @@ fn run_worker(
             1
         }
     }
+}
+
+/// The listeners this worker accepts on: `--reuse-port` reservations become its own sockets.
+fn own_listeners(listeners: Vec<Listener>, backlog: i32) -> io::Result<Vec<Listener>> {
+    listeners
+        .into_iter()
+        .map(|listener| listener.into_own(backlog))
+        .collect()
 }
 
 /// The pool's progress as the heartbeat reports it: the oldest request named by method and

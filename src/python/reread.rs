@@ -37,7 +37,10 @@ pub fn apply(py: Python<'_>, current: &Loaded, newer: Loaded, app: &mut AppSourc
     let (old, new) = (&current.settings, &newer.settings);
     if (&old.error_log, old.log_level) != (&new.error_log, new.log_level) {
         if let Err(error) = error_log::init(&new.error_log, new.log_level) {
-            log::error!("SIGHUP: cannot open the error log {:?}: {error}", new.error_log);
+            log::error!(
+                "SIGHUP: cannot open the error log {:?}: {error}",
+                new.error_log
+            );
         }
     }
     if new.env != old.env {

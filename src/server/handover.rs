@@ -4,7 +4,6 @@
 //! address the old master did not have is bound afresh, and a socket no longer wanted is
 //! closed.
 
-
 use std::net::ToSocketAddrs;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
@@ -74,9 +73,15 @@ fn unix_path(listener: &Listener) -> Option<PathBuf> {
     local.as_pathname().map(PathBuf::from)
 }
 
-/// The descriptor numbers of `listeners`, for handing them to a successor.
+/// The descriptor numbers of `listeners`, for handing them to a successor. A `--reuse-port`
+/// reservation is not handed over: its workers' sockets close with them, and the successor
+/// joins the address's group with sockets of its own.
 pub fn descriptors(listeners: &[Listener]) -> Vec<RawFd> {
-    listeners.iter().map(raw_fd).collect()
+    listeners
+        .iter()
+        .filter(|listener| listener.is_listening())
+        .map(raw_fd)
+        .collect()
 }
 
 /// Says which inherited sockets are closed because no address asks for them any more.

@@ -1,5 +1,6 @@
 //! Listening sockets: bound (or inherited, `fd://N`) once by the master before forking, and
-//! shared by every worker.
+//! shared by every worker; with `--reuse-port` the master only reserves each TCP address and
+//! every worker listens on a socket of its own there (`into_own`).
 
 use std::fmt;
 use std::io;
@@ -9,7 +10,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::config::BindAddress;
 
@@ -48,9 +49,29 @@ impl std::error::Error for BindError {
     }
 }
 
+/// How the workers share a TCP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// One listening socket, bound by the master, that every worker accepts from.
+    Shared,
+    /// `--reuse-port`: the master binds without listening, which reserves the address (and
+    /// reports it in use at start), and each worker listens on its own SO_REUSEPORT socket.
+    /// The master's socket never listens, so the kernel queues no connection on it.
+    PerWorker,
+}
+
 /// Binds `address` with room for `backlog` pending connections, non-blocking, ready to be
 /// handed to tokio in each worker.
 pub fn bind(address: &BindAddress, backlog: i32) -> Result<Listener, BindError> {
+    bind_shared(address, backlog, Sharing::Shared)
+}
+
+/// `bind`, with the TCP addresses shared as `sharing` says.
+pub fn bind_shared(
+    address: &BindAddress,
+    backlog: i32,
+    sharing: Sharing,
+) -> Result<Listener, BindError> {
     let fail = |source: io::Error| {
         let holder = match address {
             BindAddress::Tcp { port, .. } if source.kind() == io::ErrorKind::AddrInUse => {
@@ -71,7 +92,11 @@ pub fn bind(address: &BindAddress, backlog: i32) -> Result<Listener, BindError> 
                 .map_err(fail)?
                 .next()
                 .ok_or_else(|| fail(io::Error::new(io::ErrorKind::NotFound, "no address found")))?;
-            bind_tcp(resolved, backlog).map(Listener::Tcp).map_err(fail)
+            let socket = bind_tcp(resolved, sharing).map_err(fail)?;
+            if sharing == Sharing::Shared {
+                socket.listen(backlog).map_err(fail)?;
+            }
+            Ok(Listener::Tcp(socket.into()))
         }
         BindAddress::Unix(path) => {
             remove_stale_socket(path).map_err(fail)?;
@@ -130,10 +155,15 @@ pub(super) fn inherit(fd: RawFd) -> io::Result<Listener> {
     })
 }
 
-fn bind_tcp(address: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// A TCP socket bound to `address`, not yet listening.
+fn bind_tcp(address: SocketAddr, sharing: Sharing) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
     // A restarted server must be able to bind while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
+    if sharing == Sharing::PerWorker {
+        // Every socket of the group must set it, the master's reservation included.
+        socket.set_reuse_port(true)?;
+    }
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -142,9 +172,8 @@ fn bind_tcp(address: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     socket.set_tcp_nodelay(true)?;
     defer_accept_until_data(&socket);
     socket.bind(&address.into())?;
-    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
-    Ok(socket.into())
+    Ok(socket)
 }
 
 /// Has the kernel hand a connection over only once the client's first bytes are in (as
@@ -198,6 +227,28 @@ impl Listener {
                 path: Some(path), ..
             } => Some(path),
             _ => None,
+        }
+    }
+
+    /// Whether the socket accepts connections (a `--reuse-port` reservation does not).
+    pub fn is_listening(&self) -> bool {
+        match self {
+            Listener::Tcp(listener) => SockRef::from(listener).is_listener().unwrap_or(false),
+            Listener::Unix { .. } => true,
+        }
+    }
+
+    /// In a worker: a `--reuse-port` reservation becomes this worker's own listening socket
+    /// on the same address (before privileges are dropped: the kernel lets only the same
+    /// user join the group); a shared socket stays as it is.
+    pub fn into_own(self, backlog: i32) -> io::Result<Listener> {
+        match self {
+            Listener::Tcp(reserved) if !SockRef::from(&reserved).is_listener()? => {
+                let own = bind_tcp(reserved.local_addr()?, Sharing::PerWorker)?;
+                own.listen(backlog)?;
+                Ok(Listener::Tcp(own.into()))
+            }
+            shared => Ok(shared),
         }
     }
 

@@ -8,4 +8,4 @@ mod port_owner;
 mod room;
 
 pub use accept::{serve, serve_one_connection};
-pub use listener::{bind, BindError, Listener};
+pub use listener::{bind, bind_shared, BindError, Listener, Sharing};

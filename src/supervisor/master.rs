@@ -524,7 +524,10 @@ impl Master<'_> {
         while let Some((pid, exit)) = signals::reap() {
             if self.successor == Some(pid) {
                 self.successor = None;
-                log::warn!("The new master {pid} {}; this one serves on", describe(exit));
+                log::warn!(
+                    "The new master {pid} {}; this one serves on",
+                    describe(exit)
+                );
                 self.launcher.on_event(MasterEvent::SuccessorExited(pid));
                 continue;
             }

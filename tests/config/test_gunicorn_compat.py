@@ -80,7 +80,7 @@ def test_gunicorn_conf_py_names_are_mapped_and_served(project):
     [
         ("worker = 2\n", "unknown setting `worker` in gunicorn.conf.py line 1; did you mean `workers`?"),
         ('worker_class = "gevent"\n', 'bad value "gevent" for `worker_class` in gunicorn.conf.py line 1'),
-        ("def pre_exec(server):\n    pass\n", "`pre_exec` in gunicorn.conf.py line 1 is a gunicorn setting ferrogate does not take: this server hook is not supported yet"),
+        ("def worker_abort(worker):\n    pass\n", "`worker_abort` in gunicorn.conf.py line 1 is a gunicorn setting ferrogate does not take: a worker stopped by SIGINT or by --timeout runs no Python"),
         ("workers = object()\n", "`workers` in gunicorn.conf.py line 1 must be a whole number, not a Python object"),
         ("import nosuchmodule\n", "cannot run the config file gunicorn.conf.py"),
         ("daemon = True\n", "daemon"),
