@@ -5,6 +5,8 @@
 //! - `observe`: the error log and the access log.
 //! - `handler`: the seam between HTTP and whatever answers requests.
 //! - `http`: HTTP/1 on the wire (heads, bodies, keep-alive, responses), failure → status mapping.
+//! - `middleware`: native layers (mount, static files, IP filter, rate limit, request id,
+//!   compression) that answer requests without Python, lifted from WSGI objects or settings.
 //! - `server`: one worker's listeners, accept loop and graceful drain.
 //! - `supervisor`: the master process (workers, respawn, signals).
 //! - `wsgi`: the PEP 3333 bridge (the only place, with `python`, that touches Python).
@@ -16,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod handler;
 pub mod http;
+pub mod middleware;
 pub mod observe;
 pub mod python;
 pub mod server;

@@ -1,0 +1,9 @@
+//! Native middleware: the layers a request passes before (or instead of) reaching a Python
+//! app: mount, static files, IP filter, rate limit, request id, compression. Each layer's
+//! decisions are plain Rust on protocol-neutral inputs, so the same code answers whether the
+//! layer is lifted into the server's request pipeline (no GIL) or called as a WSGI object
+//! under any server (src/python/middleware). Knows nothing of Python or of the wire format.
+
+pub mod compress;
+pub mod rate_limit;
+pub mod static_files;
