@@ -27,6 +27,9 @@ pub struct ConnectionInfo {
     pub scheme: Scheme,
     /// SERVER_PORT as a trusted proxy gave it (`X-Forwarded-Port`), over the Host's.
     pub server_port: Option<u16>,
+    /// The connection's own peer is in `--forwarded-allow-ips`: what it says in headers
+    /// (`X-Request-ID` too) is believed, though `peer` now names the client behind it.
+    pub from_trusted_proxy: bool,
 }
 
 impl ConnectionInfo {
@@ -37,8 +40,23 @@ impl ConnectionInfo {
             local,
             scheme: Scheme::Http,
             server_port: None,
+            from_trusted_proxy: false,
         }
     }
+}
+
+/// Which Python app answers a request, and where it is mounted: set by the native `Mount`
+/// layer (in the request's extensions), read by the WSGI side when it builds the environ.
+/// A request without one goes to app 0 with `--root-path` as its SCRIPT_NAME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPoint {
+    /// The app's index in the worker's list of Python apps.
+    pub app: u32,
+    /// SCRIPT_NAME: `--root-path` and every mount prefix on the way, percent-decoded, no
+    /// trailing '/'.
+    pub script_name: bytes::Bytes,
+    /// How many bytes of the percent-decoded path went to SCRIPT_NAME; PATH_INFO is the rest.
+    pub path_offset: usize,
 }
 
 pub trait Handler: Clone + Send + Sync + 'static {

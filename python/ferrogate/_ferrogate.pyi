@@ -53,3 +53,37 @@ class SimpleServer:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None: ...
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+class Mount:
+    """URL dispatch (werkzeug's DispatcherMiddleware, Paste's urlmap): the longest mounted
+    prefix ending on a segment boundary wins (``/api`` matches ``/api`` and ``/api/x``, not
+    ``/apix``); the prefix moves from PATH_INFO to SCRIPT_NAME. Keys may name a host too:
+    ``domain:api.example.com/v1`` or ``http://api.example.com/v1``. No match: ``default``, or
+    404."""
+
+    def __init__(self, apps: dict[str, WsgiApp], default: Optional[WsgiApp] = None) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class IPFilter:
+    """Allow and deny lists (IP addresses, CIDR ranges, ``unix`` for Unix-socket peers) on
+    REMOTE_ADDR, the client address after trusted-proxy resolution. Deny wins; a non-empty
+    allow list admits only its members. Refused: 403."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        allow: Optional[str | list[str]] = None,
+        deny: Optional[str | list[str]] = None,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class RequestId:
+    """Gives each request an id: the ``X-Request-ID`` a trusted peer sent (``trusted``:
+    addresses and CIDR ranges, default this host; under ferrogate, peers in
+    --forwarded-allow-ips too), else a new UUIDv7. The app sees it as ``HTTP_X_REQUEST_ID``,
+    the client in the response's ``X-Request-ID``."""
+
+    def __init__(self, app: WsgiApp, trusted: Optional[str | list[str]] = None) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...

@@ -107,6 +107,12 @@ pub struct Settings {
     #[arg(short = 'k', long, value_name = "CLASS", default_value = "gthread", value_parser = ["sync", "gthread"], help_heading = "Workers")]
     pub worker_class: String,
 
+    /// Debugging: run the app's ferrogate.middleware layers (and the middleware settings) as
+    /// plain WSGI middleware on the Python threads instead of lifting them into the native
+    /// pipeline. Same answers, slower.
+    #[arg(long, help_heading = "Middleware")]
+    pub no_native_middleware: bool,
+
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
     #[arg(long, value_name = "PREFIX", default_value = "", help_heading = "App")]
     pub root_path: String,

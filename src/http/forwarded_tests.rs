@@ -14,6 +14,7 @@ fn resolved(
         local: Some("127.0.0.1:8000".parse().unwrap()),
         scheme: Scheme::Http,
         server_port: None,
+        from_trusted_proxy: true,
     };
     resolve(&mut parts, &mut info, &trusted.parse().unwrap())?;
     Ok((info, parts.headers))

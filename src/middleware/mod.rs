@@ -5,5 +5,15 @@
 //! under any server (src/python/middleware). Knows nothing of Python or of the wire format.
 
 pub mod compress;
+pub mod ip_filter;
+pub mod mount;
+mod node;
+mod pipeline;
 pub mod rate_limit;
+mod refusal;
+pub mod request_id;
 pub mod static_files;
+
+pub use node::Node;
+pub use pipeline::{refused, Pipeline, PipelineFuture};
+pub use refusal::Refusal;

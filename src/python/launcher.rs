@@ -258,7 +258,7 @@ fn run_worker(
         };
         reloader::start(py, options);
     }
-    let runtime = match AppRuntime::start(app, settings, launcher.access_log.clone()) {
+    let runtime = match AppRuntime::start(py, app, settings, launcher.access_log.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {
             log::error!("{error}");

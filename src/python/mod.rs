@@ -5,6 +5,7 @@ mod entry;
 pub(crate) mod errors;
 mod hooks;
 mod launcher;
+pub mod middleware;
 mod reloader;
 mod reread;
 mod serving;

@@ -8,9 +8,11 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use super::middleware;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ConnectionOptions, Limits};
+use crate::middleware::{Node, Pipeline};
 use crate::observe::AccessLog;
 use crate::wsgi::{ProgressProbe, PythonThreads, WsgiConfig, WsgiHandler};
 
@@ -78,7 +80,13 @@ pub struct AppRuntime {
     threads: PythonThreads,
     runtime: tokio::runtime::Runtime,
     options: ConnectionOptions,
+    /// The native middleware lifted from the app, in front of its Python apps.
+    pipeline: Arc<Node>,
+    root_path: String,
 }
+
+/// What a worker's connections call: the native middleware, then the Python threads.
+pub type AppHandler = Pipeline<WsgiHandler>;
 
 /// After the connections drained (or the graceful timeout passed), how long Python threads
 /// still inside the app are waited for before the process moves on.
@@ -86,6 +94,7 @@ const THREAD_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl AppRuntime {
     pub fn start(
+        py: Python<'_>,
         app: Py<PyAny>,
         settings: &Settings,
         access_log: Option<Arc<AccessLog>>,
@@ -114,11 +123,15 @@ impl AppRuntime {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let threads = PythonThreads::start(app, config)?;
+        let root_path = config.root_path.clone();
+        let lifted = middleware::lift(py, app, !settings.no_native_middleware);
+        let threads = PythonThreads::start(lifted.apps, config)?;
         Ok(AppRuntime {
             threads,
             runtime,
             options,
+            pipeline: lifted.root,
+            root_path,
         })
     }
 
@@ -131,7 +144,7 @@ impl AppRuntime {
     /// Python threads finish what they were doing.
     pub fn run<F, Fut>(self, py: Python<'_>, serve: F) -> Fut::Output
     where
-        F: FnOnce(WsgiHandler, ConnectionOptions) -> Fut + Send,
+        F: FnOnce(AppHandler, ConnectionOptions) -> Fut + Send,
         Fut: Future,
         Fut::Output: Send,
     {
@@ -141,15 +154,17 @@ impl AppRuntime {
     /// `run` for a caller that does not hold the GIL (any thread).
     pub fn run_detached<F, Fut>(self, serve: F) -> Fut::Output
     where
-        F: FnOnce(WsgiHandler, ConnectionOptions) -> Fut,
+        F: FnOnce(AppHandler, ConnectionOptions) -> Fut,
         Fut: Future,
     {
         let AppRuntime {
             threads,
             runtime,
             options,
+            pipeline,
+            root_path,
         } = self;
-        let handler = threads.handler();
+        let handler = Pipeline::new(pipeline, threads.handler(), &root_path);
         let lingering = threads.watch_lingering();
         let replies = threads.deliver_replies();
         let output = runtime.block_on(async move {

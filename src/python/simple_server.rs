@@ -88,8 +88,8 @@ impl SimpleServer {
     #[pyo3(signature = (poll_interval = 0.5))]
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime =
-            AppRuntime::start(self.app.clone_ref(py), &self.settings, None).map_err(to_python)?;
+        let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
+            .map_err(to_python)?;
         let interval =
             Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
         let grace = self.settings.graceful_timeout();
@@ -141,8 +141,8 @@ impl SimpleServer {
     /// Waits for one connection, answers its request, and returns.
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime =
-            AppRuntime::start(self.app.clone_ref(py), &self.settings, None).map_err(to_python)?;
+        let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
+            .map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
                 options.limits.keep_alive = None;

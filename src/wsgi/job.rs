@@ -10,6 +10,7 @@ use super::input::WsgiInput;
 use super::response::{self, Outcome};
 use super::start_response::StartResponse;
 use super::WsgiConfig;
+use crate::handler::MountPoint;
 
 /// How much longer than `--socket-timeout` a thread waits for room to send: the connection
 /// cuts a client that reads nothing off first, and says why.
@@ -17,7 +18,7 @@ const SEND_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn run_job(
     py: Python<'_>,
-    app: &Bound<'_, PyAny>,
+    apps: &[Bound<'_, PyAny>],
     environ: &mut EnvironBuilder,
     config: &WsgiConfig,
     job: Job,
@@ -32,6 +33,15 @@ pub fn run_job(
     if reply.is_client_gone() {
         return;
     }
+    // A native Mount names the app; without one, the worker's only app.
+    let app_index = head
+        .extensions
+        .get::<MountPoint>()
+        .map_or(0, |mount| mount.app as usize);
+    let Some(app) = apps.get(app_index) else {
+        log::error!("Internal error: no Python app number {app_index}; the client got a 500");
+        return;
+    };
     let check_length = head.method != Method::HEAD;
     let (start_response, input) = match (
         Bound::new(

@@ -129,7 +129,9 @@ pub struct Pool {
     wake_ups: Box<[Condvar]>,
     /// Arms the lingering check when a request is queued behind a busy thread.
     queued_behind_busy: Notify,
-    app: Py<PyAny>,
+    /// The Python apps of this worker: one, or several behind a native `Mount` (a job names
+    /// its app by index).
+    apps: Vec<Py<PyAny>>,
     config: WsgiConfig,
     outbox: Arc<Outbox>,
     /// A clock of `progress`'s cadence (0.1 s in a worker) for `take`: when `progress` last
@@ -328,12 +330,12 @@ impl Pool {
                     return;
                 }
             };
-            let app = self.app.bind(py);
+            let apps: Vec<_> = self.apps.iter().map(|app| app.bind(py).clone()).collect();
             while let Some(job) = self.next_job(py, index) {
                 // A bug of ours must cost one request (its client gets a 500 from the
                 // dropped reply), not this thread.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_job(py, app, &mut environ, &self.config, job)
+                    run_job(py, &apps, &mut environ, &self.config, job)
                 }));
                 if ran.is_err() {
                     log::error!(
@@ -419,7 +421,7 @@ pub struct PythonThreads {
 
 impl PythonThreads {
     /// Prepares the pool; threads start as requests arrive.
-    pub fn start(app: Py<PyAny>, config: WsgiConfig) -> io::Result<PythonThreads> {
+    pub fn start(apps: Vec<Py<PyAny>>, config: WsgiConfig) -> io::Result<PythonThreads> {
         let queue = Queue {
             jobs: VecDeque::new(),
             threads: Vec::new(),
@@ -431,7 +433,7 @@ impl PythonThreads {
             queue: Mutex::new(queue),
             wake_ups: (0..config.threads.max(1)).map(|_| Condvar::new()).collect(),
             queued_behind_busy: Notify::new(),
-            app,
+            apps,
             config,
             outbox: Arc::default(),
             epoch: Instant::now(),

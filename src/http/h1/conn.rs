@@ -183,6 +183,7 @@ impl<H: Handler> HttpServer<H> {
             }
         }
         let trusted = options.trusted_proxies.contains_peer(info.peer);
+        info.from_trusted_proxy = trusted;
         loop {
             let mut head = match read_head(&mut reader, &mut buf, limits, &activity).await {
                 Ok(Some(head)) => head,

@@ -1,0 +1,26 @@
+"""Native WSGI middleware: ordinary WSGI callables implemented in Rust.
+
+Under any WSGI server (wsgiref, gunicorn, granian ...) each object behaves like its Python
+counterpart (werkzeug's ``DispatcherMiddleware``, an IP allow/deny list, a request-id
+middleware). When ferrogate serves an app whose outer layers are these objects, it lifts them
+into its native request pipeline: what they answer themselves (a 403, a 404, a static file, a
+429) never takes the GIL, and only requests that fall through reach the Python threads.
+
+::
+
+    from ferrogate.middleware import IPFilter, Mount, RequestId
+
+    app = RequestId(
+        IPFilter(
+            Mount({"/api": api_app, "/admin": admin_app}, default=site_app),
+            allow=["10.0.0.0/8", "::1"], deny=["10.6.6.0/24"]))
+
+A Python middleware between these layers ends the lifting at that point: it, and everything
+it wraps, runs as Python (ferrogate logs where at debug level).
+"""
+
+from __future__ import annotations
+
+from ._ferrogate import IPFilter, Mount, RequestId
+
+__all__ = ["IPFilter", "Mount", "RequestId"]

@@ -1,0 +1,180 @@
+//! URL dispatch to mounted apps, by werkzeug's `DispatcherMiddleware` rules and Paste
+//! `urlmap`'s host keys: the longest prefix that ends on a segment boundary wins, the prefix
+//! moves from PATH_INFO to SCRIPT_NAME, and a request no prefix claims goes to the default.
+//! Generic over what is mounted (a native node, a Python app), so the same table serves the
+//! lifted pipeline and the WSGI object.
+
+use std::fmt;
+
+/// One mount key as the user wrote it: `/api`, `domain:example.com/api`, or
+/// `http://api.example.com/v1` (Paste urlmap's forms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountKey {
+    /// Lowercased host the request's Host must name (port ignored), if the key has one.
+    pub host: Option<String>,
+    /// Decoded path prefix, without a trailing '/'; empty for the root.
+    pub prefix: Vec<u8>,
+}
+
+impl MountKey {
+    pub fn parse(key: &str) -> Result<MountKey, String> {
+        let (host, path) = if let Some(rest) = key.strip_prefix("domain:") {
+            split_host(rest)
+        } else if let Some(rest) = key
+            .strip_prefix("http://")
+            .or_else(|| key.strip_prefix("https://"))
+        {
+            split_host(rest)
+        } else {
+            (None, key)
+        };
+        if !path.is_empty() && !path.starts_with('/') {
+            return Err(format!("mount prefix {key:?} must start with '/'"));
+        }
+        let host = host.map(|host| strip_port(host).to_ascii_lowercase());
+        if host.as_deref() == Some("") {
+            return Err(format!("mount key {key:?} names an empty host"));
+        }
+        Ok(MountKey {
+            host,
+            prefix: path.trim_end_matches('/').as_bytes().to_vec(),
+        })
+    }
+}
+
+impl fmt::Display for MountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(host) = &self.host {
+            write!(f, "domain:{host}")?;
+        }
+        let prefix = String::from_utf8_lossy(&self.prefix);
+        f.write_str(if prefix.is_empty() { "/" } else { &prefix })
+    }
+}
+
+fn split_host(rest: &str) -> (Option<&str>, &str) {
+    match rest.find('/') {
+        Some(slash) => (Some(&rest[..slash]), &rest[slash..]),
+        None => (Some(rest), ""),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(v6, _)| &host[..v6.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// The table: mounted entries, most specific first.
+pub struct Mount<T> {
+    entries: Vec<(MountKey, T)>,
+    default: Option<T>,
+}
+
+/// Where a request goes: the entry (or the default) and how many bytes of the path became
+/// SCRIPT_NAME.
+pub struct Routed<'a, T> {
+    pub target: &'a T,
+    pub prefix_len: usize,
+}
+
+impl<T> Mount<T> {
+    pub fn new(mut entries: Vec<(MountKey, T)>, default: Option<T>) -> Mount<T> {
+        // Host keys before host-less ones, then the longest prefix first (urlmap's order).
+        entries.sort_by_key(|(key, _)| (key.host.is_none(), std::cmp::Reverse(key.prefix.len())));
+        Mount { entries, default }
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &(MountKey, T)> {
+        self.entries.iter()
+    }
+
+    pub fn default(&self) -> Option<&T> {
+        self.default.as_ref()
+    }
+
+    /// `path`: PATH_INFO (decoded); `host`: the request's Host header, if any.
+    pub fn route(&self, path: &[u8], host: Option<&[u8]>) -> Option<Routed<'_, T>> {
+        let host = host.map(|h| strip_port(std::str::from_utf8(h).unwrap_or("")));
+        for (key, target) in &self.entries {
+            if let Some(wanted) = &key.host {
+                if !host.is_some_and(|h| h.eq_ignore_ascii_case(wanted)) {
+                    continue;
+                }
+            }
+            // A segment boundary: `/api` claims `/api` and `/api/x`, never `/apix`.
+            if path.starts_with(&key.prefix)
+                && matches!(path.get(key.prefix.len()), None | Some(b'/'))
+            {
+                return Some(Routed {
+                    target,
+                    prefix_len: key.prefix.len(),
+                });
+            }
+        }
+        self.default.as_ref().map(|target| Routed {
+            target,
+            prefix_len: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Mount<&'static str> {
+        let key = |k: &str| MountKey::parse(k).unwrap();
+        Mount::new(
+            vec![
+                (key("/api"), "api"),
+                (key("/api/v2/"), "v2"),
+                (key("domain:admin.example.com/"), "admin"),
+            ],
+            Some("site"),
+        )
+    }
+
+    fn route(path: &str, host: Option<&str>) -> (&'static str, usize) {
+        let t = table();
+        let routed = t.route(path.as_bytes(), host.map(str::as_bytes)).unwrap();
+        (*routed.target, routed.prefix_len)
+    }
+
+    #[test]
+    fn longest_prefix_on_a_segment_boundary_wins() {
+        assert_eq!(route("/api", None), ("api", 4));
+        assert_eq!(route("/api/x", None), ("api", 4));
+        assert_eq!(route("/api/v2/users", None), ("v2", 7));
+        assert_eq!(route("/apix", None), ("site", 0));
+        assert_eq!(route("/", None), ("site", 0));
+    }
+
+    #[test]
+    fn host_keys_match_the_host_without_its_port() {
+        assert_eq!(
+            route("/api/x", Some("Admin.Example.com:8080")),
+            ("admin", 0)
+        );
+        assert_eq!(route("/api/x", Some("other.example.com")), ("api", 4));
+    }
+
+    #[test]
+    fn no_default_and_no_match_routes_nowhere() {
+        let t = Mount::new(vec![(MountKey::parse("/a").unwrap(), 1)], None);
+        assert!(t.route(b"/b", None).is_none());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(MountKey::parse("api").is_err());
+        assert!(MountKey::parse("domain:").is_err());
+        assert_eq!(
+            MountKey::parse("http://x.org:80/a/").unwrap().to_string(),
+            "domain:x.org/a"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! The lifted middleware chain as a tree: layers in front of Python apps (by their index in
+//! the worker's list) and of other layers. Built once per worker, from the WSGI objects the
+//! app is made of (src/python/middleware) or from the settings; walked for every request.
+
+use std::sync::Arc;
+
+use super::ip_filter::IpFilter;
+use super::mount::Mount;
+use crate::config::IpRanges;
+
+pub enum Node {
+    /// A Python app: its index in the worker's list of apps.
+    App(u32),
+    /// Nothing behind: 404 (a Mount without a default).
+    NotFound,
+    /// Puts a request id in the request (`X-Request-ID`) and in the response.
+    RequestId {
+        /// Besides `--forwarded-allow-ips`, the clients whose own id is kept.
+        trusted: Arc<IpRanges>,
+        next: Arc<Node>,
+    },
+    IpFilter {
+        filter: Arc<IpFilter>,
+        next: Arc<Node>,
+    },
+    Mount(Arc<Mount<Arc<Node>>>),
+}
+
+impl Node {
+    /// The chain of a plain app: no layer at all (the pipeline then costs one comparison).
+    pub fn is_plain_app(&self) -> bool {
+        matches!(self, Node::App(0))
+    }
+}

@@ -1,0 +1,63 @@
+//! The answers a layer gives instead of the app: one mapping to a status, headers and a short
+//! text body, used by the lifted pipeline (as a `Response`) and by the WSGI objects (as a
+//! status line, header list and body), so both say exactly the same thing.
+
+use http::StatusCode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The IP filter: the client is denied, or not on the allow list.
+    Forbidden,
+    /// Nothing is mounted at the path, or a static file is missing with no app behind it.
+    NotFound,
+    /// A static mount got a method other than GET or HEAD and has no app behind it.
+    MethodNotAllowed,
+    /// The rate limit; `headers` are the limit's own (Retry-After, RateLimit...).
+    TooManyRequests {
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Forbidden => StatusCode::FORBIDDEN,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// `403 Forbidden`, as WSGI's start_response takes it.
+    pub fn status_line(&self) -> String {
+        let status = self.status();
+        format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Error")
+        )
+    }
+
+    pub fn body(&self) -> &'static [u8] {
+        match self {
+            Refusal::Forbidden => b"403 Forbidden\n",
+            Refusal::NotFound => b"404 Not Found\n",
+            Refusal::MethodNotAllowed => b"405 Method Not Allowed\n",
+            Refusal::TooManyRequests { .. } => b"429 Too Many Requests\n",
+        }
+    }
+
+    /// Every header of the answer, Content-Length included.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("Content-Type", "text/plain; charset=utf-8".to_string()),
+            ("Content-Length", self.body().len().to_string()),
+        ];
+        match self {
+            Refusal::MethodNotAllowed => headers.push(("Allow", "GET, HEAD".to_string())),
+            Refusal::TooManyRequests { headers: own } => headers.extend(own.iter().cloned()),
+            Refusal::Forbidden | Refusal::NotFound => {}
+        }
+        headers
+    }
+}

@@ -1,0 +1,110 @@
+//! The native middleware as WSGI objects (`ferrogate.middleware`): each runs the same Rust
+//! decisions as the lifted layer when any server calls it, and `lift` turns the outer layers
+//! of a served app into the native pipeline, so that what they answer never takes the GIL.
+//! A Python object that is not one of ours ends the lifting: it and all behind it are a
+//! Python app of the pipeline.
+
+mod environ;
+mod ip_filter;
+mod mount;
+mod request_id;
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use crate::middleware::mount::Mount as MountTable;
+use crate::middleware::Node;
+
+pub use ip_filter::IpFilter;
+pub use mount::Mount;
+pub use request_id::{AddHeader, RequestId};
+
+pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<Mount>()?;
+    module.add_class::<IpFilter>()?;
+    module.add_class::<RequestId>()?;
+    module.add_class::<AddHeader>()?;
+    Ok(())
+}
+
+/// An app as the worker serves it: the native chain and the Python apps it ends in.
+pub struct Lifted {
+    pub root: Arc<Node>,
+    pub apps: Vec<Py<PyAny>>,
+}
+
+/// Lifts the outer layers of `app`; with `enabled` false (`--no-native-middleware`), the
+/// whole object is one Python app, its layers running as plain WSGI middleware.
+pub fn lift(py: Python<'_>, app: Py<PyAny>, enabled: bool) -> Lifted {
+    let mut lifter = Lifter {
+        apps: Vec::new(),
+        layers: Vec::new(),
+    };
+    let root = match enabled {
+        true => lifter.node(app.bind(py)),
+        false => lifter.python(app.bind(py)),
+    };
+    if !lifter.layers.is_empty() {
+        log::debug!(
+            "Native middleware: {} in front of {} Python app(s)",
+            lifter.layers.join(", "),
+            lifter.apps.len()
+        );
+    }
+    Lifted {
+        root,
+        apps: lifter.apps,
+    }
+}
+
+struct Lifter {
+    apps: Vec<Py<PyAny>>,
+    /// What was lifted, for the startup log line.
+    layers: Vec<String>,
+}
+
+impl Lifter {
+    fn node(&mut self, object: &Bound<'_, PyAny>) -> Arc<Node> {
+        let py = object.py();
+        if let Ok(mount) = object.cast::<Mount>() {
+            self.layers.push(mount.get().__repr__());
+            let table = &mount.get().table;
+            let entries = table
+                .entries()
+                .map(|(key, app)| (key.clone(), self.node(app.bind(py))))
+                .collect();
+            let default = table.default().map(|app| self.node(app.bind(py)));
+            return Arc::new(Node::Mount(Arc::new(MountTable::new(entries, default))));
+        }
+        if let Ok(filter) = object.cast::<IpFilter>() {
+            self.layers.push("IPFilter".into());
+            let filter = filter.get();
+            return Arc::new(Node::IpFilter {
+                filter: filter.filter.clone(),
+                next: self.node(filter.app.bind(py)),
+            });
+        }
+        if let Ok(request_id) = object.cast::<RequestId>() {
+            self.layers.push("RequestId".into());
+            let request_id = request_id.get();
+            return Arc::new(Node::RequestId {
+                trusted: request_id.trusted.clone(),
+                next: self.node(request_id.app.bind(py)),
+            });
+        }
+        self.python(object)
+    }
+
+    fn python(&mut self, object: &Bound<'_, PyAny>) -> Arc<Node> {
+        // The same object mounted twice is one app.
+        let index = match self.apps.iter().position(|app| app.is(object)) {
+            Some(index) => index,
+            None => {
+                self.apps.push(object.clone().unbind());
+                self.apps.len() - 1
+            }
+        };
+        Arc::new(Node::App(index as u32))
+    }
+}
