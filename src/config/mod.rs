@@ -6,6 +6,7 @@ mod bind;
 mod file;
 mod gunicorn;
 mod ip_ranges;
+mod middleware_settings;
 mod settings;
 mod sources;
 
@@ -13,5 +14,6 @@ pub use bind::{BindAddress, BindParseError};
 pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
+pub use middleware_settings::MiddlewareSettings;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};

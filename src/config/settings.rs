@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use super::{BindAddress, IpRanges};
+use super::{BindAddress, IpRanges, MiddlewareSettings};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
 /// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
@@ -107,11 +107,8 @@ pub struct Settings {
     #[arg(short = 'k', long, value_name = "CLASS", default_value = "gthread", value_parser = ["sync", "gthread"], help_heading = "Workers")]
     pub worker_class: String,
 
-    /// Debugging: run the app's ferrogate.middleware layers (and the middleware settings) as
-    /// plain WSGI middleware on the Python threads instead of lifting them into the native
-    /// pipeline. Same answers, slower.
-    #[arg(long, help_heading = "Middleware")]
-    pub no_native_middleware: bool,
+    #[command(flatten)]
+    pub middleware: MiddlewareSettings,
 
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
     #[arg(long, value_name = "PREFIX", default_value = "", help_heading = "App")]

@@ -124,7 +124,8 @@ impl AppRuntime {
             .enable_all()
             .build()?;
         let root_path = config.root_path.clone();
-        let lifted = middleware::lift(py, app, !settings.no_native_middleware);
+        let app = middleware::wrap_with_settings(py, app, settings)?;
+        let lifted = middleware::lift(py, app, !settings.middleware.no_native_middleware);
         let threads = PythonThreads::start(lifted.apps, config)?;
         Ok(AppRuntime {
             threads,

@@ -12,7 +12,10 @@ mod request_id;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
+use crate::config::Settings;
+use crate::error::Error;
 use crate::middleware::mount::Mount as MountTable;
 use crate::middleware::Node;
 
@@ -26,6 +29,47 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<RequestId>()?;
     module.add_class::<AddHeader>()?;
     Ok(())
+}
+
+/// The app inside the layers the middleware settings declare (`--mount`, `--static`, ...),
+/// built as `ferrogate.middleware` objects so that lifting (or not) treats them as if the
+/// app's own code had written them. Mounted apps are imported here.
+pub fn wrap_with_settings(
+    py: Python<'_>,
+    app: Py<PyAny>,
+    settings: &Settings,
+) -> Result<Py<PyAny>, Error> {
+    let layers = &settings.middleware;
+    if !layers.declares_layers() {
+        return Ok(app);
+    }
+    let options = PyDict::new(py);
+    let built = (|| {
+        options.set_item("mounts", &layers.mount)?;
+        options.set_item("statics", &layers.static_files)?;
+        options.set_item("static_max_age", layers.static_max_age)?;
+        options.set_item("allow", layers.allow.to_string())?;
+        options.set_item("deny", layers.deny.to_string())?;
+        options.set_item("rate_limit", &layers.rate_limit)?;
+        options.set_item("request_id", layers.request_id)?;
+        options.set_item(
+            "request_id_trusted",
+            settings.forwarded_allow_ips.to_string(),
+        )?;
+        options.set_item("compress", layers.compress)?;
+        py.import("ferrogate._pipeline")?
+            .call_method("build", (app,), Some(&options))
+            .map(Bound::unbind)
+    })();
+    built.map_err(|error| {
+        let traceback = error
+            .traceback(py)
+            .and_then(|tb| tb.format().ok())
+            .unwrap_or_default();
+        Error::AppLoad(format!(
+            "Cannot build the middleware settings' layers:\n{traceback}{error}"
+        ))
+    })
 }
 
 /// An app as the worker serves it: the native chain and the Python apps it ends in.

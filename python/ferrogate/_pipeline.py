@@ -1,0 +1,57 @@
+"""Builds the layers the middleware settings declare (``--mount``, ``--static``, ``--allow``,
+``--deny``, ``--rate-limit``, ``--request-id``, ``--compress``) around the app, as
+``ferrogate.middleware`` objects, in the documented order: request id, IP filter, rate limit,
+static files, compression, mount, app. Called by the server (src/python/middleware)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from . import _loader, middleware
+
+
+def _pairs(items: Sequence[str]) -> list[tuple[str, str]]:
+    return [(prefix, target) for prefix, _, target in (item.partition("=") for item in items)]
+
+
+def _rate_limit(app: Any, spec: str) -> Any:
+    """``100/s[,burst=200][,key=client_ip|header:X-Api-Key]``."""
+    rate, *options = [part.strip() for part in spec.split(",")]
+    keywords: dict[str, Any] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or name not in ("burst", "key"):
+            raise ValueError(
+                f"--rate-limit {spec!r}: {option!r} is not burst=N or key=client_ip|header:NAME"
+            )
+        keywords[name] = int(value) if name == "burst" else value
+    return middleware.RateLimit(app, rate, **keywords)
+
+
+def build(
+    app: Any,
+    *,
+    mounts: Sequence[str] = (),
+    statics: Sequence[str] = (),
+    static_max_age: Optional[int] = None,
+    allow: str = "",
+    deny: str = "",
+    rate_limit: Optional[str] = None,
+    request_id: bool = False,
+    request_id_trusted: Optional[str] = None,
+    compress: bool = False,
+) -> Any:
+    if mounts:
+        apps = {prefix: _loader.load(spec) for prefix, spec in _pairs(mounts)}
+        app = middleware.Mount(apps, default=app)
+    if compress:
+        app = middleware.Compress(app)
+    if statics:
+        app = middleware.StaticFiles(app, dict(_pairs(statics)), max_age=static_max_age)
+    if rate_limit:
+        app = _rate_limit(app, rate_limit)
+    if allow or deny:
+        app = middleware.IPFilter(app, allow=allow or None, deny=deny or None)
+    if request_id:
+        app = middleware.RequestId(app, trusted=request_id_trusted)
+    return app
