@@ -77,6 +77,15 @@ impl ResponseBody {
         }
     }
 
+    /// Several pieces, some of them memory-mapped file ranges (see `mapped`): a
+    /// multipart/byteranges answer.
+    pub fn mapped_chunks(chunks: Vec<Bytes>) -> ResponseBody {
+        ResponseBody {
+            mapped: true,
+            ..ResponseBody::chunks(chunks)
+        }
+    }
+
     /// Several ready chunks, sent with one vectored write.
     pub fn chunks(chunks: Vec<Bytes>) -> ResponseBody {
         ResponseBody {

@@ -6,12 +6,14 @@
 
 pub mod compress;
 pub mod ip_filter;
+pub mod limit_key;
 pub mod mount;
 mod node;
 mod pipeline;
 pub mod rate_limit;
 mod refusal;
 pub mod request_id;
+mod static_body;
 pub mod static_files;
 
 pub use node::Node;

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use super::ip_filter::IpFilter;
+use super::limit_key::RateLimit;
 use super::mount::Mount;
+use super::static_files::StaticFiles;
 use crate::config::IpRanges;
 
 pub enum Node {
@@ -24,6 +26,16 @@ pub enum Node {
         next: Arc<Node>,
     },
     Mount(Arc<Mount<Arc<Node>>>),
+    /// Files under the static mounts; the rest (and missing files) go to `next`, or get 404
+    /// (405 for a method other than GET or HEAD) when there is none.
+    Static {
+        files: Arc<StaticFiles>,
+        next: Option<Arc<Node>>,
+    },
+    RateLimit {
+        limit: Arc<RateLimit>,
+        next: Arc<Node>,
+    },
 }
 
 impl Node {

@@ -1,23 +1,30 @@
 //! `Pipeline`: the lifted middleware chain as a `Handler` in front of the Python apps. Each
 //! request walks the tree (node.rs) on the I/O thread: a layer answers it (403, 404, 429, a
 //! static file) without Python, or it reaches a Python app with its mount point in the
-//! request's extensions. A plain app (no layer) goes straight through.
+//! request's extensions. A plain app (no layer) goes straight through; static files are
+//! looked up and read on a blocking thread, never on the I/O thread.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HOST};
+use http::header::{
+    HeaderName, ACCEPT_ENCODING, HOST, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE,
+};
 use http::request::Parts;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 
+use super::limit_key::{client_key, RateKey};
 use super::node::Node;
+use super::rate_limit::Decision;
 use super::refusal::Refusal;
 use super::request_id::request_id;
+use super::static_body;
+use super::static_files::{StaticAnswer, StaticFiles, StaticRequest};
 use crate::handler::{ConnectionInfo, Handler, MountPoint};
+use crate::http::status::Failure;
 use crate::http::{HeaderBlock, RequestBody, Response, ResponseBody};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,18 +47,23 @@ impl<H: Handler> Pipeline<H> {
     }
 }
 
-/// What the walk ended on.
+/// Where the walk stopped.
 enum Step {
     Refuse(Refusal),
     Python(u32),
+    /// A static mount claims the path: the disk decides (off the I/O thread).
+    Static {
+        files: Arc<StaticFiles>,
+        next: Option<Arc<Node>>,
+    },
 }
 
 /// One request on its way through the tree.
-struct Walk<'a> {
+struct Walk {
     head: Parts,
-    connection: &'a ConnectionInfo,
+    connection: ConnectionInfo,
     /// The percent-decoded path, as PATH_INFO is made from it.
-    path: Cow<'a, [u8]>,
+    path: Vec<u8>,
     /// How many bytes of `path` have become SCRIPT_NAME.
     script_len: usize,
     /// `--root-path` plus the mount prefixes taken so far.
@@ -61,10 +73,10 @@ struct Walk<'a> {
     response_headers: Vec<(&'static str, String)>,
 }
 
-impl Walk<'_> {
-    fn walk(&mut self, mut node: &Node) -> Step {
+impl Walk {
+    fn walk(&mut self, mut node: &Arc<Node>) -> Step {
         loop {
-            node = match node {
+            node = match &**node {
                 Node::App(app) => return Step::Python(*app),
                 Node::NotFound => return Step::Refuse(Refusal::NotFound),
                 Node::RequestId { trusted, next } => {
@@ -79,9 +91,24 @@ impl Walk<'_> {
                     next
                 }
                 Node::IpFilter { filter, next } => {
-                    if !filter.admits(self.connection.peer.map(|peer| peer.ip())) {
+                    if !filter.admits(self.client_ip()) {
                         return Step::Refuse(Refusal::Forbidden);
                     }
+                    next
+                }
+                Node::RateLimit { limit, next } => {
+                    let key = match &limit.key {
+                        RateKey::Header(name) => {
+                            self.head.headers.get(name).map(|v| v.as_bytes().to_vec())
+                        }
+                        RateKey::ClientIp => None,
+                    };
+                    let key = key.unwrap_or_else(|| client_key(self.client_ip()));
+                    let (decision, headers) = limit.check(&key);
+                    if let Decision::Refused { .. } = decision {
+                        return Step::Refuse(Refusal::TooManyRequests { headers });
+                    }
+                    self.response_headers.extend(headers);
                     next
                 }
                 Node::Mount(mount) => {
@@ -97,7 +124,76 @@ impl Walk<'_> {
                     self.mounted = true;
                     routed.target
                 }
+                Node::Static { files, next } => {
+                    if files.claims(&self.path[self.script_len..]) {
+                        return Step::Static {
+                            files: files.clone(),
+                            next: next.clone(),
+                        };
+                    }
+                    match next {
+                        Some(next) => next,
+                        None => return Step::Refuse(Refusal::NotFound),
+                    }
+                }
             };
+        }
+    }
+
+    /// After the disk said the path is not a static file's: on to the app behind, if any.
+    fn fall_through(&mut self, next: Option<Arc<Node>>, otherwise: Refusal) -> Step {
+        match next {
+            Some(next) => self.walk(&next),
+            None => Step::Refuse(otherwise),
+        }
+    }
+
+    fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.connection.peer.map(|peer| peer.ip())
+    }
+
+    fn header(&self, name: HeaderName) -> Option<String> {
+        let value = self.head.headers.get(name)?;
+        value.to_str().ok().map(str::to_owned)
+    }
+
+    /// Looks the file up and reads it on a blocking thread.
+    async fn answer_static(&self, files: Arc<StaticFiles>) -> Result<StaticAnswer, Response> {
+        let method = self.head.method.as_str().to_owned();
+        let path = self.path[self.script_len..].to_vec();
+        let conditions = [
+            IF_NONE_MATCH,
+            IF_MODIFIED_SINCE,
+            RANGE,
+            IF_RANGE,
+            ACCEPT_ENCODING,
+        ]
+        .map(|name| self.header(name));
+        let looked_up = tokio::task::spawn_blocking(move || {
+            let [if_none_match, if_modified_since, range, if_range, accept_encoding] = &conditions;
+            files.answer(&StaticRequest {
+                method: &method,
+                path: &path,
+                if_none_match: if_none_match.as_deref(),
+                if_modified_since: if_modified_since.as_deref(),
+                range: range.as_deref(),
+                if_range: if_range.as_deref(),
+                accept_encoding: accept_encoding.as_deref(),
+            })
+        });
+        looked_up.await.map_err(|error| {
+            log::error!("Static file lookup failed: {error}");
+            Failure::Application { detail: None }.into_response()
+        })
+    }
+
+    fn mount_point(&mut self, app: u32) {
+        if self.mounted || app != 0 {
+            self.head.extensions.insert(MountPoint {
+                app,
+                script_name: Bytes::from(std::mem::take(&mut self.script_name)),
+                path_offset: self.script_len,
+            });
         }
     }
 }
@@ -114,8 +210,7 @@ impl<H: Handler> Handler for Pipeline<H> {
         if self.root.is_plain_app() {
             return PipelineFuture::Direct(self.inner.call(head, body, connection));
         }
-        let raw_path = head.uri.path().to_owned();
-        let path: Cow<'_, [u8]> = percent_encoding::percent_decode_str(&raw_path).into();
+        let path: Vec<u8> = percent_encoding::percent_decode_str(head.uri.path()).collect();
         let root = self.root_path.as_ref();
         // PEP 3333: PATH_INFO is what follows SCRIPT_NAME; outside --root-path, all of it.
         let script_len =
@@ -125,38 +220,64 @@ impl<H: Handler> Handler for Pipeline<H> {
             };
         let mut walk = Walk {
             head,
-            connection,
+            connection: *connection,
             path,
             script_len,
             script_name: root.to_vec(),
             mounted: false,
             response_headers: Vec::new(),
         };
-        let step = walk.walk(&self.root);
-        let extra = std::mem::take(&mut walk.response_headers);
-        match step {
-            Step::Refuse(refusal) => {
-                PipelineFuture::Ready(Some(with_headers(refused(&refusal), &extra)))
+        match walk.walk(&self.root) {
+            Step::Refuse(refusal) => PipelineFuture::Ready(Some(with_headers(
+                refused(&refusal),
+                &walk.response_headers,
+            ))),
+            Step::Python(app) if walk.response_headers.is_empty() => {
+                walk.mount_point(app);
+                PipelineFuture::Direct(self.inner.call(walk.head, body, connection))
             }
-            Step::Python(app) => {
-                let mut head = walk.head;
-                if walk.mounted || app != 0 {
-                    head.extensions.insert(MountPoint {
-                        app,
-                        script_name: Bytes::from(walk.script_name),
-                        path_offset: walk.script_len,
-                    });
-                }
-                let answer = self.inner.call(head, body, connection);
-                match extra.is_empty() {
-                    true => PipelineFuture::Direct(answer),
-                    false => PipelineFuture::Boxed(Box::pin(async move {
-                        with_headers(answer.await, &extra)
-                    })),
-                }
-            }
+            step => PipelineFuture::Boxed(Box::pin(finish(self.inner.clone(), walk, step, body))),
         }
     }
+}
+
+/// The rest of a walk that waits on something: the disk, or the app's answer to add
+/// headers to.
+async fn finish<H: Handler>(
+    inner: H,
+    mut walk: Walk,
+    mut step: Step,
+    body: Option<RequestBody>,
+) -> Response {
+    let answered = loop {
+        step = match step {
+            Step::Refuse(refusal) => break refused(&refusal),
+            Step::Python(app) => {
+                walk.mount_point(app);
+                let connection = walk.connection;
+                let head = std::mem::replace(&mut walk.head, http::Request::new(()).into_parts().0);
+                break inner.call(head, body, &connection).await;
+            }
+            Step::Static { files, next } => match walk.answer_static(files).await {
+                Err(failed) => break failed,
+                Ok(StaticAnswer::Respond(answer)) => {
+                    let query = walk.head.uri.query();
+                    match static_body::into_response(answer, query) {
+                        Ok(response) => break response,
+                        Err(error) => {
+                            log::error!("Cannot read a static file: {error}");
+                            break Failure::Application { detail: None }.into_response();
+                        }
+                    }
+                }
+                Ok(StaticAnswer::FallThrough) => walk.fall_through(next, Refusal::NotFound),
+                Ok(StaticAnswer::MethodNotAllowed) => {
+                    walk.fall_through(next, Refusal::MethodNotAllowed)
+                }
+            },
+        };
+    };
+    with_headers(answered, &walk.response_headers)
 }
 
 /// A layer's refusal as a response.
@@ -167,10 +288,8 @@ pub fn refused(refusal: &Refusal) -> Response {
             headers.push(name.as_bytes(), value.as_bytes());
         }
     }
-    let status = refusal.status();
-    debug_assert_ne!(status, StatusCode::OK);
     Response::new(
-        status,
+        refusal.status(),
         headers,
         ResponseBody::full(Bytes::from_static(refusal.body())),
     )
@@ -184,7 +303,7 @@ fn with_headers(mut response: Response, extra: &[(&'static str, String)]) -> Res
 }
 
 /// The pipeline's answer: the inner handler's own future when nothing wraps it (no box, no
-/// extra poll), a ready refusal, or a boxed continuation for layers that act on the response.
+/// extra poll), a ready refusal, or a boxed continuation for layers that wait.
 pub enum PipelineFuture<F> {
     Direct(F),
     Ready(Option<Response>),

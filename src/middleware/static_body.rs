@@ -1,0 +1,91 @@
+//! A static-files answer (static_files/) as a `Response`: the file range read into memory
+//! when small, memory-mapped when large (lent to writev, never copied in user space; a file
+//! truncated meanwhile fails the write instead of killing the worker: http/body.rs).
+//! Runs on a blocking thread, as `answer` does.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::static_files::{MultipartPiece, StaticBody, StaticResponse};
+use crate::http::{HeaderBlock, Response, ResponseBody};
+
+/// Ranges up to this size are read with one pread: cheaper than mapping (two syscalls and
+/// page faults) and the copy is small.
+const READ_INTO_MEMORY_BYTES: u64 = 64 * 1024;
+
+/// `query`: the request's query string, which a directory redirect keeps.
+pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<Response> {
+    let status = StatusCode::from_u16(answer.status).map_err(io::Error::other)?;
+    let mut headers = HeaderBlock::with_capacity(256);
+    let mut declared = None;
+    for (name, value) in &answer.headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            declared = value.parse::<u64>().ok();
+        }
+        match (*name, query) {
+            ("Location", Some(query)) if !query.is_empty() => {
+                headers.push(name.as_bytes(), format!("{value}?{query}").as_bytes())
+            }
+            _ => headers.push(name.as_bytes(), value.as_bytes()),
+        }
+    }
+    let body = match answer.body {
+        StaticBody::Empty => ResponseBody::full(Bytes::new()),
+        StaticBody::File { file, offset, len } => match file_range(&file, offset, len)? {
+            Piece::Read(bytes) => ResponseBody::full(bytes),
+            Piece::Mapped(bytes) => ResponseBody::mapped(bytes),
+        },
+        StaticBody::Multipart { file, parts } => {
+            let pieces = parts
+                .into_iter()
+                .map(|part| match part {
+                    MultipartPiece::Literal(bytes) => Ok(Bytes::from(bytes)),
+                    MultipartPiece::Range { offset, len } => {
+                        file_range(&file, offset, len).map(Piece::into_bytes)
+                    }
+                })
+                .collect::<io::Result<Vec<_>>>()?;
+            ResponseBody::mapped_chunks(pieces)
+        }
+    };
+    // The answer's Content-Length is the header sent (HEAD keeps it with no body).
+    let body = match declared {
+        Some(length) => body.with_declared_length(length),
+        None => body,
+    };
+    Ok(Response::new(status, headers, body))
+}
+
+enum Piece {
+    Read(Bytes),
+    Mapped(Bytes),
+}
+
+impl Piece {
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Piece::Read(bytes) | Piece::Mapped(bytes) => bytes,
+        }
+    }
+}
+
+fn file_range(file: &File, offset: u64, len: u64) -> io::Result<Piece> {
+    if len <= READ_INTO_MEMORY_BYTES {
+        let mut buf = vec![0; len as usize];
+        file.read_exact_at(&mut buf, offset)?;
+        return Ok(Piece::Read(Bytes::from(buf)));
+    }
+    // SAFETY: the map is read only by writev (the kernel), never in user space: a file
+    // truncated while it is sent fails that write with EFAULT instead of raising SIGBUS.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len as usize)
+            .map(file)?
+    };
+    Ok(Piece::Mapped(Bytes::from_owner(map)))
+}
