@@ -87,3 +87,57 @@ class RequestId:
 
     def __init__(self, app: WsgiApp, trusted: Optional[str | list[str]] = None) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class StaticFiles:
+    """Files under ``directories`` (``{"/static": "./public"}``), for GET and HEAD: ETag,
+    Last-Modified, 304, Range (206, multipart, 416), precompressed ``.br``/``.gz`` siblings,
+    Cache-Control (``max_age``; a year and ``immutable`` for content-hashed names). A missing
+    or refused path (traversal, dotfile, symlink out of the root) falls through to ``app``, or
+    404 without one; another method falls through, or 405."""
+
+    def __init__(
+        self,
+        app: Optional[WsgiApp],
+        directories: dict[str, str],
+        *,
+        max_age: Optional[int] = None,
+        index: bool = False,
+        follow_symlinks: bool = False,
+        allow_dotfiles: bool = False,
+        precompressed: bool = True,
+        immutable_hashed: bool = True,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class RateLimit:
+    """A request rate per client address (``key="client_ip"``) or per header value
+    (``key="header:X-Api-Key"``): GCRA with ``rate`` like ``"100/s"``, ``"1000/min"``,
+    ``"10/h"`` and ``burst`` (default: the rate's count). Over it: 429 with Retry-After and
+    the IETF RateLimit headers. Counters are shared by every process of the server through a
+    table in /dev/shm of ``slots`` entries (16 bytes each)."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        rate: str,
+        burst: Optional[int] = None,
+        key: str = "client_ip",
+        slots: int = 65536,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class Compress:
+    """Compresses responses of compressible types (text, JSON, JS, XML, SVG ...) of at least
+    ``min_size`` bytes with brotli, zstd or gzip as the client's Accept-Encoding allows
+    (``encodings``: the server's preference), never a response that already has a
+    Content-Encoding, a Range answer or ``Cache-Control: no-transform``. A streamed body is
+    compressed and flushed chunk by chunk. ``level`` applies to every coding."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        min_size: int = 512,
+        level: Optional[int] = None,
+        encodings: Optional[list[str]] = None,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...

@@ -8,19 +8,24 @@ into its native request pipeline: what they answer themselves (a 403, a 404, a s
 
 ::
 
-    from ferrogate.middleware import IPFilter, Mount, RequestId
+    from ferrogate.middleware import IPFilter, Mount, RateLimit, RequestId, StaticFiles
 
     app = RequestId(
         IPFilter(
-            Mount({"/api": api_app, "/admin": admin_app}, default=site_app),
+            RateLimit(
+                StaticFiles(
+                    Mount({"/api": api_app, "/admin": admin_app}, default=site_app),
+                    {"/static": "./public"}, max_age=3600),
+                "100/s", burst=200, key="client_ip"),
             allow=["10.0.0.0/8", "::1"], deny=["10.6.6.0/24"]))
 
-A Python middleware between these layers ends the lifting at that point: it, and everything
+``Compress`` is not lifted: it runs on the Python threads (its encoders without the GIL for
+large chunks), and lifting stops at it. A Python middleware between these layers ends the lifting at that point: it, and everything
 it wraps, runs as Python (ferrogate logs where at debug level).
 """
 
 from __future__ import annotations
 
-from ._ferrogate import IPFilter, Mount, RequestId
+from ._ferrogate import Compress, IPFilter, Mount, RateLimit, RequestId, StaticFiles
 
-__all__ = ["IPFilter", "Mount", "RequestId"]
+__all__ = ["Compress", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]

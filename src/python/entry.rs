@@ -12,6 +12,7 @@ use super::launcher::{ForkLauncher, Restart};
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
+use crate::middleware::rate_limit;
 use crate::observe::error_log;
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
@@ -205,6 +206,8 @@ const SD_LISTEN_FDS_START: i32 = 3;
 
 fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     let settings = &loaded.settings;
+    // Before anything imports the app: its rate limiters' tables are named for this master.
+    let table_owner = super::middleware::own_tables();
     if settings.reload && settings.preload {
         eprintln!(
             "ferrogate: --reload and --preload do not go together: a preloaded app is not \
@@ -322,6 +325,9 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         for path in socket_files {
             let _ = std::fs::remove_file(path);
         }
+    }
+    if let Err(error) = rate_limit::remove_tables(&table_owner.to_string()) {
+        log::warn!("Cannot remove the rate limit tables: {error}");
     }
     hooks::run_logged(py, "on_exit", 0);
     code

@@ -34,7 +34,7 @@ pub fn adjust_headers(headers: &mut Vec<(String, String)>, encoding: Encoding) {
     }
 }
 
-fn add_vary_accept_encoding(headers: &mut Vec<(String, String)>) {
+pub fn add_vary_accept_encoding(headers: &mut Vec<(String, String)>) {
     let mut vary_values = headers
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))

@@ -22,7 +22,7 @@ mod policy;
 
 pub use encoder::{compress_all, Encoder};
 pub use encoding::Encoding;
-pub use headers::adjust_headers;
+pub use headers::{add_vary_accept_encoding, adjust_headers};
 pub use negotiate::choose;
 pub use policy::{should_compress, ResponseFacts};
 

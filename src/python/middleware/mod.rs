@@ -4,10 +4,13 @@
 //! A Python object that is not one of ours ends the lifting: it and all behind it are a
 //! Python app of the pipeline.
 
+mod compress;
 mod environ;
 mod ip_filter;
 mod mount;
+mod rate_limit;
 mod request_id;
+mod static_files;
 
 use std::sync::Arc;
 
@@ -19,15 +22,25 @@ use crate::error::Error;
 use crate::middleware::mount::Mount as MountTable;
 use crate::middleware::Node;
 
+pub use compress::{Compress, CompressStart, CompressWrite, CompressedBody};
 pub use ip_filter::IpFilter;
 pub use mount::Mount;
-pub use request_id::{AddHeader, RequestId};
+pub use rate_limit::{own_tables, RateLimit};
+pub use request_id::{AddHeaders, RequestId};
+pub use static_files::{FileChunks, StaticFiles};
 
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Mount>()?;
     module.add_class::<IpFilter>()?;
     module.add_class::<RequestId>()?;
-    module.add_class::<AddHeader>()?;
+    module.add_class::<RateLimit>()?;
+    module.add_class::<StaticFiles>()?;
+    module.add_class::<Compress>()?;
+    module.add_class::<CompressStart>()?;
+    module.add_class::<CompressWrite>()?;
+    module.add_class::<CompressedBody>()?;
+    module.add_class::<AddHeaders>()?;
+    module.add_class::<FileChunks>()?;
     Ok(())
 }
 
@@ -135,6 +148,22 @@ impl Lifter {
             return Arc::new(Node::RequestId {
                 trusted: request_id.trusted.clone(),
                 next: self.node(request_id.app.bind(py)),
+            });
+        }
+        if let Ok(files) = object.cast::<StaticFiles>() {
+            self.layers.push("StaticFiles".into());
+            let files = files.get();
+            return Arc::new(Node::Static {
+                files: files.files.clone(),
+                next: files.app.as_ref().map(|app| self.node(app.bind(py))),
+            });
+        }
+        if let Ok(limit) = object.cast::<RateLimit>() {
+            self.layers.push("RateLimit".into());
+            let limit = limit.get();
+            return Arc::new(Node::RateLimit {
+                limit: limit.layer.clone(),
+                next: self.node(limit.app.bind(py)),
             });
         }
         self.python(object)

@@ -50,25 +50,29 @@ impl RequestId {
         };
         let id = request_id(incoming.as_deref(), trusted);
         environ.set_item("HTTP_X_REQUEST_ID", &id)?;
-        let adding = AddHeader {
-            start_response: start_response.clone().unbind(),
-            name: "X-Request-ID",
-            value: id,
-        };
+        let adding = AddHeaders::new(start_response, vec![("X-Request-ID", id)]);
         self.app.bind(py).call1((environ, Bound::new(py, adding)?))
     }
 }
 
-/// The server's start_response with one more response header.
+/// The server's start_response with more response headers.
 #[pyclass(frozen)]
-pub struct AddHeader {
+pub struct AddHeaders {
     start_response: Py<PyAny>,
-    name: &'static str,
-    value: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl AddHeaders {
+    pub fn new(start_response: &Bound<'_, PyAny>, headers: Vec<(&'static str, String)>) -> Self {
+        AddHeaders {
+            start_response: start_response.clone().unbind(),
+            headers,
+        }
+    }
 }
 
 #[pymethods]
-impl AddHeader {
+impl AddHeaders {
     #[pyo3(signature = (status, headers, exc_info = None))]
     fn __call__<'py>(
         &self,
@@ -77,7 +81,9 @@ impl AddHeader {
         headers: &Bound<'py, PyList>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        headers.append(PyTuple::new(py, [self.name, self.value.as_str()])?)?;
+        for (name, value) in &self.headers {
+            headers.append(PyTuple::new(py, [*name, value.as_str()])?)?;
+        }
         let start_response = self.start_response.bind(py);
         match exc_info {
             Some(exc_info) => start_response.call1((status, headers, exc_info)),
