@@ -1,19 +1,22 @@
 """One app built from every lifted ferrogate.middleware layer, for the case table of
 tests/middleware/test_cases.py: served by ferrogate (lifted, and with
 --no-native-middleware), by wsgiref and by gunicorn, it must answer each case the same way.
-Every Python app in it is wrapped in wsgiref's validator."""
+Every Python app in it is wrapped in wsgiref's validator. $STATIC_ROOT is the static
+directory (the test makes it)."""
 
 import json
+import os
 from wsgiref.validate import validator
 
-from ferrogate.middleware import IPFilter, Mount, RequestId
+from ferrogate.middleware import IPFilter, Mount, RateLimit, RequestId, StaticFiles
 
 
-def _echo(name):
+def echo(name):
     def app(environ, start_response):
         body = json.dumps(
             {
                 "app": name,
+                "method": environ["REQUEST_METHOD"],
                 "script_name": environ["SCRIPT_NAME"],
                 "path_info": environ["PATH_INFO"],
                 "query": environ.get("QUERY_STRING", ""),
@@ -29,27 +32,27 @@ def _echo(name):
     return validator(app)
 
 
-api = _echo("api")
-api_v2 = _echo("api_v2")
-private = _echo("private")
-local_only = _echo("local_only")
-site = _echo("site")
-example_host = _echo("example_host")
+api = echo("api")
+site = echo("site")
 
 app = RequestId(
-    Mount(
-        {
-            "/api": api,
-            "/api/v2/": api_v2,
-            "/private": IPFilter(private, deny=["127.0.0.0/8", "::1"]),
-            "/local": IPFilter(local_only, allow="127.0.0.1,::1"),
-            "/nested": Mount({"/deeper": api}),
-            "domain:example.org/": example_host,
-        },
-        default=site,
+    StaticFiles(
+        Mount(
+            {
+                "/api": api,
+                "/api/v2/": echo("api_v2"),
+                "/private": IPFilter(echo("private"), deny=["127.0.0.0/8", "::1"]),
+                "/local": IPFilter(echo("local_only"), allow="127.0.0.1,::1"),
+                "/nested": Mount({"/deeper": api}),
+                "/limited": RateLimit(echo("limited"), "3/h", key="header:X-Client-Key"),
+                "/files": StaticFiles(None, {"/": os.environ["STATIC_ROOT"]}),
+                "domain:example.org/": echo("example_host"),
+            },
+            default=site,
+        ),
+        {"/static": os.environ["STATIC_ROOT"]},
+        max_age=60,
+        index=True,
     ),
     trusted=["127.0.0.1"],
 )
-
-# The same tree without the outer RequestId, for cases that compare ids exactly.
-mount_only = app

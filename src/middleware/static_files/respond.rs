@@ -105,6 +105,9 @@ pub(super) fn file(context: &Context<'_>, file: &ResolvedFile) -> StaticAnswer {
         RangePlan::Unsatisfiable => {
             // RFC 9110 §15.5.17: 416 says how long the representation is.
             headers.push(("Content-Range", format!("bytes */{size}")));
+            // PEP 3333 servers (and wsgiref's validator) want a Content-Type on every answer
+            // with a body, an empty one included.
+            headers.push(("Content-Type", "text/plain; charset=utf-8".to_owned()));
             headers.push(("Content-Length", "0".to_owned()));
             headers.push(("Accept-Ranges", "bytes".to_owned()));
             headers.extend(
