@@ -139,7 +139,7 @@ def test_a_raising_post_fork_is_logged_and_the_worker_serves(project):
     "conf, message",
     [
         ("def pre_request(worker, req):\n    pass\n", "would take the GIL for every request"),
-        ("def worker_int(worker):\n    pass\n", "a worker stopped by SIGINT or by --timeout runs no Python"),
+        ("def worker_int(worker):\n    pass\n", "stopped by SIGINT or by --timeout runs no Python"),
         ("def worker_abort(worker):\n    pass\n", "runs no Python"),
     ],
 )

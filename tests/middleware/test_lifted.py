@@ -14,9 +14,8 @@ import uuid
 import pytest
 
 from tests import serving
-from tests.middleware.conftest import HELLO
+from tests.middleware.conftest import HELLO, Way
 from tests.middleware.test_cases import send
-from tests.middleware.conftest import Way
 
 
 def latencies_ms(way: Way, path: str, count: int, expect: int) -> list[float]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from ferrogate.middleware import Mount, StaticFiles
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.test import Client
 
-from ferrogate.middleware import Mount, StaticFiles
 from tests.middleware.conftest import make_static_root
 
 

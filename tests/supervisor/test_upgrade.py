@@ -92,7 +92,8 @@ def test_a_successor_that_cannot_start_leaves_the_old_master_serving(tmp_path):
         config.write_text("workers = 'many'\n")  # the new master refuses this config
         mark = server.log_mark()
         server.send_signal(signal.SIGUSR2)
-        server.wait_for_log(r"The new master \d+ exited with code 2; this one serves on", since=mark)
+        server.wait_for_log(r"The new master \d+ exited with code 2; this one serves on",
+                            since=mark)
         wait_for_text(lambda: pid_file.read_text() if pid_file.exists() else "", rf"^{server.pid}$")
         assert not Path(f"{pid_file}.oldbin").exists()
         assert "workers" in server.log_since(mark), "the successor's error names the setting"
