@@ -17,7 +17,7 @@ pub struct MiddlewareSettings {
 
     /// Serve the files under a directory at a path prefix: PREFIX=DIR (`/static=./public`;
     /// repeat for several). A missing file falls through to the app
-    #[arg(long = "static", value_name = "PREFIX=DIR", value_parser = parse_mount, help_heading = "Middleware")]
+    #[arg(id = "static", long = "static", value_name = "PREFIX=DIR", value_parser = parse_mount, help_heading = "Middleware")]
     pub static_files: Vec<String>,
 
     /// Cache-Control max-age in seconds for --static files (names with a content hash get a

@@ -143,3 +143,21 @@ def test_a_bad_middleware_setting_is_refused_naming_it(flags, message, tmp_path)
     server.kill()
     assert code in (2, 3), server.log()
     assert message in server.log()
+
+
+def test_middleware_settings_from_a_config_file(static_root, tmp_path):
+    (tmp_path / "front.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'front']\n"
+    )
+    (tmp_path / "ferrogate.toml").write_text(
+        f'static = ["/static={static_root}"]\n'
+        'deny = "127.0.0.2"\n'
+        "request_id = true\n"
+    )
+    with serving.serve("front:app", cwd=tmp_path) as server:
+        way = Way("toml", server.host, server.port)
+        answer = send(way, "GET", "/static/hello.txt")
+        assert answer.body == HELLO and answer.headers["x-request-id"]
+        assert send(way, "GET", "/x").body == b"front"
