@@ -50,6 +50,17 @@ pub enum Source {
     },
 }
 
+/// A body taken apart by a layer that rewrites it (compression).
+pub enum BodyContent {
+    /// Every byte is here.
+    Whole(Vec<Bytes>),
+    /// The first chunk is here; the rest arrives through `rest`.
+    Stream {
+        first: Bytes,
+        rest: mpsc::Receiver<Result<Bytes, BodyError>>,
+    },
+}
+
 pub struct ResponseBody {
     pub(super) source: Source,
     /// The app's Content-Length, when the server must hold the body to it.
@@ -118,6 +129,25 @@ impl ResponseBody {
             0 => ResponseBody::full(Bytes::new()),
             1 => ResponseBody::full(chunks.pop().expect("invariant: one chunk")),
             _ => ResponseBody::chunks(chunks),
+        }
+    }
+
+    /// Whether the pieces are a memory-mapped file's (see `mapped`): only the kernel may read
+    /// them, so a layer must not rewrite them.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
+    }
+
+    /// The length the producer declared (its Content-Length), which the body is held to.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.declared_length
+    }
+
+    pub fn into_content(self) -> BodyContent {
+        match self.source {
+            Source::Full(bytes) => BodyContent::Whole(vec![bytes]),
+            Source::Chunks(chunks) => BodyContent::Whole(chunks),
+            Source::Stream { first, rx } => BodyContent::Stream { first, rest: rx },
         }
     }
 

@@ -13,7 +13,7 @@ mod request_body;
 mod response;
 pub mod status;
 
-pub use body::{BodyError, BodySender, ResponseBody};
+pub use body::{BodyContent, BodyError, BodySender, ResponseBody};
 pub use error::{BodyReadError, RequestError};
 pub use h1::{ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket};
 pub use in_flight::InFlight;

@@ -32,6 +32,17 @@ impl HeaderBlock {
         self.encoded.extend_from_slice(b"\r\n");
     }
 
+    /// The lines pushed so far as (name, value) pairs, for a layer that rewrites them.
+    pub fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.encoded
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_suffix(b"\r"))
+            .filter_map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                Some((&line[..colon], line[colon + 1..].trim_ascii_start()))
+            })
+    }
+
     /// The lines pushed so far, as they go on the wire.
     pub fn encoded(&self) -> &[u8] {
         &self.encoded

@@ -5,6 +5,7 @@
 //! under any server (src/python/middleware). Knows nothing of Python or of the wire format.
 
 pub mod compress;
+mod compress_response;
 pub mod ip_filter;
 pub mod limit_key;
 pub mod mount;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::compress::CompressOptions;
 use super::ip_filter::IpFilter;
 use super::limit_key::RateLimit;
 use super::mount::Mount;
@@ -34,6 +35,11 @@ pub enum Node {
     },
     RateLimit {
         limit: Arc<RateLimit>,
+        next: Arc<Node>,
+    },
+    /// Compresses what `next` answers, as the client's Accept-Encoding allows.
+    Compress {
+        options: Arc<CompressOptions>,
         next: Arc<Node>,
     },
 }

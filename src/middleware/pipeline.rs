@@ -16,6 +16,8 @@ use http::header::{
 use http::request::Parts;
 use http::HeaderValue;
 
+use super::compress::choose;
+use super::compress_response::{self, Negotiated};
 use super::limit_key::{client_key, RateKey};
 use super::node::Node;
 use super::rate_limit::Decision;
@@ -71,6 +73,8 @@ struct Walk {
     mounted: bool,
     /// Headers the layers add to whatever answers.
     response_headers: Vec<(&'static str, String)>,
+    /// A Compress layer passed: what the app behind it answers is compressed.
+    compress: Option<Negotiated>,
 }
 
 impl Walk {
@@ -123,6 +127,15 @@ impl Walk {
                     self.script_len = taken.end;
                     self.mounted = true;
                     routed.target
+                }
+                Node::Compress { options, next } => {
+                    let accept = self.header(ACCEPT_ENCODING);
+                    self.compress = Some(Negotiated {
+                        encoding: choose(accept.as_deref(), options),
+                        options: options.clone(),
+                        is_head: self.head.method == http::Method::HEAD,
+                    });
+                    next
                 }
                 Node::Static { files, next } => {
                     if files.claims(&self.path[self.script_len..]) {
@@ -226,13 +239,14 @@ impl<H: Handler> Handler for Pipeline<H> {
             script_name: root.to_vec(),
             mounted: false,
             response_headers: Vec::new(),
+            compress: None,
         };
         match walk.walk(&self.root) {
             Step::Refuse(refusal) => PipelineFuture::Ready(Some(with_headers(
                 refused(&refusal),
                 &walk.response_headers,
             ))),
-            Step::Python(app) if walk.response_headers.is_empty() => {
+            Step::Python(app) if walk.response_headers.is_empty() && walk.compress.is_none() => {
                 walk.mount_point(app);
                 PipelineFuture::Direct(self.inner.call(walk.head, body, connection))
             }
@@ -251,19 +265,22 @@ async fn finish<H: Handler>(
 ) -> Response {
     let answered = loop {
         step = match step {
-            Step::Refuse(refusal) => break refused(&refusal),
+            // A layer outside Compress refused: nothing to compress.
+            Step::Refuse(refusal) if walk.compress.is_none() => break refused(&refusal),
+            Step::Refuse(refusal) => break compressed(refused(&refusal), &walk).await,
             Step::Python(app) => {
                 walk.mount_point(app);
                 let connection = walk.connection;
                 let head = std::mem::replace(&mut walk.head, http::Request::new(()).into_parts().0);
-                break inner.call(head, body, &connection).await;
+                let answer = inner.call(head, body, &connection).await;
+                break compressed(answer, &walk).await;
             }
             Step::Static { files, next } => match walk.answer_static(files).await {
                 Err(failed) => break failed,
                 Ok(StaticAnswer::Respond(answer)) => {
                     let query = walk.head.uri.query();
                     match static_body::into_response(answer, query) {
-                        Ok(response) => break response,
+                        Ok(response) => break compressed(response, &walk).await,
                         Err(error) => {
                             log::error!("Cannot read a static file: {error}");
                             break Failure::Application { detail: None }.into_response();
@@ -278,6 +295,13 @@ async fn finish<H: Handler>(
         };
     };
     with_headers(answered, &walk.response_headers)
+}
+
+async fn compressed(response: Response, walk: &Walk) -> Response {
+    match &walk.compress {
+        Some(negotiated) => compress_response::compress(response, negotiated).await,
+        None => response,
+    }
 }
 
 /// A layer's refusal as a response.

@@ -1,4 +1,5 @@
-"""ferrogate.middleware.Compress, under ferrogate and under wsgiref: negotiated coding,
+"""ferrogate.middleware.Compress, lifted under ferrogate, as Python under ferrogate, and under
+wsgiref: negotiated coding,
 what is never compressed, headers rewritten, and a streamed body that reaches the client
 chunk by chunk (each decodable as it arrives)."""
 
@@ -30,10 +31,11 @@ DECODERS = {
 }
 
 
-@pytest.fixture(scope="module", params=["ferrogate", "wsgiref"])
+@pytest.fixture(scope="module", params=["lifted", "python", "wsgiref"])
 def compress_server(request):
-    if request.param == "ferrogate":
-        with serving.serve("compress_stack:app") as server:
+    if request.param in ("lifted", "python"):
+        flags = ["--no-native-middleware"] if request.param == "python" else []
+        with serving.serve("compress_stack:app", *flags) as server:
             yield server.host, server.port
         return
     import compress_stack
@@ -113,3 +115,22 @@ def test_a_stream_reaches_the_client_chunk_by_chunk(compress_server):
     # The app sleeps 0.2 s after each of 5 lines: the first decodes long before the end.
     assert first_line_at < 0.5, f"first line after {first_line_at:.2f} s: not flushed"
     assert seen.count(b"\n") == 5
+
+
+def test_a_body_shorter_than_its_content_length_is_never_a_clean_response(compress_server):
+    conn = http.client.HTTPConnection(*compress_server, timeout=10)
+    conn.putrequest("GET", "/short", skip_accept_encoding=True)
+    conn.putheader("Accept-Encoding", "gzip")
+    conn.endheaders()
+    resp = conn.getresponse()
+    try:
+        body = resp.read()
+    except (http.client.IncompleteRead, ConnectionError):
+        return  # the connection was cut: the client can tell the response is broken
+    if resp.getheader("Content-Encoding") == "gzip":
+        # A close-delimited body (wsgiref's HTTP/1.0): the gzip stream lacks its end.
+        with pytest.raises(EOFError):
+            gzip.decompress(body)
+    else:
+        # Sent as it is: its Content-Length tells the client it is short.
+        assert resp.getheader("Content-Encoding") is None and len(body) < 4096

@@ -59,14 +59,17 @@ def test_layers_answer_while_a_python_request_holds_the_gil(static_root):
 @pytest.mark.timeout(60)
 def test_the_rate_limit_is_shared_by_every_worker_and_its_table_removed_at_exit(static_root):
     env = {"STATIC_ROOT": str(static_root)}
-    with serving.serve("gil_hog_stack:app", "--workers", "3", env=env) as server:
+    # --reuse-port: the kernel spreads fresh connections over the workers' own sockets.
+    with serving.serve("gil_hog_stack:app", "--workers", "3", "--reuse-port", env=env) as server:
         server.wait_for_workers(3)
-        tables = glob.glob(f"/dev/shm/ferrogate-ratelimit-{server.pid}-*")
-        assert tables, "the workers share a table named for their master"
         way = Way("lifted", server.host, server.port)
+        pids = {json.loads(send(way, "GET", "/x").body)["pid"] for _ in range(30)}
+        assert len(pids) >= 2, "the connections should reach several workers"
         # Fresh connections land on the three workers; one request is allowed in all.
         statuses = [send(way, "GET", "/limited/x").status for _ in range(30)]
         assert statuses.count(200) == 1 and statuses.count(429) == 29, statuses
+        tables = glob.glob(f"/dev/shm/ferrogate-ratelimit-{server.pid}-*")
+        assert tables, "the workers share a table named for their master"
     assert not any(glob.glob(path) for path in tables), "the master removes its tables"
 
 

@@ -1,7 +1,8 @@
 //! `ferrogate.middleware.Compress`: brotli, zstd or gzip by the client's Accept-Encoding, for
-//! responses of compressible types, as a WSGI object (under any server, and under ferrogate,
-//! where it runs on the Python threads: see the README). The encoders run without the GIL
-//! for large chunks; a streamed body is compressed and flushed chunk by chunk.
+//! responses of compressible types, as a WSGI object; lifted into the native pipeline
+//! (middleware/compress_response.rs), where the app's response is compressed on the I/O side.
+//! Here the encoders run without the GIL for large chunks; a streamed body is compressed and
+//! flushed chunk by chunk.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,8 +21,8 @@ const DETACH_BYTES: usize = 16 * 1024;
 
 #[pyclass(name = "Compress", module = "ferrogate.middleware", frozen)]
 pub struct Compress {
-    app: Py<PyAny>,
-    options: Arc<CompressOptions>,
+    pub(super) app: Py<PyAny>,
+    pub(super) options: Arc<CompressOptions>,
 }
 
 #[pymethods]
@@ -66,7 +67,7 @@ impl Compress {
         let accept = bytes_of(environ, "HTTP_ACCEPT_ENCODING")?
             .map(|value| String::from_utf8_lossy(&value).into_owned());
         let is_head = bytes_of(environ, "REQUEST_METHOD")?.as_deref() == Some(b"HEAD");
-        let state = Arc::new(Mutex::new(None));
+        let state = Arc::new(Mutex::new(Compression::default()));
         let start = CompressStart {
             start_response: start_response.clone().unbind(),
             encoding: choose(accept.as_deref(), &self.options),
@@ -84,9 +85,42 @@ impl Compress {
     }
 }
 
-type SharedEncoder = Arc<Mutex<Option<Encoder>>>;
+/// The response's compression, decided by start_response, used by the body and write().
+#[derive(Default)]
+struct Compression {
+    encoder: Option<Encoder>,
+    /// The app's Content-Length (removed from the headers): the body is still held to it, so
+    /// a short body ends in an error (an aborted response), never in a clean short one.
+    declared: Option<u64>,
+    seen: u64,
+}
 
-fn lock(encoder: &SharedEncoder) -> MutexGuard<'_, Option<Encoder>> {
+impl Compression {
+    fn compress(&mut self, py: Python<'_>, chunk: &[u8]) -> PyResult<Option<Vec<u8>>> {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Ok(None);
+        };
+        self.seen += chunk.len() as u64;
+        compress(py, encoder, chunk).map(Some)
+    }
+
+    fn finish(&mut self) -> PyResult<Option<Vec<u8>>> {
+        let Some(encoder) = self.encoder.take() else {
+            return Ok(None);
+        };
+        if let Some(declared) = self.declared.filter(|declared| *declared != self.seen) {
+            return Err(PyValueError::new_err(format!(
+                "the response body ({} bytes) does not match its Content-Length ({declared})",
+                self.seen
+            )));
+        }
+        Ok(Some(encoder.finish()?))
+    }
+}
+
+type SharedEncoder = Arc<Mutex<Compression>>;
+
+fn lock(encoder: &SharedEncoder) -> MutexGuard<'_, Compression> {
     encoder.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -139,14 +173,16 @@ impl CompressStart {
             content_range: find("content-range").is_some(),
             request_method_head: self.is_head,
         };
-        let mut encoder = lock(&self.encoder);
+        let declared = facts.content_length;
+        let mut compression = lock(&self.encoder);
         // A second call (exc_info, after an error) decides again.
-        *encoder = None;
+        *compression = Compression::default();
         if should_compress(&facts, &self.options) {
             match self.encoding.map(|e| Encoder::new(e, self.options.level)) {
                 Some(Ok(chosen)) => {
                     adjust_headers(&mut pairs, chosen.encoding());
-                    *encoder = Some(chosen);
+                    compression.encoder = Some(chosen);
+                    compression.declared = declared;
                 }
                 // The same representation may be compressed for the next client.
                 Some(Err(_)) | None => add_vary_accept_encoding(&mut pairs),
@@ -158,7 +194,7 @@ impl CompressStart {
             headers.call_method1("clear", ())?;
             headers.call_method1("extend", (rewritten,))?;
         }
-        drop(encoder);
+        drop(compression);
         let start_response = self.start_response.bind(py);
         let write = match exc_info {
             Some(exc_info) => start_response.call1((status, headers, exc_info))?,
@@ -182,8 +218,8 @@ pub struct CompressWrite {
 #[pymethods]
 impl CompressWrite {
     fn __call__(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        let out = match lock(&self.encoder).as_mut() {
-            Some(encoder) => compress(py, encoder, data)?,
+        let out = match lock(&self.encoder).compress(py, data)? {
+            Some(compressed) => compressed,
             None => data.to_vec(),
         };
         if !out.is_empty() {
@@ -217,20 +253,16 @@ impl CompressedBody {
             match iterator.call_method0("__next__") {
                 Ok(chunk) => {
                     let chunk = chunk.cast::<PyBytes>()?;
-                    let mut encoder = lock(&self.encoder);
-                    let Some(encoder) = encoder.as_mut() else {
+                    let Some(out) = lock(&self.encoder).compress(py, chunk.as_bytes())? else {
                         return Ok(Some(chunk.clone()));
                     };
-                    let out = compress(py, encoder, chunk.as_bytes())?;
                     if !out.is_empty() {
                         return Ok(Some(PyBytes::new(py, &out)));
                     }
                 }
                 Err(error) if error.is_instance_of::<PyStopIteration>(py) => {
-                    return match lock(&self.encoder).take() {
-                        Some(encoder) => Ok(Some(PyBytes::new(py, &encoder.finish()?))),
-                        None => Ok(None),
-                    };
+                    let trailer = lock(&self.encoder).finish()?;
+                    return Ok(trailer.map(|trailer| PyBytes::new(py, &trailer)));
                 }
                 Err(error) => return Err(error),
             }

@@ -158,6 +158,14 @@ impl Lifter {
                 next: files.app.as_ref().map(|app| self.node(app.bind(py))),
             });
         }
+        if let Ok(compress) = object.cast::<Compress>() {
+            self.layers.push("Compress".into());
+            let compress = compress.get();
+            return Arc::new(Node::Compress {
+                options: compress.options.clone(),
+                next: self.node(compress.app.bind(py)),
+            });
+        }
         if let Ok(limit) = object.cast::<RateLimit>() {
             self.layers.push("RateLimit".into());
             let limit = limit.get();
