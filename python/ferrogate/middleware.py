@@ -19,9 +19,8 @@ into its native request pipeline: what they answer themselves (a 403, a 404, a s
                 "100/s", burst=200, key="client_ip"),
             allow=["10.0.0.0/8", "::1"], deny=["10.6.6.0/24"]))
 
-``Compress`` is not lifted: it runs on the Python threads (its encoders without the GIL for
-large chunks), and lifting stops at it, as at any Python middleware between these layers: it,
-and everything it wraps, runs as Python. At debug level ferrogate logs which layers it lifted.
+Lifting stops at any Python middleware between these layers: it, and everything it wraps,
+runs as Python. At debug level ferrogate logs which layers it lifted.
 """
 
 from __future__ import annotations
