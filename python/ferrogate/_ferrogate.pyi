@@ -69,13 +69,17 @@ class Mount:
 class IPFilter:
     """Allow and deny lists (IP addresses, CIDR ranges, ``unix`` for Unix-socket peers) on
     REMOTE_ADDR, the client address after trusted-proxy resolution. Deny wins; a non-empty
-    allow list admits only its members. Refused: 403."""
+    allow list admits only its members. Refused: 403. ``allow_file``/``deny_file`` add one
+    entry a line (``#`` comments), read when the object is made (so again by the new workers
+    of a SIGHUP reload)."""
 
     def __init__(
         self,
         app: WsgiApp,
         allow: Optional[str | list[str]] = None,
         deny: Optional[str | list[str]] = None,
+        allow_file: Optional[str] = None,
+        deny_file: Optional[str] = None,
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 

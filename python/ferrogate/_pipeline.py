@@ -36,6 +36,8 @@ def build(
     static_max_age: Optional[int] = None,
     allow: str = "",
     deny: str = "",
+    allow_file: Optional[str] = None,
+    deny_file: Optional[str] = None,
     rate_limit: Optional[str] = None,
     request_id: bool = False,
     request_id_trusted: Optional[str] = None,
@@ -50,8 +52,11 @@ def build(
         app = middleware.StaticFiles(app, dict(_pairs(statics)), max_age=static_max_age)
     if rate_limit:
         app = _rate_limit(app, rate_limit)
-    if allow or deny:
-        app = middleware.IPFilter(app, allow=allow or None, deny=deny or None)
+    if allow or deny or allow_file or deny_file:
+        app = middleware.IPFilter(
+            app, allow=allow or None, deny=deny or None, allow_file=allow_file,
+            deny_file=deny_file,
+        )
     if request_id:
         app = middleware.RequestId(app, trusted=request_id_trusted)
     return app

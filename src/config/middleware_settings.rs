@@ -44,6 +44,16 @@ pub struct MiddlewareSettings {
     )]
     pub deny: IpRanges,
 
+    /// More --allow entries from a file, one a line (`#` comments); read again by the new
+    /// workers of a SIGHUP reload
+    #[arg(long, value_name = "FILE", help_heading = "Middleware")]
+    pub allow_file: Option<std::path::PathBuf>,
+
+    /// More --deny entries from a file, one a line (`#` comments); read again by the new
+    /// workers of a SIGHUP reload
+    #[arg(long, value_name = "FILE", help_heading = "Middleware")]
+    pub deny_file: Option<std::path::PathBuf>,
+
     /// Limit each client's request rate: RATE[,burst=N][,key=client_ip|header:NAME], RATE
     /// like 100/s, 1000/min, 10/h. Over it: 429 with Retry-After. Counted across every
     /// worker of the host
@@ -74,6 +84,8 @@ impl MiddlewareSettings {
             || !self.static_files.is_empty()
             || !self.allow.is_empty()
             || !self.deny.is_empty()
+            || self.allow_file.is_some()
+            || self.deny_file.is_some()
             || self.rate_limit.is_some()
             || self.request_id
             || self.compress

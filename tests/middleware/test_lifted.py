@@ -164,3 +164,40 @@ def test_middleware_settings_from_a_config_file(static_root, tmp_path):
         answer = send(way, "GET", "/static/hello.txt")
         assert answer.body == HELLO and answer.headers["x-request-id"]
         assert send(way, "GET", "/x").body == b"front"
+
+
+@pytest.mark.timeout(60)
+def test_a_deny_file_is_read_again_on_sighup(tmp_path):
+    import signal
+
+    (tmp_path / "front.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'front']\n"
+    )
+    deny = tmp_path / "deny.txt"
+    deny.write_text("# nobody yet\n203.0.113.0/24\n")
+    with serving.serve("front:app", "--deny-file", str(deny), cwd=tmp_path) as server:
+        way = Way("file", server.host, server.port)
+        assert send(way, "GET", "/").status == 200
+        old = server.wait_for_workers(1)
+        deny.write_text("203.0.113.0/24\n127.0.0.1  # this host now\n")
+        server.send_signal(signal.SIGHUP)
+        server.wait_for_workers(1, exclude=old, timeout=20)
+        deadline = time.monotonic() + 10
+        while send(way, "GET", "/").status != 403:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+
+
+def test_a_bad_line_in_an_allow_file_names_the_file_and_line(tmp_path):
+    (tmp_path / "front.py").write_text("def app(e, s):\n    return []\n")
+    allow = tmp_path / "allow.txt"
+    allow.write_text("10.0.0.0/8\nnot-an-address\n")
+    server = serving.start(["front:app", "--allow-file", str(allow)],
+                           binds=[f"127.0.0.1:{serving.free_port()}"], cwd=tmp_path,
+                           wait_ready=False)
+    code = server.wait(30)
+    server.kill()
+    assert code == 3, server.log()
+    assert f"{allow}, line 2" in server.log()

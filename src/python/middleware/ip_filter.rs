@@ -1,6 +1,8 @@
 //! `ferrogate.middleware.IPFilter`: allow and deny lists on the client address, as a WSGI
-//! object; lifted into a native `IpFilter` (a refused client never reaches Python).
+//! object; lifted into a native `IpFilter` (a refused client never reaches Python). Lists may
+//! come from files, read when the object is made: a SIGHUP's new workers read them again.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
@@ -31,16 +33,46 @@ pub(super) fn ranges(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<I
         .map_err(|error| PyValueError::new_err(format!("{what}: {error}")))
 }
 
+/// A list file: one address or CIDR range a line, `#` comments and blank lines ignored;
+/// joined with the entries given inline.
+fn with_file(inline: IpRanges, file: Option<PathBuf>, what: &str) -> PyResult<IpRanges> {
+    let Some(file) = file else {
+        return Ok(inline);
+    };
+    let text = std::fs::read_to_string(&file).map_err(|error| {
+        PyValueError::new_err(format!("{what}: cannot read {}: {error}", file.display()))
+    })?;
+    let mut entries: Vec<String> = vec![inline.to_string()];
+    for (number, line) in text.lines().enumerate() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        entry.parse::<IpRanges>().map_err(|error| {
+            PyValueError::new_err(format!("{}, line {}: {error}", file.display(), number + 1))
+        })?;
+        entries.push(entry.to_string());
+    }
+    entries
+        .join(",")
+        .parse()
+        .map_err(|error| PyValueError::new_err(format!("{what}: {error}")))
+}
+
 #[pymethods]
 impl IpFilter {
     #[new]
-    #[pyo3(signature = (app, allow = None, deny = None))]
+    #[pyo3(signature = (app, allow = None, deny = None, allow_file = None, deny_file = None))]
     fn new(
         app: Py<PyAny>,
         allow: Option<&Bound<'_, PyAny>>,
         deny: Option<&Bound<'_, PyAny>>,
+        allow_file: Option<PathBuf>,
+        deny_file: Option<PathBuf>,
     ) -> PyResult<IpFilter> {
-        let filter = Filter::new(ranges(allow, "allow")?, ranges(deny, "deny")?);
+        let allow = with_file(ranges(allow, "allow")?, allow_file, "allow_file")?;
+        let deny = with_file(ranges(deny, "deny")?, deny_file, "deny_file")?;
+        let filter = Filter::new(allow, deny);
         Ok(IpFilter {
             app,
             filter: Arc::new(filter),

@@ -63,6 +63,8 @@ pub fn wrap_with_settings(
         options.set_item("static_max_age", layers.static_max_age)?;
         options.set_item("allow", layers.allow.to_string())?;
         options.set_item("deny", layers.deny.to_string())?;
+        options.set_item("allow_file", &layers.allow_file)?;
+        options.set_item("deny_file", &layers.deny_file)?;
         options.set_item("rate_limit", &layers.rate_limit)?;
         options.set_item("request_id", layers.request_id)?;
         options.set_item(
