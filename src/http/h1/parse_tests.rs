@@ -321,3 +321,15 @@ fn a_whole_head_at_the_cap_with_many_fields_is_served() {
     assert_eq!(head.len(), MAX_HEAD_BYTES);
     assert!(parse_with(&head, &unlimited).unwrap().is_some());
 }
+
+#[test]
+fn httparse_refuses_every_byte_a_header_value_may_not_hold() {
+    for byte in 0..=u8::MAX {
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a".to_vec();
+        head.extend_from_slice(&[byte, b'b']);
+        head.extend_from_slice(b"\r\n\r\n");
+        let parsed = parse_head(&mut BytesMut::from(&head[..]), &Limits::default());
+        let valid = HeaderValue::from_bytes(&[b'a', byte, b'b']).is_ok();
+        assert_eq!(parsed.is_ok(), valid, "byte {byte:#04x}");
+    }
+}
