@@ -118,7 +118,13 @@ class RateLimit:
     (``key="header:X-Api-Key"``): GCRA with ``rate`` like ``"100/s"``, ``"1000/min"``,
     ``"10/h"`` and ``burst`` (default: the rate's count). Over it: 429 with Retry-After and
     the IETF RateLimit headers. Counters are shared by every process of the server through a
-    table in /dev/shm of ``slots`` entries (16 bytes each)."""
+    table in /dev/shm of ``slots`` entries (16 bytes each).
+
+    With ``store="redis://host:6379/0"`` the counters live in Redis instead, shared by every
+    host using that store: one atomic script per request, on Redis's clock. A request waits
+    at most ``redis_timeout`` seconds for Redis; when Redis is down or slower, it goes through
+    uncounted (``fail_open=True``, with a warning at most once a second) or gets 503 with
+    ``Retry-After: 1`` (``fail_open=False``)."""
 
     def __init__(
         self,
@@ -127,6 +133,10 @@ class RateLimit:
         burst: Optional[int] = None,
         key: str = "client_ip",
         slots: int = 65536,
+        *,
+        store: Optional[str] = None,
+        redis_timeout: float = 0.05,
+        fail_open: bool = True,
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 

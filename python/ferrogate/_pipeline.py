@@ -14,17 +14,34 @@ def _pairs(items: Sequence[str]) -> list[tuple[str, str]]:
     return [(prefix, target) for prefix, _, target in (item.partition("=") for item in items)]
 
 
+#: The options ``--rate-limit`` takes after the rate, as its error message lists them.
+_RATE_LIMIT_OPTIONS = (
+    "burst=N, key=client_ip|header:NAME, store=redis://HOST:PORT/DB, "
+    "fail=open|closed or redis_timeout=SECONDS"
+)
+
+
 def _rate_limit(app: Any, spec: str) -> Any:
-    """``100/s[,burst=200][,key=client_ip|header:X-Api-Key]``."""
+    """``100/s[,burst=200][,key=client_ip|header:X-Api-Key][,store=redis://h:6379/0]
+    [,fail=open|closed][,redis_timeout=0.05]``."""
     rate, *options = [part.strip() for part in spec.split(",")]
     keywords: dict[str, Any] = {}
     for option in options:
         name, sep, value = option.partition("=")
-        if not sep or name not in ("burst", "key"):
+        if not sep:
+            name = ""
+        if name == "burst":
+            keywords["burst"] = int(value)
+        elif name in ("key", "store"):
+            keywords[name] = value
+        elif name == "redis_timeout":
+            keywords["redis_timeout"] = float(value)
+        elif name == "fail" and value in ("open", "closed"):
+            keywords["fail_open"] = value == "open"
+        else:
             raise ValueError(
-                f"--rate-limit {spec!r}: {option!r} is not burst=N or key=client_ip|header:NAME"
+                f"--rate-limit {spec!r}: {option!r} is not one of {_RATE_LIMIT_OPTIONS}"
             )
-        keywords[name] = int(value) if name == "burst" else value
     return middleware.RateLimit(app, rate, **keywords)
 
 

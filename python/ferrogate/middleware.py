@@ -19,6 +19,9 @@ into its native request pipeline: what they answer themselves (a 403, a 404, a s
                 "100/s", burst=200, key="client_ip"),
             allow=["10.0.0.0/8", "::1"], deny=["10.6.6.0/24"]))
 
+``RateLimit(..., store="redis://host:6379/0")`` counts in Redis, across every host that
+uses the same store; lifted, the round trip is awaited on the I/O thread, never blocking it.
+
 Lifting stops at any Python middleware between these layers: it, and everything it wraps,
 runs as Python. At debug level ferrogate logs which layers it lifted.
 """

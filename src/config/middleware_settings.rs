@@ -54,9 +54,11 @@ pub struct MiddlewareSettings {
     #[arg(long, value_name = "FILE", help_heading = "Middleware")]
     pub deny_file: Option<std::path::PathBuf>,
 
-    /// Limit each client's request rate: RATE[,burst=N][,key=client_ip|header:NAME], RATE
-    /// like 100/s, 1000/min, 10/h. Over it: 429 with Retry-After. Counted across every
-    /// worker of the host
+    /// Limit each client's request rate: RATE[,burst=N][,key=client_ip|header:NAME]
+    /// [,store=redis://HOST:PORT/DB[,fail=open|closed][,redis_timeout=SECONDS]], RATE like
+    /// 100/s, 1000/min, 10/h. Over it: 429 with Retry-After. Counted across every worker of
+    /// the host, or with a Redis store across every host (Redis down or slower than
+    /// redis_timeout, default 0.05: requests pass, or get 503 with fail=closed)
     #[arg(long, value_name = "SPEC", help_heading = "Middleware")]
     pub rate_limit: Option<String>,
 

@@ -1,12 +1,19 @@
-//! The rate-limit layer: a `Limiter` (rate_limit/) and what part of a request is its key, as
-//! the native pipeline and the WSGI object both use it.
+//! The rate-limit layer: where its counters are (the host's table, or Redis), what part of a
+//! request is its key, and what it answers, Redis failing included, as the native pipeline
+//! and the WSGI object both use it. Knows nothing of how either extracts the key.
 
+use std::error::Error as _;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use http::HeaderName;
 
-use super::rate_limit::{self, Decision, Limiter};
+use super::rate_limit::{self, Decision, LimitOptions, Limiter, RedisStore, StoreError};
+use super::Refusal;
+use crate::observe::LogThrottle;
+
+/// One warning a second at most while Redis fails: every request would otherwise log one.
+static STORE_FAILURE_LOG: LogThrottle = LogThrottle::new(1);
 
 /// What a request is counted by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,17 +64,97 @@ pub fn client_key(client: Option<IpAddr>) -> Vec<u8> {
     }
 }
 
+/// Where a limit's counters are.
+pub enum Store {
+    /// The host's table in /dev/shm (or the process's own): decided on the spot.
+    Local(Limiter),
+    /// Redis, shared by every host: a round trip, which the pipeline awaits.
+    Redis {
+        /// Boxed: far larger than a `Limiter`, and built once per limit.
+        store: Box<RedisStore>,
+        /// When Redis fails: let the request through (true, logged) or answer 503.
+        fail_open: bool,
+    },
+}
+
+/// What the layer does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// On to the app; these headers go on its response (none when Redis could not say).
+    Pass(Vec<(&'static str, String)>),
+    Refuse(Refusal),
+}
+
 pub struct RateLimit {
-    pub limiter: Limiter,
+    pub store: Store,
     pub key: RateKey,
 }
 
 impl RateLimit {
-    /// Decides one request keyed by `key` now; the headers to send either way.
-    pub fn check(&self, key: &[u8]) -> (Decision, Vec<(&'static str, String)>) {
-        let decision = self.limiter.check(key, rate_limit::monotonic_ns());
-        let headers = rate_limit::headers(self.limiter.options(), &decision);
-        (decision, headers)
+    /// Whether deciding takes a round trip (to Redis), so an I/O thread must await it.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.store, Store::Redis { .. })
+    }
+
+    pub fn options(&self) -> &LimitOptions {
+        match &self.store {
+            Store::Local(limiter) => limiter.options(),
+            Store::Redis { store, .. } => store.options(),
+        }
+    }
+
+    /// Decides one request keyed by `key` on the calling thread: at once for the local table,
+    /// blocking on Redis (bounded by its timeout) for a remote one.
+    pub fn check(&self, key: &[u8]) -> Verdict {
+        match &self.store {
+            Store::Local(limiter) => self.verdict(limiter.check(key, rate_limit::monotonic_ns())),
+            Store::Redis { store, fail_open } => match store.check_blocking(key) {
+                Ok(decision) => self.verdict(decision),
+                Err(error) => failed(store, &error, *fail_open),
+            },
+        }
+    }
+
+    /// `check` for an async caller (the I/O thread): Redis is awaited, never blocked on.
+    pub async fn check_async(&self, key: &[u8]) -> Verdict {
+        match &self.store {
+            Store::Local(_) => self.check(key),
+            Store::Redis { store, fail_open } => match store.check(key).await {
+                Ok(decision) => self.verdict(decision),
+                Err(error) => failed(store, &error, *fail_open),
+            },
+        }
+    }
+
+    fn verdict(&self, decision: Decision) -> Verdict {
+        let headers = rate_limit::headers(self.options(), &decision);
+        match decision {
+            Decision::Allowed { .. } => Verdict::Pass(headers),
+            Decision::Refused { .. } => Verdict::Refuse(Refusal::TooManyRequests { headers }),
+        }
+    }
+}
+
+/// Redis could not decide: the request passes or gets 503, as the limit was told.
+fn failed(store: &RedisStore, error: &StoreError, fail_open: bool) -> Verdict {
+    if let Some(withheld) = STORE_FAILURE_LOG.admit() {
+        let cause = error.source().map(|c| format!(": {c}")).unwrap_or_default();
+        let action = match fail_open {
+            true => "letting requests through uncounted",
+            false => "answering 503",
+        };
+        let withheld = match withheld {
+            0 => String::new(),
+            n => format!(" ({n} similar lines withheld)"),
+        };
+        log::warn!(
+            "RateLimit: Redis at {}: {error}{cause}; {action}{withheld}",
+            store.address()
+        );
+    }
+    match fail_open {
+        true => Verdict::Pass(Vec::new()),
+        false => Verdict::Refuse(Refusal::Unavailable),
     }
 }
 
@@ -82,6 +169,44 @@ mod tests {
         assert_eq!(header.environ_key().unwrap(), "HTTP_X_API_KEY");
         assert!("header:bad name".parse::<RateKey>().is_err());
         assert!("cookie".parse::<RateKey>().is_err());
+    }
+
+    fn redis_limit(fail_open: bool) -> RateLimit {
+        let options = LimitOptions::new("1/s".parse().unwrap());
+        // Port 1: nothing listens, so every check fails at once.
+        let url = "redis://127.0.0.1:1/0";
+        let timeout = std::time::Duration::from_millis(50);
+        RateLimit {
+            store: Store::Redis {
+                store: Box::new(RedisStore::new(options, url, timeout).unwrap()),
+                fail_open,
+            },
+            key: RateKey::ClientIp,
+        }
+    }
+
+    #[test]
+    fn redis_failing_open_passes_without_headers_and_closed_is_503() {
+        assert_eq!(redis_limit(true).check(b"k"), Verdict::Pass(Vec::new()));
+        assert_eq!(
+            redis_limit(false).check(b"k"),
+            Verdict::Refuse(Refusal::Unavailable)
+        );
+    }
+
+    #[test]
+    fn local_limit_refuses_with_the_limit_headers() {
+        let options = LimitOptions::new("1/s".parse().unwrap());
+        let limit = RateLimit {
+            store: Store::Local(Limiter::local(options, 8)),
+            key: RateKey::ClientIp,
+        };
+        assert!(!limit.is_remote());
+        assert!(matches!(limit.check(b"k"), Verdict::Pass(headers) if headers.len() == 2));
+        let Verdict::Refuse(Refusal::TooManyRequests { headers }) = limit.check(b"k") else {
+            panic!("the second request within the second is refused");
+        };
+        assert!(headers.iter().any(|(name, _)| *name == "Retry-After"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! request walks the tree (node.rs) on the I/O thread: a layer answers it (403, 404, 429, a
 //! static file) without Python, or it reaches a Python app with its mount point in the
 //! request's extensions. A plain app (no layer) goes straight through; static files are
-//! looked up and read on a blocking thread, never on the I/O thread.
+//! looked up and read on a blocking thread, and a rate limit kept in Redis is awaited, never
+//! blocked on, so the I/O thread only ever waits in `finish`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,9 +19,8 @@ use http::HeaderValue;
 
 use super::compress::choose;
 use super::compress_response::{self, Negotiated};
-use super::limit_key::{client_key, RateKey};
+use super::limit_key::{client_key, RateKey, RateLimit, Verdict};
 use super::node::Node;
-use super::rate_limit::Decision;
 use super::refusal::Refusal;
 use super::request_id::request_id;
 use super::static_body;
@@ -57,6 +57,12 @@ enum Step {
     Static {
         files: Arc<StaticFiles>,
         next: Option<Arc<Node>>,
+    },
+    /// A rate limit kept in Redis: a round trip decides (awaited in `finish`).
+    RateLimit {
+        limit: Arc<RateLimit>,
+        key: Vec<u8>,
+        next: Arc<Node>,
     },
 }
 
@@ -108,12 +114,17 @@ impl Walk {
                         RateKey::ClientIp => None,
                     };
                     let key = key.unwrap_or_else(|| client_key(self.client_ip()));
-                    let (decision, headers) = limit.check(&key);
-                    if let Decision::Refused { .. } = decision {
-                        return Step::Refuse(Refusal::TooManyRequests { headers });
+                    if limit.is_remote() {
+                        return Step::RateLimit {
+                            limit: limit.clone(),
+                            key,
+                            next: next.clone(),
+                        };
                     }
-                    self.response_headers.extend(headers);
-                    next
+                    match self.pass(limit.check(&key)) {
+                        Some(refusal) => return Step::Refuse(refusal),
+                        None => next,
+                    }
                 }
                 Node::Mount(mount) => {
                     let host = self.head.headers.get(HOST).map(HeaderValue::as_bytes);
@@ -158,6 +169,17 @@ impl Walk {
         match next {
             Some(next) => self.walk(&next),
             None => Step::Refuse(otherwise),
+        }
+    }
+
+    /// Keeps a passing limit's headers for the answer; the refusal otherwise.
+    fn pass(&mut self, verdict: Verdict) -> Option<Refusal> {
+        match verdict {
+            Verdict::Pass(headers) => {
+                self.response_headers.extend(headers);
+                None
+            }
+            Verdict::Refuse(refusal) => Some(refusal),
         }
     }
 
@@ -255,7 +277,7 @@ impl<H: Handler> Handler for Pipeline<H> {
     }
 }
 
-/// The rest of a walk that waits on something: the disk, or the app's answer to add
+/// The rest of a walk that waits on something: the disk, Redis, or the app's answer to add
 /// headers to.
 async fn finish<H: Handler>(
     inner: H,
@@ -292,6 +314,13 @@ async fn finish<H: Handler>(
                     walk.fall_through(next, Refusal::MethodNotAllowed)
                 }
             },
+            // Bounded by the store's timeout; a failing Redis passes or refuses as configured.
+            Step::RateLimit { limit, key, next } => {
+                match walk.pass(limit.check_async(&key).await) {
+                    Some(refusal) => Step::Refuse(refusal),
+                    None => walk.walk(&next),
+                }
+            }
         };
     };
     with_headers(answered, &walk.response_headers)

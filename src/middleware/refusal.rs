@@ -16,6 +16,8 @@ pub enum Refusal {
     TooManyRequests {
         headers: Vec<(&'static str, String)>,
     },
+    /// The rate limit's store (Redis) did not answer and the limit fails closed.
+    Unavailable,
 }
 
 impl Refusal {
@@ -25,6 +27,7 @@ impl Refusal {
             Refusal::NotFound => StatusCode::NOT_FOUND,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -44,6 +47,7 @@ impl Refusal {
             Refusal::NotFound => b"404 Not Found\n",
             Refusal::MethodNotAllowed => b"405 Method Not Allowed\n",
             Refusal::TooManyRequests { .. } => b"429 Too Many Requests\n",
+            Refusal::Unavailable => b"503 Service Unavailable\n",
         }
     }
 
@@ -56,6 +60,8 @@ impl Refusal {
         match self {
             Refusal::MethodNotAllowed => headers.push(("Allow", "GET, HEAD".to_string())),
             Refusal::TooManyRequests { headers: own } => headers.extend(own.iter().cloned()),
+            // RFC 9110 §10.2.3: a short outage, so a well-behaved client comes back soon.
+            Refusal::Unavailable => headers.push(("Retry-After", "1".to_string())),
             Refusal::Forbidden | Refusal::NotFound => {}
         }
         headers

@@ -63,6 +63,16 @@ impl Gcra {
         }
     }
 
+    /// T, for a store that runs the algorithm elsewhere (the Redis script).
+    pub fn emission_ns(&self) -> u64 {
+        self.emission_ns
+    }
+
+    /// τ, for a store that runs the algorithm elsewhere (the Redis script).
+    pub fn tolerance_ns(&self) -> u64 {
+        self.tolerance_ns
+    }
+
     /// One request at `now_ns` for a key whose stored TAT is `tat` (0 for a key never seen:
     /// any TAT at or before `now` means "full burst available").
     pub fn step(&self, tat: u64, now_ns: u64) -> Step {

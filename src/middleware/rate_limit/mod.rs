@@ -1,21 +1,24 @@
 //! Rate limiting: how many requests a key (a client address, a header value...) may make,
-//! decided by GCRA against counters shared by every worker process of the host. Owns the
-//! public API; the parts live beside it:
+//! decided by GCRA against counters shared by every worker process of the host, or by every
+//! host through Redis. Owns the public API; the parts live beside it:
 //! - `rate`: "100/s" and its parsing.
 //! - `gcra`: the algorithm, a pure function on integers.
 //! - `table`: the lock-free slots and the races they accept.
 //! - `shm`: the /dev/shm file the slots are mapped from, and its removal.
 //! - `headers`: `RateLimit-Policy`, `RateLimit`, `Retry-After`.
 //! - `clock`: CLOCK_MONOTONIC, the one clock all processes share.
+//! - `redis_store`: the same algorithm as a Lua script in Redis (gcra.lua), on Redis's clock.
 //!
 //! Knows nothing of Python, HTTP parsing or which part of a request is the key: the native
 //! pipeline (on the I/O thread, without the GIL) and the WSGI object both extract the key
-//! and call `Limiter::check`, which takes no lock, allocates nothing and makes no syscall.
+//! and call `Limiter::check`, which takes no lock, allocates nothing and makes no syscall, or
+//! `RedisStore::check` (async) / `check_blocking`, a round trip to Redis.
 
 mod clock;
 mod gcra;
 mod headers;
 mod rate;
+mod redis_store;
 mod shm;
 mod table;
 
@@ -28,6 +31,7 @@ pub use clock::monotonic_ns;
 pub use gcra::Decision;
 pub use headers::{headers, policy_value};
 pub use rate::{Rate, RateError};
+pub use redis_store::{RedisStore, StoreError};
 pub use shm::{remove_tables, TableName};
 
 use gcra::Gcra;

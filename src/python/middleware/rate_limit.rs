@@ -1,9 +1,11 @@
 //! `ferrogate.middleware.RateLimit`: a request rate per client (or per header value) as a
 //! WSGI object; lifted into the native pipeline, where a refusal never takes the GIL. The
-//! counters live in a table in /dev/shm shared by every worker of the server (rate_limit/).
+//! counters live in a table in /dev/shm shared by every worker of the server, or in Redis
+//! shared by every host (`store=`; rate_limit/).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -11,11 +13,14 @@ use pyo3::types::PyDict;
 
 use super::environ::{bytes_of, client_ip, refuse};
 use super::request_id::AddHeaders;
-use crate::middleware::limit_key::{client_key, RateKey, RateLimit as Layer};
+use crate::middleware::limit_key::{client_key, RateKey, RateLimit as Layer, Store, Verdict};
 use crate::middleware::rate_limit::{
-    Decision, LimitOptions, Limiter, Rate, TableName, DEFAULT_SLOTS,
+    LimitOptions, Limiter, Rate, RedisStore, TableName, DEFAULT_SLOTS,
 };
-use crate::middleware::Refusal;
+
+/// How long a request waits for Redis by default: a round trip on a LAN is well under a
+/// millisecond, and a limit should never be what makes a request slow.
+const DEFAULT_REDIS_TIMEOUT_S: f64 = 0.05;
 
 /// Whose tables these are: set by a ferrogate master before it forks (its pid), so every
 /// worker opens the same tables and the master removes them at exit; under another server,
@@ -38,6 +43,11 @@ fn table_owner() -> u32 {
         .unwrap_or(&(unsafe { libc::getppid() } as u32))
 }
 
+/// A request rate per client address or per header value (GCRA): over it, 429 with
+/// Retry-After. Counters are shared by the server's processes through /dev/shm, or by every
+/// host through Redis with `store="redis://host:6379/0"`; a Redis that does not answer within
+/// `redis_timeout` seconds lets the request through uncounted (`fail_open=True`) or answers
+/// 503 with `Retry-After: 1`.
 #[pyclass(name = "RateLimit", module = "ferrogate.middleware", frozen)]
 pub struct RateLimit {
     pub(super) app: Py<PyAny>,
@@ -47,13 +57,20 @@ pub struct RateLimit {
 #[pymethods]
 impl RateLimit {
     #[new]
-    #[pyo3(signature = (app, rate, burst = None, key = "client_ip", slots = DEFAULT_SLOTS))]
+    #[pyo3(signature = (
+        app, rate, burst = None, key = "client_ip", slots = DEFAULT_SLOTS, *, store = None,
+        redis_timeout = DEFAULT_REDIS_TIMEOUT_S, fail_open = true,
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per option.
     fn new(
         app: Py<PyAny>,
         rate: &str,
         burst: Option<u32>,
         key: &str,
         slots: usize,
+        store: Option<&str>,
+        redis_timeout: f64,
+        fail_open: bool,
     ) -> PyResult<RateLimit> {
         let rate: Rate = rate
             .parse()
@@ -64,22 +81,16 @@ impl RateLimit {
             None => LimitOptions::new(rate),
         };
         let key: RateKey = key.parse().map_err(PyValueError::new_err)?;
-        let number = LIMITERS_MADE.fetch_add(1, Ordering::Relaxed);
-        let scope = TableName::new(&format!(
-            "{}-{number}-{rate}-{}",
-            table_owner(),
-            options.burst
-        ));
-        let limiter = Limiter::shared(options, &scope, slots).unwrap_or_else(|error| {
-            log::warn!(
-                "RateLimit: cannot share counters in {} ({error}); counting per process",
-                scope.path().display()
-            );
-            Limiter::local(options, slots)
-        });
+        let store = match store {
+            Some(url) => Store::Redis {
+                store: Box::new(redis_store(options, url, redis_timeout)?),
+                fail_open,
+            },
+            None => Store::Local(shared_limiter(options, slots)),
+        };
         Ok(RateLimit {
             app,
-            layer: Arc::new(Layer { limiter, key }),
+            layer: Arc::new(Layer { store, key }),
         })
     }
 
@@ -97,16 +108,50 @@ impl RateLimit {
             Some(value) => value,
             None => client_key(client_ip(environ)?),
         };
-        let (decision, headers) = self.layer.check(&key);
-        if let Decision::Refused { .. } = decision {
-            return refuse(
-                py,
-                start_response,
-                &Refusal::TooManyRequests { headers },
-                &[],
-            );
+        // PEP 3333 servers call this with the GIL: a round trip to Redis must not hold it.
+        let layer = &self.layer;
+        let verdict = match layer.is_remote() {
+            true => py.detach(|| layer.check(&key)),
+            false => layer.check(&key),
+        };
+        match verdict {
+            Verdict::Refuse(refusal) => refuse(py, start_response, &refusal, &[]),
+            Verdict::Pass(headers) => {
+                let adding = AddHeaders::new(start_response, headers);
+                self.app.bind(py).call1((environ, Bound::new(py, adding)?))
+            }
         }
-        let adding = AddHeaders::new(start_response, headers);
-        self.app.bind(py).call1((environ, Bound::new(py, adding)?))
     }
+}
+
+fn redis_store(options: LimitOptions, url: &str, timeout_s: f64) -> PyResult<RedisStore> {
+    let timeout = Duration::try_from_secs_f64(timeout_s)
+        .ok()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "RateLimit: redis_timeout must be a positive number of seconds, not {timeout_s}"
+            ))
+        })?;
+    RedisStore::new(options, url, timeout)
+        .map_err(|error| PyValueError::new_err(format!("RateLimit: {error}")))
+}
+
+/// The host's table for this limiter (the n-th made in this process), or the process's own
+/// when /dev/shm cannot be used.
+fn shared_limiter(options: LimitOptions, slots: usize) -> Limiter {
+    let number = LIMITERS_MADE.fetch_add(1, Ordering::Relaxed);
+    let scope = TableName::new(&format!(
+        "{}-{number}-{}-{}",
+        table_owner(),
+        options.rate,
+        options.burst
+    ));
+    Limiter::shared(options, &scope, slots).unwrap_or_else(|error| {
+        log::warn!(
+            "RateLimit: cannot share counters in {} ({error}); counting per process",
+            scope.path().display()
+        );
+        Limiter::local(options, slots)
+    })
 }
