@@ -8,9 +8,12 @@ Free of third-party imports: the Flask scenario lives in flask_apps.py, so that 
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
 import tempfile
+import threading
 import time
 
 HELLO = b"Hello, world!"  # 13 bytes
@@ -33,6 +36,40 @@ def ensure_data_file(path: str = DATA_FILE) -> str:
             fh.write(bytes(range(256)) * (FILE_SIZE // 256))
         os.replace(tmp, path)
     return path
+
+
+# The static-file rows (static1k, static1m): every server serves this directory under /static.
+# Made at import time, the same bytes every time, so any server (or the driver) that imports
+# this module finds it ready; BENCH_STATIC_DIR moves it. World-readable: nginx's worker runs
+# as nobody.
+STATIC_DIR = os.environ.get(
+    "BENCH_STATIC_DIR", os.path.join(tempfile.gettempdir(), "ferrogate-bench-static")
+)
+STATIC_FILES = {
+    "1k.bin": bytes(range(256)) * 4,
+    "1m.bin": bytes(range(256)) * (1024 * 1024 // 256),
+}
+
+
+def ensure_static_dir(root: str = STATIC_DIR) -> str:
+    os.makedirs(root, mode=0o755, exist_ok=True)
+    for name, data in STATIC_FILES.items():
+        path = os.path.join(root, name)
+        try:
+            with open(path, "rb") as fh:
+                if fh.read() == data:
+                    continue
+        except OSError:
+            pass
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return root
+
+
+ensure_static_dir()
 
 
 def _plain(start_response, body: bytes, ctype: str = "text/plain") -> list:
@@ -117,3 +154,54 @@ def filewrapper(environ, start_response):
     if wrapper is not None:
         return wrapper(fh, 65536)
     return iter(lambda: fh.read(65536), b"")
+
+
+# Plain-Python middleware: the peers' side of the deny403 and ratelimit429 rows, doing what
+# ferrogate.middleware's IPFilter and RateLimit do (native_apps.py), the way an app would
+# without them. Both answer with a short text body and a Content-Length, as those do.
+
+
+class DenyList:
+    """IPFilter(app, deny=[...]) in Python: 403 when REMOTE_ADDR is in a denied network."""
+
+    def __init__(self, app, deny):
+        self.app, self.deny = app, [ipaddress.ip_network(n) for n in deny]
+
+    def __call__(self, environ, start_response):
+        addr = ipaddress.ip_address(environ.get("REMOTE_ADDR") or "0.0.0.0")
+        if any(addr in net for net in self.deny):
+            start_response(
+                "403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", "9")]
+            )
+            return [b"Forbidden"]
+        return self.app(environ, start_response)
+
+
+class TokenBucket:
+    """RateLimit(app, rate, burst) in Python: a token bucket per REMOTE_ADDR, 429 when empty."""
+
+    def __init__(self, app, per_second: float, burst: int):
+        self.app, self.rate, self.burst = app, per_second, burst
+        self.buckets: dict = {}  # address -> (tokens, monotonic time of the last update)
+        self.lock = threading.Lock()  # gthread and granian call from several threads
+
+    def __call__(self, environ, start_response):
+        key, now = environ.get("REMOTE_ADDR", ""), time.monotonic()
+        with self.lock:
+            tokens, last = self.buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1
+            self.buckets[key] = (tokens - 1 if allowed else tokens, now)
+        if allowed:
+            return self.app(environ, start_response)
+        retry = str(math.ceil((1 - tokens) / self.rate))
+        body = b"Too Many Requests"
+        start_response(
+            "429 Too Many Requests",
+            [("Content-Type", "text/plain"), ("Retry-After", retry), ("Content-Length", "17")],
+        )
+        return [body]
+
+
+deny_loopback = DenyList(hello, deny=["127.0.0.0/8"])
+token_bucket = TokenBucket(hello, per_second=1 / 3600, burst=1)  # "1/h", burst 1

@@ -14,8 +14,9 @@ For each (server, scenario) pair and each run the driver:
      other CPU), snapshots again and reads VmHWM;
   5. kills the whole process group.
 Medians over the runs are reported. Measured processes: the worker (children of
-the master) for ferrogate, gunicorn and uWSGI; the whole process tree for granian;
-the single process for bjoern and waitress.
+the master) for ferrogate, gunicorn, uWSGI and nginx; the whole process tree for granian;
+the single process for bjoern and waitress. Scenarios and servers are declared in
+definitions.py; the ferrogate.middleware rows (and nginx) in middleware_scenarios.py.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -44,73 +44,34 @@ RESULTS = os.path.join(HERE, "results")
 RAW = os.path.join(RESULTS, "raw")
 BIN = os.path.dirname(os.path.abspath(sys.executable))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-HOST = "127.0.0.1"
 
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
+import middleware_scenarios  # noqa: E402
+from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
-
-
-@dataclass
-class Scenario:
-    name: str
-    app: str  # attribute of apps.py
-    title: str
-    wrk_args: list = field(default_factory=list)
-    method: str = "GET"
-    body: bytes = b""
-    headers: dict = field(default_factory=dict)
-    check: Callable[[int, bytes], Optional[str]] = None  # returns an error or None
-
-
-def _expect_body(expected: bytes):
-    def check(status: int, body: bytes) -> Optional[str]:
-        if status != 200:
-            return f"status {status}"
-        if body != expected:
-            return f"body mismatch ({len(body)} bytes, expected {len(expected)})"
-        return None
-
-    return check
-
-
-def _expect_json(key: str, value):
-    def check(status: int, body: bytes) -> Optional[str]:
-        if status != 200:
-            return f"status {status}: {body[:200]!r}"
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return f"not JSON: {body[:80]!r}"
-        if data.get(key) != value:
-            return f"JSON {key}={data.get(key)!r}, expected {value!r}"
-        return None
-
-    return check
 
 
 def _scenarios() -> dict:
     lua = lambda name: ["-s", os.path.join(HERE, name)]  # noqa: E731
     file_bytes = bytes(range(256)) * (apps.FILE_SIZE // 256)
     items = [
-        Scenario(
-            "hello", "hello", "hello world, keep-alive (13 B)", check=_expect_body(apps.HELLO)
-        ),
+        Scenario("hello", "hello", "hello world, keep-alive (13 B)", check=expect_body(apps.HELLO)),
         Scenario(
             "close",
             "hello",
             "hello world, Connection: close",
             wrk_args=["-H", "Connection: close"],
             headers={"Connection": "close"},
-            check=_expect_body(apps.HELLO),
+            check=expect_body(apps.HELLO),
         ),
-        Scenario("body64k", "body64k", "64 KiB response body", check=_expect_body(apps.BODY_64K)),
+        Scenario("body64k", "body64k", "64 KiB response body", check=expect_body(apps.BODY_64K)),
         Scenario(
             "stream",
             "stream",
             "streamed body, 100 x 1 KiB generator",
-            check=_expect_body(apps.CHUNK_1K * apps.STREAM_CHUNKS),
+            check=expect_body(apps.CHUNK_1K * apps.STREAM_CHUNKS),
         ),
         Scenario(
             "post1k",
@@ -119,7 +80,7 @@ def _scenarios() -> dict:
             wrk_args=lua("post_1k.lua"),
             method="POST",
             body=b"a" * 1024,
-            check=_expect_body(b"1024"),
+            check=expect_body(b"1024"),
         ),
         Scenario(
             "post1m",
@@ -128,50 +89,34 @@ def _scenarios() -> dict:
             wrk_args=lua("post_1m.lua"),
             method="POST",
             body=b"a" * 1048576,
-            check=_expect_body(b"1048576"),
+            check=expect_body(b"1048576"),
         ),
         Scenario(
             "environ",
             "environ_json",
             "reads 11 environ keys, small JSON",
-            check=_expect_json("REQUEST_METHOD", "GET"),
+            check=expect_json("REQUEST_METHOD", "GET"),
         ),
-        Scenario("sleep10", "sleep10", "app sleeps 10 ms", check=_expect_body(apps.HELLO)),
+        Scenario("sleep10", "sleep10", "app sleeps 10 ms", check=expect_body(apps.HELLO)),
         Scenario(
             "filewrapper",
             "filewrapper",
             "wsgi.file_wrapper, 1 MiB file",
-            check=_expect_body(file_bytes),
+            check=expect_body(file_bytes),
         ),
         Scenario(
             "flask",
             "flask_apps:flask_json",
             "Flask jsonify",
-            check=_expect_json("message", "Hello, world!"),
+            check=expect_json("message", "Hello, world!"),
         ),
     ]
     return {s.name: s for s in items}
 
 
-SCENARIOS = _scenarios()
+SCENARIOS = {**_scenarios(), **middleware_scenarios.scenarios()}
 
 # ----------------------------------------------------------------------------- servers
-
-
-@dataclass
-class Server:
-    name: str
-    label: str
-    measure: str  # "workers" | "tree" | "self"
-    argv: Callable[[str, int], list]  # (app spec "apps:attr", port) -> argv
-    dist: Optional[str] = None  # pip distribution, for the version column
-    python: str = sys.executable  # interpreter whose packages `dist` lives in
-
-    def missing(self) -> Optional[str]:
-        exe = self.argv("apps:hello", 1)[0]
-        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
-            return f"{exe} not found (not built/installed)"
-        return None
 
 
 def _ferrogate_bin() -> str:
@@ -306,7 +251,7 @@ def _servers() -> dict:
     return {s.name: s for s in items}
 
 
-SERVERS = _servers()
+SERVERS = {**_servers(), **middleware_scenarios.servers()}
 
 # ----------------------------------------------------------------------------- /proc helpers
 
@@ -395,7 +340,9 @@ def _http(port: int, sc: Scenario, timeout: float = 10.0) -> tuple:
         headers = dict(sc.headers)
         if sc.method == "POST":
             headers.setdefault("Content-Type", "application/octet-stream")
-        conn.request(sc.method, "/", body=sc.body if sc.method == "POST" else None, headers=headers)
+        conn.request(
+            sc.method, sc.path, body=sc.body if sc.method == "POST" else None, headers=headers
+        )
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read()
     finally:
@@ -434,14 +381,16 @@ def _closes_connection(port: int, timeout: float) -> Optional[str]:
 
 
 class ServerProcess:
-    def __init__(self, server: Server, app: str, port: int, cpu: str, log_path: str):
+    def __init__(self, server: Server, sc: Scenario, port: int, cpu: str, log_path: str):
         self.server, self.port = server, port
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")}
         env["PYTHONPATH"] = HERE + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
         self.log_path = log_path
         self.log = open(log_path, "wb")
-        self.argv = ["taskset", "-c", cpu] + server.argv(app, port)
+        argv = server.argv(sc.app_for(server.name), port)
+        argv[1:1] = sc.server_args.get(server.name, [])  # flags go right after the executable
+        self.argv = ["taskset", "-c", cpu] + argv
         self.proc = subprocess.Popen(
             self.argv,
             cwd=HERE,
@@ -541,7 +490,7 @@ def run_wrk(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[st
         f"{max(1, round(cfg.timeout))}s",
         "--latency",
         *sc.wrk_args,
-        f"http://{HOST}:{port}/",
+        f"http://{HOST}:{port}{sc.path}",
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     text = proc.stdout + proc.stderr
@@ -578,13 +527,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
     """One run of one (server, scenario); returns a dict with ok/reason or the figures."""
     port = free_port()
     stem = os.path.join(cfg.raw_dir, f"{server.name}__{sc.name}__run{run}")
-    sp = ServerProcess(
-        server,
-        sc.app if ":" in sc.app else f"apps:{sc.app}",
-        port,
-        cfg.server_cpu,
-        stem + ".server.log",
-    )
+    sp = ServerProcess(server, sc, port, cfg.server_cpu, stem + ".server.log")
     try:
         err = sp.wait_ready(sc, cfg.start_timeout)
         if err:
@@ -643,6 +586,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
         res["cpu_us_per_req"] = ticks * 1e6 / CLK_TCK / res["requests"] if res["requests"] else None
         res["rss_mib"] = sum(h for h in hwm if h) / 1024 if any(hwm) else None
         res["pids"] = pids
+        res["wrong_status"] = sc.wrong_responses(res)
         res["note"] = note
         return res
     finally:
@@ -684,7 +628,8 @@ def bench_pair(cfg, server: Server, sc: Scenario) -> dict:
         "requests": sum(r["requests"] for r in runs),
         "socket_errors": sum(r["socket_errors"] for r in runs),
         "non2xx": sum(r["non2xx"] for r in runs),
-        "errors": sum(r["socket_errors"] + r["non2xx"] for r in runs),
+        "wrong_status": sum(r["wrong_status"] for r in runs),
+        "errors": sum(r["socket_errors"] + r["wrong_status"] for r in runs),
         "runs_ok": len(runs),
         "note": "; ".join(notes),
         "runs": [{k: v for k, v in r.items() if k != "ok"} for r in runs],
@@ -711,7 +656,7 @@ def _rows(cfg, results: dict, scn: str) -> list:
         res = results[scn].get(name)
         if res is None:
             continue
-        label = SERVERS[name].label
+        label = SCENARIOS[scn].label_for(SERVERS[name])
         if not res["ok"]:
             rows.append((label, "n/a", "", "", "", "", "", res["reason"]))
             continue
@@ -756,7 +701,10 @@ def _versions(cfg) -> dict:
     for name in cfg.servers:
         s = SERVERS[name]
         try:
-            if s.python == sys.executable:
+            if s.version_argv:
+                done = subprocess.run(s.version_argv, capture_output=True, text=True, timeout=30)
+                out[name] = (done.stdout + done.stderr).strip().rsplit("/", 1)[-1] or "?"
+            elif s.python == sys.executable:
                 out[name] = importlib.metadata.version(s.dist)
             else:
                 out[name] = (
@@ -842,7 +790,7 @@ def write_markdown(cfg, results: dict, meta: dict, path: str) -> None:
         "summed over runs (rows with errors are flagged ⚠)."
     )
     L.append(
-        "- measured process: the worker for ferrogate, gunicorn and uWSGI (`--workers 1`, "
+        "- measured process: the worker for ferrogate, gunicorn, uWSGI and nginx (1 worker, "
         "master excluded); the whole tree for granian; the single process for bjoern and waitress."
     )
     L.append(
@@ -888,7 +836,7 @@ def write_markdown(cfg, results: dict, meta: dict, path: str) -> None:
             cells.append(
                 _fmt(res["rps"], ",.0f") + (" ⚠" if res["errors"] else "")
                 if res and res["ok"]
-                else "n/a"
+                else ("n/a" if res else "")
             )
         L.append(f"| {scn} | " + " | ".join(cells) + " |")
     L.append("")
@@ -919,6 +867,7 @@ def write_chart(cfg, results: dict, meta: dict, path: str) -> Optional[str]:
     for ax in axes.flat[len(scns) :]:
         ax.axis("off")
     for ax, scn in zip(axes.flat, scns):
+        servers = [s for s in cfg.servers if s in results[scn]]
         vals = []
         for s in servers:
             res = results[scn].get(s)
@@ -999,7 +948,8 @@ def parse_args(argv=None):
         ("--check-timeout", "BENCH_CHECK_TIMEOUT", float, "10", "seconds for the response check"),
         ("--server-cpu", "BENCH_SERVER_CPU", str, "0", "taskset list"),
         ("--wrk-cpu", "BENCH_WRK_CPU", str, "1", "taskset list"),
-        ("--out", "BENCH_OUT", str, RESULTS, "directory for latest.*"),
+        ("--out", "BENCH_OUT", str, RESULTS, "directory for the results"),
+        ("--name", "BENCH_NAME", str, "latest", "results file stem: <out>/<name>.md/.json/.png"),
     ):
         ap.add_argument(
             flag, type=kind, default=kind(env(var, default)), help=f"{var}, {text} ({default})"
@@ -1066,20 +1016,19 @@ def main(argv=None) -> int:
             "skew the figures",
             file=sys.stderr,
         )
-    total = len(cfg.servers) * len(cfg.scenarios)
-    est = total * cfg.runs * (cfg.duration + cfg.warmup + 2)
+    pairs = [(c, n) for c in cfg.scenarios for n in cfg.servers if SCENARIOS[c].runs_on(SERVERS[n])]
+    est = len(pairs) * cfg.runs * (cfg.duration + cfg.warmup + 2)
     print(
-        f"ferrogate e2e bench: {len(cfg.servers)} servers x {len(cfg.scenarios)} scenarios x "
+        f"ferrogate e2e bench: {len(pairs)} (scenario, server) pairs x "
         f"{cfg.runs} run(s) of {cfg.duration:g}s (~{est / 60:.0f} min); raw logs in {cfg.raw_dir}"
     )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     sys.stdout.flush()
 
-    results: dict = {}
+    results: dict = {scn: {} for scn in cfg.scenarios}
     try:
         for scn in cfg.scenarios:
-            results[scn] = {}
-            for name in cfg.servers:
+            for name in (n for c, n in pairs if c == scn):
                 print(f"  {scn:<12} {name:<12} ...", end="", flush=True)
                 t0 = time.monotonic()
                 res = bench_pair(cfg, SERVERS[name], SCENARIOS[scn])
@@ -1098,7 +1047,7 @@ def main(argv=None) -> int:
         # A partial run must not replace the committed results/latest.*: report into raw/.
         print(f"\ninterrupted; writing what was measured to {cfg.raw_dir}", file=sys.stderr)
         cfg.out = cfg.raw_dir
-        results = {k: v for k, v in results.items() if len(v) == len(cfg.servers)}
+        results = {k: v for k, v in results.items() if len(v) == sum(c == k for c, _ in pairs)}
         cfg.scenarios = [s for s in cfg.scenarios if s in results]
         if not results:
             return 130
@@ -1111,7 +1060,7 @@ def main(argv=None) -> int:
         for scn in cfg.scenarios:
             cells = []
             for s in cfg.servers:
-                r = results[scn][s]
+                r = results[scn].get(s, {"ok": False})
                 cells.append(
                     f"{r['rps']:,.0f}" + ("!" if r["errors"] else "") if r["ok"] else "n/a"
                 )
@@ -1134,10 +1083,14 @@ def main(argv=None) -> int:
             "quick",
         )
     }
-    md = os.path.join(cfg.out, "latest.md")
-    png = os.path.join(cfg.out, "latest.png")
+    md, png = (os.path.join(cfg.out, f"{cfg.name}.{ext}") for ext in ("md", "png"))
     write_markdown(cfg, results, meta, md)
-    with open(os.path.join(cfg.out, "latest.json"), "w") as fh:
+    targets = middleware_scenarios.targets(results)
+    if targets:
+        print("\n" + targets)
+        with open(md, "a") as fh:
+            fh.write(targets)
+    with open(os.path.join(cfg.out, f"{cfg.name}.json"), "w") as fh:
         json.dump({"meta": meta, "config": config, "results": results}, fh, indent=1)
     err = write_chart(cfg, results, meta, png)
     print(f"\nwrote {md}" + (f"\nchart skipped: {err}" if err else f"\nwrote {png}"))
