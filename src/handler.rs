@@ -30,6 +30,8 @@ pub struct ConnectionInfo {
     /// The connection's own peer is in `--forwarded-allow-ips`: what it says in headers
     /// (`X-Request-ID` too) is believed, though `peer` now names the client behind it.
     pub from_trusted_proxy: bool,
+    /// Set per request by a native `Mount`: the app and SCRIPT_NAME.
+    pub mount: Option<MountPoint>,
 }
 
 impl ConnectionInfo {
@@ -41,22 +43,24 @@ impl ConnectionInfo {
             scheme: Scheme::Http,
             server_port: None,
             from_trusted_proxy: false,
+            mount: None,
         }
     }
 }
 
 /// Which Python app answers a request, and where it is mounted: set by the native `Mount`
-/// layer (in the request's extensions), read by the WSGI side when it builds the environ.
-/// A request without one goes to app 0 with `--root-path` as its SCRIPT_NAME.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// layer, read by the WSGI side when it builds the environ. Without one, a request goes to
+/// app 0 with `--root-path` as its SCRIPT_NAME. `Copy`, so it rides in `ConnectionInfo`
+/// (PERF: no allocation for the request's extensions map: benches/README.md, "mount3").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MountPoint {
     /// The app's index in the worker's list of Python apps.
     pub app: u32,
-    /// SCRIPT_NAME: `--root-path` and every mount prefix on the way, percent-decoded, no
-    /// trailing '/'.
-    pub script_name: bytes::Bytes,
     /// How many bytes of the percent-decoded path went to SCRIPT_NAME; PATH_INFO is the rest.
-    pub path_offset: usize,
+    pub path_offset: u32,
+    /// Whether the path began with `--root-path`: then SCRIPT_NAME is the path's first
+    /// `path_offset` bytes; if not, `--root-path` followed by them.
+    pub under_root: bool,
 }
 
 pub trait Handler: Clone + Send + Sync + 'static {

@@ -15,6 +15,7 @@ fn resolved(
         scheme: Scheme::Http,
         server_port: None,
         from_trusted_proxy: true,
+        mount: None,
     };
     resolve(&mut parts, &mut info, &trusted.parse().unwrap())?;
     Ok((info, parts.headers))

@@ -1,7 +1,7 @@
 //! `Pipeline`: the lifted middleware chain as a `Handler` in front of the Python apps. Each
 //! request walks the tree (node.rs) on the I/O thread: a layer answers it (403, 404, 429, a
 //! static file) without Python, or it reaches a Python app with its mount point in the
-//! request's extensions. A plain app (no layer) goes straight through; static files are
+//! request's `ConnectionInfo`. A plain app (no layer) goes straight through; static files are
 //! looked up and read on a blocking thread, and a rate limit kept in Redis is awaited, never
 //! blocked on, so the I/O thread only ever waits in `finish`.
 
@@ -74,8 +74,8 @@ struct Walk {
     path: Vec<u8>,
     /// How many bytes of `path` have become SCRIPT_NAME.
     script_len: usize,
-    /// `--root-path` plus the mount prefixes taken so far.
-    script_name: Vec<u8>,
+    /// The path began with `--root-path` (which then is SCRIPT_NAME's start).
+    under_root: bool,
     mounted: bool,
     /// Headers the layers add to whatever answers.
     response_headers: Vec<(&'static str, String)>,
@@ -132,10 +132,7 @@ impl Walk {
                     let Some(routed) = mount.route(path_info, host) else {
                         return Step::Refuse(Refusal::NotFound);
                     };
-                    let taken = self.script_len..self.script_len + routed.prefix_len;
-                    self.script_name
-                        .extend_from_slice(&self.path[taken.clone()]);
-                    self.script_len = taken.end;
+                    self.script_len += routed.prefix_len;
                     self.mounted = true;
                     routed.target
                 }
@@ -224,10 +221,10 @@ impl Walk {
 
     fn mount_point(&mut self, app: u32) {
         if self.mounted || app != 0 {
-            self.head.extensions.insert(MountPoint {
+            self.connection.mount = Some(MountPoint {
                 app,
-                script_name: Bytes::from(std::mem::take(&mut self.script_name)),
-                path_offset: self.script_len,
+                path_offset: self.script_len as u32,
+                under_root: self.under_root,
             });
         }
     }
@@ -248,17 +245,15 @@ impl<H: Handler> Handler for Pipeline<H> {
         let path: Vec<u8> = percent_encoding::percent_decode_str(head.uri.path()).collect();
         let root = self.root_path.as_ref();
         // PEP 3333: PATH_INFO is what follows SCRIPT_NAME; outside --root-path, all of it.
-        let script_len =
-            match path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/')) {
-                true => root.len(),
-                false => 0,
-            };
+        let under_root =
+            path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/'));
+        let script_len = if under_root { root.len() } else { 0 };
         let mut walk = Walk {
             head,
             connection: *connection,
             path,
             script_len,
-            script_name: root.to_vec(),
+            under_root,
             mounted: false,
             response_headers: Vec::new(),
             compress: None,
@@ -270,7 +265,7 @@ impl<H: Handler> Handler for Pipeline<H> {
             ))),
             Step::Python(app) if walk.response_headers.is_empty() && walk.compress.is_none() => {
                 walk.mount_point(app);
-                PipelineFuture::Direct(self.inner.call(walk.head, body, connection))
+                PipelineFuture::Direct(self.inner.call(walk.head, body, &walk.connection))
             }
             step => PipelineFuture::Boxed(Box::pin(finish(self.inner.clone(), walk, step, body))),
         }

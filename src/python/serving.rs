@@ -88,6 +88,15 @@ pub struct AppRuntime {
 /// What a worker's connections call: the native middleware, then the Python threads.
 pub type AppHandler = Pipeline<WsgiHandler>;
 
+/// Threads for the disk work of the native middleware (static file lookups, compressing a
+/// large body): each job takes microseconds, so a few per core keep up, where tokio's
+/// default (512) let 64 clients of static files grow a worker to 125 threads
+/// (benches/README.md, "middleware rows").
+fn blocking_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    (cores * 2).max(4)
+}
+
 /// After the connections drained (or the graceful timeout passed), how long Python threads
 /// still inside the app are waited for before the process moves on.
 const THREAD_STOP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -122,6 +131,7 @@ impl AppRuntime {
         // runtime only adds cross-thread wake-ups (benches/e2e hello keep-alive).
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .max_blocking_threads(blocking_threads())
             .build()?;
         let root_path = config.root_path.clone();
         let app = middleware::wrap_with_settings(py, app, settings)?;

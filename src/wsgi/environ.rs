@@ -15,11 +15,14 @@ use super::errors::WsgiErrors;
 use super::file_wrapper::FileWrapper;
 use super::input::WsgiInput;
 use super::WsgiConfig;
-use crate::handler::{ConnectionInfo, MountPoint, Scheme};
+use crate::handler::{ConnectionInfo, Scheme};
 
 /// Entries the environ template has room for: its own keys plus the request's headers, so a
 /// copy of it takes a typical request's headers without growing (which rebuilds the table).
 const TEMPLATE_ROOM: isize = 40;
+
+/// Distinct SCRIPT_NAMEs (native mount points) a thread keeps as strings.
+const MAX_CACHED_SCRIPT_NAMES: usize = 64;
 
 /// Distinct header names whose `HTTP_*` key a thread keeps ready. Bounded, because header
 /// names are chosen by clients.
@@ -28,6 +31,7 @@ const MAX_CACHED_HEADER_KEYS: usize = 128;
 /// Interned environ keys, made once per thread.
 struct Keys {
     request_method: Py<PyString>,
+    script_name: Py<PyString>,
     path_info: Py<PyString>,
     query_string: Py<PyString>,
     content_type: Py<PyString>,
@@ -52,6 +56,7 @@ impl Keys {
         let key = |name| PyString::intern(py, name).unbind();
         Keys {
             request_method: key("REQUEST_METHOD"),
+            script_name: key("SCRIPT_NAME"),
             path_info: key("PATH_INFO"),
             query_string: key("QUERY_STRING"),
             content_type: key("CONTENT_TYPE"),
@@ -111,6 +116,7 @@ pub struct EnvironBuilder {
     keys: Keys,
     /// PERF: foldhash, not SipHash; bounded by MAX_CACHED_HEADER_KEYS.
     header_keys: HashMap<HeaderName, Py<PyString>>,
+    script_names: HashMap<Box<[u8]>, Py<PyString>>,
     addresses: AddressStrings,
     root_path: Vec<u8>,
 }
@@ -150,6 +156,35 @@ fn cgi_header_key(name: &HeaderName) -> String {
     key
 }
 
+/// SCRIPT_NAME of a request a native Mount routed: the decoded path's `mounted` start,
+/// after `--root-path` when the path did not begin with it. PERF: the few mount points'
+/// strings are kept (benches/README.md, "mount3").
+fn script_name<'py>(
+    py: Python<'py>,
+    cache: &mut HashMap<Box<[u8]>, Py<PyString>>,
+    root_path: &[u8],
+    mounted: &[u8],
+    under_root: bool,
+) -> PyResult<Bound<'py, PyString>> {
+    let owned;
+    let bytes = match under_root {
+        true => mounted,
+        false => {
+            owned = [root_path, mounted].concat();
+            owned.as_slice()
+        }
+    };
+    if let Some(cached) = cache.get(bytes) {
+        return Ok(cached.bind(py).clone());
+    }
+    let string = latin1_str(py, bytes)?;
+    // Bounded all the same: one entry per mount point the app was built with.
+    if cache.len() < MAX_CACHED_SCRIPT_NAMES {
+        cache.insert(bytes.into(), string.clone().unbind());
+    }
+    Ok(string)
+}
+
 impl EnvironBuilder {
     pub fn new(py: Python<'_>, config: &WsgiConfig) -> PyResult<EnvironBuilder> {
         // PERF: presized (copies keep its size), one dict resize per request less
@@ -184,6 +219,7 @@ impl EnvironBuilder {
             template: template.unbind(),
             keys,
             header_keys: HashMap::default(),
+            script_names: HashMap::default(),
             addresses: AddressStrings::default(),
             root_path: config.root_path.as_bytes().to_vec(),
         })
@@ -230,11 +266,19 @@ impl EnvironBuilder {
 
         let uri = &head.uri;
         let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(uri.path()).into();
-        let path_info = match head.extensions.get::<MountPoint>() {
-            // PERF: only a request routed by a native Mount pays for a SCRIPT_NAME of its own.
+        let path_info = match connection.mount {
+            // Only a request routed by a native Mount pays for a SCRIPT_NAME of its own.
             Some(mount) => {
-                environ.set_item("SCRIPT_NAME", latin1_str(py, &mount.script_name)?)?;
-                decoded.get(mount.path_offset..).unwrap_or_default()
+                let offset = (mount.path_offset as usize).min(decoded.len());
+                let script_name = script_name(
+                    py,
+                    &mut self.script_names,
+                    &self.root_path,
+                    &decoded[..offset],
+                    mount.under_root,
+                )?;
+                environ.set_item(keys.script_name.bind(py), script_name)?;
+                &decoded[offset..]
             }
             None => self.path_info(&decoded),
         };

@@ -10,7 +10,6 @@ use super::input::WsgiInput;
 use super::response::{self, Outcome};
 use super::start_response::StartResponse;
 use super::WsgiConfig;
-use crate::handler::MountPoint;
 
 /// How much longer than `--socket-timeout` a thread waits for room to send: the connection
 /// cuts a client that reads nothing off first, and says why.
@@ -34,10 +33,7 @@ pub fn run_job(
         return;
     }
     // A native Mount names the app; without one, the worker's only app.
-    let app_index = head
-        .extensions
-        .get::<MountPoint>()
-        .map_or(0, |mount| mount.app as usize);
+    let app_index = connection.mount.map_or(0, |mount| mount.app as usize);
     let Some(app) = apps.get(app_index) else {
         log::error!("Internal error: no Python app number {app_index}; the client got a 500");
         return;
