@@ -96,6 +96,11 @@ impl<T> Mount<T> {
         self.default.as_ref()
     }
 
+    /// Whether a key names a host: without one, the caller need not look the Host up.
+    pub fn needs_host(&self) -> bool {
+        self.entries.iter().any(|(key, _)| key.host.is_some())
+    }
+
     /// `path`: PATH_INFO (decoded); `host`: the request's Host header, if any.
     pub fn route(&self, path: &[u8], host: Option<&[u8]>) -> Option<Routed<'_, T>> {
         let host = host.map(|h| strip_port(std::str::from_utf8(h).unwrap_or("")));

@@ -127,7 +127,10 @@ impl Walk {
                     }
                 }
                 Node::Mount(mount) => {
-                    let host = self.head.headers.get(HOST).map(HeaderValue::as_bytes);
+                    let host = match mount.needs_host() {
+                        true => self.head.headers.get(HOST).map(HeaderValue::as_bytes),
+                        false => None,
+                    };
                     let path_info = &self.path[self.script_len..];
                     let Some(routed) = mount.route(path_info, host) else {
                         return Step::Refuse(Refusal::NotFound);
