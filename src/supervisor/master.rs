@@ -10,11 +10,11 @@
 //! then SIGKILL; a worker that dies young is replaced after a growing pause (backoff.rs).
 //! Who is what is kept in roster.rs.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use super::backoff;
-use super::heartbeat::{monotonic_ns, Heartbeats, WorkerSlot};
+use super::heartbeat::{monotonic_ns, Heartbeats};
+use super::launcher::{MasterEvent, SupervisorOptions, WorkerLauncher};
 use super::roster::{PendingStart, Role, Roster, Succession, Worker};
 use super::signals::{self, ChildExit, Signal};
 use super::watchdog::{self, Stuck};
@@ -51,54 +51,6 @@ const WATCH_GAP: Duration = Duration::from_secs(2);
 /// SIGTTIN adds), plus a floor; 192 bytes each, in memory touched only when used.
 const SLOTS_PER_WORKER: usize = 4;
 const SPARE_SLOTS: usize = 64;
-
-/// Starts one worker process, giving it `slot`, and returns its pid (in the parent; the
-/// child never returns).
-pub trait WorkerLauncher {
-    fn launch(&mut self, slot: WorkerSlot) -> io::Result<libc::pid_t>;
-
-    /// Closes the master's copies of the listening sockets (a stop began): once the workers
-    /// have taken the clients waiting in the backlog and closed theirs, new clients are
-    /// refused at once instead of waiting in a backlog nobody reads.
-    fn stop_listening(&mut self);
-
-    /// Reopens the master's log files (SIGUSR1); the master then passes the signal on to
-    /// every worker, which reopens its own.
-    fn reopen_logs(&mut self);
-
-    /// SIGHUP: reads the settings again (the config file may have changed) before the new
-    /// workers start; returns the master's options as they now read.
-    fn reread_settings(&mut self) -> SupervisorOptions;
-
-    /// SIGUSR2: starts a new master process running the same command, which inherits the
-    /// listening sockets; returns its pid. This master keeps serving until it is stopped.
-    fn start_successor(&mut self) -> io::Result<libc::pid_t>;
-
-    /// Something happened that the launcher's side (the config file's hooks) may act on.
-    fn on_event(&mut self, event: MasterEvent);
-}
-
-/// What the master tells its launcher besides starting workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MasterEvent {
-    /// A SIGHUP reload begins.
-    Reload,
-    /// A worker process ended and was reaped.
-    WorkerExited(libc::pid_t),
-    /// SIGTTIN or SIGTTOU changed the number of workers.
-    WorkerCountChanged { new: usize, old: usize },
-    /// The master started by SIGUSR2 ended (it failed to start, or was stopped): this one
-    /// is the only master again.
-    SuccessorExited(libc::pid_t),
-}
-
-#[derive(Debug, Clone)]
-pub struct SupervisorOptions {
-    pub workers: usize,
-    pub graceful_timeout: Duration,
-    /// `--timeout`; `None` when 0 (off).
-    pub timeout: Option<Duration>,
-}
 
 enum Phase {
     Running,

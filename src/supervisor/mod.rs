@@ -8,6 +8,7 @@
 
 mod backoff;
 mod heartbeat;
+mod launcher;
 mod master;
 mod open_files;
 mod process;
@@ -18,10 +19,8 @@ pub mod upgrade;
 mod watchdog;
 
 pub use heartbeat::WorkerSlot;
-pub use master::{
-    supervise, MasterEvent, SupervisorOptions, WorkerLauncher, EXIT_WORKER_BOOT_FAILED,
-    EXIT_WORKER_RETIRED,
-};
+pub use launcher::{MasterEvent, SupervisorOptions, WorkerLauncher};
+pub use master::{supervise, EXIT_WORKER_BOOT_FAILED, EXIT_WORKER_RETIRED};
 pub use open_files::raise_open_file_limit;
 pub use process::{resolve_identity, set_umask, Identity, PidFile};
 pub use report::{report, Progress, RetirementPolicy, RunningRequest};
