@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::hooks;
-use super::launcher::{ForkLauncher, Restart};
+use super::launcher::{ForkLauncher, Prepared, Restart};
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
@@ -305,20 +305,20 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         .filter_map(|l| l.socket_file().map(Path::to_path_buf))
         .collect();
     let successor = successor_command(py, &start.start_dir);
-    let mut launcher = ForkLauncher::new(
-        py,
+    let prepared = Prepared {
         loaded,
         app,
-        Restart {
-            argv: start.argv,
-            start_dir: start.start_dir,
-            successor,
-        },
         access_log,
         listeners,
         identity,
         pid_file,
-    );
+    };
+    let restart = Restart {
+        argv: start.argv,
+        start_dir: start.start_dir,
+        successor,
+    };
+    let mut launcher = ForkLauncher::new(py, prepared, restart);
     let code = supervisor::supervise(options, &mut launcher);
     // The new master started by SIGUSR2 serves on these files now.
     if !launcher.handed_over() {

@@ -51,18 +51,26 @@ pub struct Restart {
     pub successor: Option<Successor>,
 }
 
+/// What the master made ready before its first fork.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub app: AppSource,
+    pub access_log: Option<Arc<AccessLog>>,
+    pub listeners: Vec<Listener>,
+    pub identity: Option<Identity>,
+    pub pid_file: Option<PidFile>,
+}
+
 impl<'py> ForkLauncher<'py> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        py: Python<'py>,
-        loaded: Loaded,
-        app: AppSource,
-        restart: Restart,
-        access_log: Option<Arc<AccessLog>>,
-        listeners: Vec<Listener>,
-        identity: Option<Identity>,
-        pid_file: Option<PidFile>,
-    ) -> ForkLauncher<'py> {
+    pub fn new(py: Python<'py>, prepared: Prepared, restart: Restart) -> ForkLauncher<'py> {
+        let Prepared {
+            loaded,
+            app,
+            access_log,
+            listeners,
+            identity,
+            pid_file,
+        } = prepared;
         ForkLauncher {
             py,
             loaded,
