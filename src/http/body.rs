@@ -1,8 +1,11 @@
 //! `ResponseBody`: what a handler answers with. A whole body known up front, a list of
-//! chunks, or a stream fed from another thread through a bounded channel (backpressure: the
-//! producer blocks while the client is slow), optionally held to a declared Content-Length.
+//! chunks, a range of an open file (sent with sendfile(2) where the socket allows), or a
+//! stream fed from another thread through a bounded channel (backpressure: the producer
+//! blocks while the client is slow), optionally held to a declared Content-Length.
 
 use std::fmt;
+use std::fs::File;
+use std::io;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -48,6 +51,34 @@ pub enum Source {
         first: Bytes,
         rx: mpsc::Receiver<Result<Bytes, BodyError>>,
     },
+    File(FileRange),
+}
+
+/// `len` bytes of an open regular file from `offset`: the writer hands them to the socket
+/// with sendfile(2), or maps them where it cannot (a TLS stream).
+pub struct FileRange {
+    pub file: File,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl FileRange {
+    /// The range as a read-only mapping, only ever read by the kernel (see `mapped`).
+    pub fn map(&self) -> io::Result<Bytes> {
+        if self.len == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: read-only and private to this response; lent to writev, never read in user
+        // space, so a file truncated meanwhile fails the write (EFAULT) instead of SIGBUS.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(self.offset)
+                .len(self.len as usize)
+                .populate()
+                .map(&self.file)?
+        };
+        Ok(Bytes::from_owner(map))
+    }
 }
 
 /// A body taken apart by a layer that rewrites it (compression).
@@ -94,6 +125,16 @@ impl ResponseBody {
         ResponseBody {
             mapped: true,
             ..ResponseBody::chunks(chunks)
+        }
+    }
+
+    /// `len` bytes of `file` from `offset`, never copied in user space: sendfile(2) on a
+    /// plain socket, a mapping lent to writev elsewhere. Counts as `mapped` for the layers.
+    pub fn file(file: File, offset: u64, len: u64) -> ResponseBody {
+        ResponseBody {
+            source: Source::File(FileRange { file, offset, len }),
+            declared_length: None,
+            mapped: true,
         }
     }
 
@@ -148,6 +189,19 @@ impl ResponseBody {
             Source::Full(bytes) => BodyContent::Whole(vec![bytes]),
             Source::Chunks(chunks) => BodyContent::Whole(chunks),
             Source::Stream { first, rx } => BodyContent::Stream { first, rest: rx },
+            // Layers leave file bodies alone (`is_mapped`); one that does not reads a mapping.
+            Source::File(range) => match range.map() {
+                Ok(bytes) => BodyContent::Whole(vec![bytes]),
+                Err(error) => {
+                    log::error!("Cannot map a file body: {error}");
+                    let (tx, rest) = mpsc::channel(1);
+                    let _ = tx.try_send(Err(BodyError::Aborted));
+                    BodyContent::Stream {
+                        first: Bytes::new(),
+                        rest,
+                    }
+                }
+            },
         }
     }
 
@@ -157,6 +211,7 @@ impl ResponseBody {
             Source::Full(bytes) => Some(bytes.len() as u64),
             Source::Chunks(chunks) => Some(chunks.iter().map(|c| c.len() as u64).sum()),
             Source::Stream { .. } => None,
+            Source::File(range) => Some(range.len),
         })
     }
 }

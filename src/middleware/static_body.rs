@@ -1,7 +1,8 @@
 //! A static-files answer (static_files/) as a `Response`: the file range read into memory
-//! when small, memory-mapped when large (lent to writev, never copied in user space; a file
-//! truncated meanwhile fails the write instead of killing the worker: http/body.rs).
-//! Runs on a blocking thread, as `answer` does.
+//! when small, handed to the socket with sendfile(2) when large (http/h1/send_file.rs; a
+//! mapping lent to writev over TLS), the pieces of a multi-range answer memory-mapped (never
+//! copied in user space; a file truncated meanwhile fails the write instead of killing the
+//! worker: http/body.rs). Runs on a blocking thread, as `answer` does.
 
 use std::fs::File;
 use std::io;
@@ -35,10 +36,13 @@ pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<
     }
     let body = match answer.body {
         StaticBody::Empty => ResponseBody::full(Bytes::new()),
-        StaticBody::File { file, offset, len } => match file_range(&file, offset, len)? {
-            Piece::Read(bytes) => ResponseBody::full(bytes),
-            Piece::Mapped(bytes) => ResponseBody::mapped(bytes),
-        },
+        // PERF: sendfile moves the pages without mapping them (benches/e2e static1m).
+        StaticBody::File { file, offset, len } if len > READ_INTO_MEMORY_BYTES => {
+            ResponseBody::file(file, offset, len)
+        }
+        StaticBody::File { file, offset, len } => {
+            ResponseBody::full(file_range(&file, offset, len)?.into_bytes())
+        }
         StaticBody::Multipart { file, parts } => {
             let pieces = parts
                 .into_iter()

@@ -1,11 +1,10 @@
-//! The zero-copy path for `wsgi.file_wrapper`: a regular file is memory-mapped and its pages
-//! are handed to the socket by the I/O thread, never copied through Python or under the GIL.
+//! The zero-copy path for `wsgi.file_wrapper`: a regular file's range is handed to the socket
+//! by the I/O thread (sendfile(2)), never copied through Python or under the GIL.
 
 use std::fs::File;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 
 use super::file_wrapper::FileWrapper;
@@ -42,29 +41,14 @@ pub fn try_file_body(
     let declared = server_borrow(start_response, |state| state.declared_length())?;
     // A Content-Length shorter than the file sends that much, as gunicorn's sendfile does.
     let length = declared.map_or(available, |declared| declared.min(available));
-    let body = if length == 0 {
-        Bytes::new()
-    } else {
-        // SAFETY: the mapping is read-only and private to this response. If another process
-        // truncates the file meanwhile, the kernel's copy from the mapping into the socket
-        // fails with EFAULT (`ResponseBody::mapped`: every piece is lent to writev, never
-        // copied in user space), and the connection is aborted. PERF: populate() faults the pages in with one call
-        // rather than one fault per page during the write (benches/e2e filewrapper).
-        let mapped = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(position)
-                .len(length as usize)
-                .populate()
-                .map(fd)
-        };
-        match mapped {
-            Ok(map) => Bytes::from_owner(map),
-            Err(_) => return Ok(false),
-        }
+    // Our own descriptor: the app may close its file once the response is handed over.
+    // PERF: sent with sendfile(2), the pages never mapped nor copied in user space; over TLS,
+    // mapped and lent to writev (benches/e2e filewrapper).
+    let Ok(owned) = borrowed.try_clone() else {
+        return Ok(false);
     };
-    match server_borrow(start_response, |state| {
-        state.finish_whole(ResponseBody::mapped(body), length)
-    })? {
+    let body = ResponseBody::file(owned, position, length);
+    match server_borrow(start_response, |state| state.finish_whole(body, length))? {
         Ok(()) => Ok(true),
         Err(problem) => Err(Outcome::Invalid(problem)),
     }

@@ -24,6 +24,7 @@ use super::encode::{encode_head, ResponseFraming};
 use super::idle::ConnectionActivity;
 use super::io::{Socket, TimedWriter};
 use super::parse::{parse_head, BodyFraming, RequestHead};
+use super::send_file::SendFile;
 use super::write::{write_body, WriteBatch};
 use crate::config::IpRanges;
 use crate::handler::{ConnectionInfo, Handler};
@@ -287,7 +288,7 @@ impl<H: Handler> HttpServer<H> {
         }
     }
 
-    async fn respond<W: AsyncWrite + Unpin>(
+    async fn respond<W: AsyncWrite + SendFile + Unpin>(
         &self,
         writer: &mut W,
         reply: H::Future,
@@ -479,7 +480,7 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
 
 /// Answers a refused request with its status, then closes without resetting the connection.
 /// Returns the error for the caller's log line.
-async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + SendFile + Unpin>(
     reader: &mut R,
     writer: &mut W,
     batch: &mut WriteBatch,

@@ -11,12 +11,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+use super::send_file::SendFile;
+
 /// A stream that splits into halves usable at the same time by one task.
 pub trait Socket: Send + 'static {
     type Reader<'a>: AsyncRead + Unpin + Send
     where
         Self: 'a;
-    type Writer<'a>: AsyncWrite + Unpin + Send
+    type Writer<'a>: AsyncWrite + SendFile + Unpin + Send
     where
         Self: 'a;
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
@@ -124,6 +126,23 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for TimedWriter<W> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, poll)
+    }
+}
+
+impl<W: SendFile> SendFile for TimedWriter<W> {
+    fn can_send_file(&self) -> bool {
+        self.inner.can_send_file()
+    }
+
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: RawFd,
+        offset: &mut u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        let poll = self.inner.poll_send_file(cx, file, offset, len);
         self.watch(cx, poll)
     }
 }

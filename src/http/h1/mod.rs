@@ -12,6 +12,7 @@ mod fields;
 mod idle;
 mod io;
 mod parse;
+mod send_file;
 mod target;
 mod write;
 
@@ -19,6 +20,7 @@ pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
+pub use send_file::SendFile;
 
 /// For the fuzz harness (src/fuzz_tests.rs), which drives the parser and decoder directly.
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Writing a response body after its head: as much as is ready goes out in one `write` or
 //! `writev`, framed as the head said (a length or chunked), held to a declared length. Small
 //! pieces are copied next to the head (one contiguous write costs the kernel less than a
-//! multi-buffer one); large ones, and every piece of a mapped file, are lent to `writev`.
+//! multi-buffer one); large ones, and every piece of a mapped file, are lent to `writev`. A
+//! file range goes out with sendfile(2) after what precedes it (send_file.rs), or is mapped
+//! and lent where the socket cannot take it.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -12,7 +15,8 @@ use tokio::sync::mpsc;
 
 use super::conn::ConnectionError;
 use super::encode::ResponseFraming;
-use crate::http::body::Source;
+use super::send_file::SendFile;
+use crate::http::body::{FileRange, Source};
 use crate::http::{BodyError, ResponseBody};
 
 /// Body pieces up to this size are copied into the write buffer rather than lent.
@@ -100,7 +104,7 @@ impl WriteBatch {
 
 /// Writes the head already in `batch` and the body; returns the body bytes sent, or the error
 /// with the bytes sent before it.
-pub async fn write_body<W: AsyncWrite + Unpin>(
+pub async fn write_body<W: AsyncWrite + SendFile + Unpin>(
     writer: &mut W,
     batch: &mut WriteBatch,
     body: ResponseBody,
@@ -122,6 +126,11 @@ pub async fn write_body<W: AsyncWrite + Unpin>(
                 }
             }
         }
+        Source::File(range) if writer.can_send_file() => sender.send_file(writer, range).await?,
+        Source::File(range) => match range.map() {
+            Ok(bytes) => sender.push(bytes)?,
+            Err(error) => return Err((error.into(), 0)),
+        },
         Source::Stream { first, mut rx } => {
             sender.push(first)?;
             loop {
@@ -188,6 +197,51 @@ impl BodyWriter<'_> {
             _ => self.batch.push_data(data, self.lend),
         }
         Ok(())
+    }
+
+    /// Sends what is batched (the head), then the file range from the kernel's page cache.
+    async fn send_file<W: AsyncWrite + SendFile + Unpin>(
+        &mut self,
+        writer: &mut W,
+        range: FileRange,
+    ) -> Result<(), (ConnectionError, u64)> {
+        let mut len = range.len;
+        let mut overflow = None;
+        if let ResponseFraming::Declared(declared) = self.framing {
+            let produced = self.produced + len;
+            if produced > declared {
+                // Bytes past the declared length would be read as the next response.
+                len = declared - self.produced;
+                overflow = Some(BodyError::LengthMismatch { declared, produced });
+            }
+        }
+        if len == 0 {
+            return overflow.map_or(Ok(()), |error| Err(self.error(error)));
+        }
+        if self.framing == ResponseFraming::Chunked {
+            let mut size = [0u8; 16];
+            self.batch.text.extend_from_slice(hex(len, &mut size));
+            self.batch.text.extend_from_slice(b"\r\n");
+        }
+        self.flush(writer).await?;
+        let fd = range.file.as_raw_fd();
+        let mut offset = range.offset;
+        let end = range.offset + len;
+        while offset < end {
+            let left = (end - offset).min(usize::MAX as u64) as usize;
+            let sent = std::future::poll_fn(|cx| writer.poll_send_file(cx, fd, &mut offset, left))
+                .await
+                .map_err(|error| (error.into(), self.produced))?;
+            if sent == 0 {
+                // The file shrank after its length was sent: the client must see a cut.
+                return Err(self.error(BodyError::Aborted));
+            }
+            self.produced += sent as u64;
+        }
+        if self.framing == ResponseFraming::Chunked {
+            self.batch.text.extend_from_slice(b"\r\n");
+        }
+        overflow.map_or(Ok(()), |error| Err(self.error(error)))
     }
 
     async fn flush<W: AsyncWrite + Unpin>(
@@ -296,5 +350,128 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert!(sent.is_err(), "a write from a truncated mapping succeeded");
         drop(client);
+    }
+
+    fn temp_file(name: &str, content: &[u8]) -> (std::path::PathBuf, std::fs::File) {
+        let path = std::env::temp_dir().join(format!("ferrogate-{name}-{}", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        (path, file)
+    }
+
+    async fn read_all(mut client: tokio::net::UnixStream) -> Vec<u8> {
+        let mut wire = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut wire)
+            .await
+            .unwrap();
+        wire
+    }
+
+    /// A file range goes out with sendfile after the head, framed as the head said.
+    #[tokio::test]
+    async fn a_file_range_is_sent_after_the_head_with_sendfile_length_and_chunked() {
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (path, file) = temp_file("sendfile", &content);
+        for framing in [ResponseFraming::Length(200_000), ResponseFraming::Chunked] {
+            let body = ResponseBody::file(file.try_clone().unwrap(), 1000, 200_000);
+            let (client, mut server) = tokio::net::UnixStream::pair().unwrap();
+            assert!(server.can_send_file());
+            let reader = tokio::spawn(read_all(client));
+            let mut batch = WriteBatch::default();
+            batch.text.extend_from_slice(b"HEAD\r\n");
+            let sent = write_body(&mut server, &mut batch, body, framing).await;
+            assert_eq!(sent.unwrap(), 200_000);
+            drop(server);
+            let wire = reader.await.unwrap();
+            let expected = match framing {
+                ResponseFraming::Chunked => [
+                    &b"HEAD\r\n30d40\r\n"[..],
+                    &content[1000..201_000],
+                    b"\r\n0\r\n\r\n",
+                ]
+                .concat(),
+                _ => [&b"HEAD\r\n"[..], &content[1000..201_000]].concat(),
+            };
+            assert!(
+                wire == expected,
+                "{framing:?}: {} bytes on the wire",
+                wire.len()
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A writer without sendfile (an in-memory one here, TLS in service) gets the same bytes.
+    #[tokio::test]
+    async fn a_file_range_is_mapped_where_the_writer_cannot_sendfile() {
+        let (path, file) = temp_file("sendfile-mapped", &[b'q'; 70_000]);
+        let mut wire = Vec::new();
+        assert!(!wire.can_send_file());
+        let mut batch = WriteBatch::default();
+        let body = ResponseBody::file(file, 10, 69_990);
+        let sent = write_body(&mut wire, &mut batch, body, ResponseFraming::Length(69_990)).await;
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(sent.unwrap(), 69_990);
+        assert_eq!(wire, vec![b'q'; 69_990]);
+    }
+
+    /// A file that shrank after its Content-Length was taken: the response is cut (the
+    /// connection closes), never completed with other bytes or left hanging.
+    #[tokio::test]
+    async fn a_file_truncated_before_sendfile_aborts_the_response() {
+        let (path, file) = temp_file("sendfile-cut", &[b's'; 100_000]);
+        let body = ResponseBody::file(file, 0, 100_000);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(30_000)
+            .unwrap();
+        let (client, mut server) = tokio::net::UnixStream::pair().unwrap();
+        let reader = tokio::spawn(read_all(client));
+        let mut batch = WriteBatch::default();
+        let sent = write_body(
+            &mut server,
+            &mut batch,
+            body,
+            ResponseFraming::Length(100_000),
+        )
+        .await;
+        std::fs::remove_file(&path).unwrap();
+        let (error, produced) = sent.unwrap_err();
+        assert!(matches!(
+            error,
+            ConnectionError::Response(BodyError::Aborted)
+        ));
+        assert_eq!(produced, 30_000);
+        drop(server);
+        assert_eq!(reader.await.unwrap().len(), 30_000);
+    }
+
+    /// Held to a declared length like any body: the bytes past it are never sent.
+    #[tokio::test]
+    async fn a_file_range_longer_than_its_declared_length_stops_at_it() {
+        let (path, file) = temp_file("sendfile-declared", &[b'd'; 90_000]);
+        let body = ResponseBody::file(file, 0, 90_000);
+        let (client, mut server) = tokio::net::UnixStream::pair().unwrap();
+        let reader = tokio::spawn(read_all(client));
+        let mut batch = WriteBatch::default();
+        let sent = write_body(
+            &mut server,
+            &mut batch,
+            body,
+            ResponseFraming::Declared(80_000),
+        )
+        .await;
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            sent.unwrap_err().0,
+            ConnectionError::Response(BodyError::LengthMismatch {
+                declared: 80_000,
+                ..
+            })
+        ));
+        drop(server);
+        assert_eq!(reader.await.unwrap().len(), 80_000);
     }
 }
