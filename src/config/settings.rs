@@ -22,6 +22,16 @@ pub enum LogLevel {
     Error,
 }
 
+/// What the listeners speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Protocol {
+    /// HTTP/1.1 and 1.0.
+    #[default]
+    Http,
+    /// The uwsgi binary protocol of nginx's `uwsgi_pass` and Apache's mod_proxy_uwsgi.
+    Uwsgi,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "ferrogate",
@@ -315,6 +325,12 @@ pub struct Settings {
     /// (HAProxy, AWS NLB, nginx `proxy_protocol on`) naming the real client.
     #[arg(long, help_heading = "Proxies")]
     pub proxy_protocol: bool,
+
+    /// What the listeners speak: `http`, or `uwsgi` for a web server in front using
+    /// `uwsgi_pass` (nginx) or mod_proxy_uwsgi (Apache). Its client address and scheme are
+    /// believed from peers in --forwarded-allow-ips.
+    #[arg(long, value_enum, default_value = "http", help_heading = "Proxies")]
+    pub protocol: Protocol,
 
     /// Access log: a file path, or '-' for stdout. Off unless given.
     #[arg(

@@ -12,6 +12,7 @@ mod proxy_protocol;
 mod request_body;
 mod response;
 pub mod status;
+pub mod uwsgi;
 
 pub use body::{BodyContent, BodyError, BodySender, ResponseBody};
 pub use error::{BodyReadError, RequestError};

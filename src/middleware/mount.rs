@@ -99,7 +99,9 @@ impl<T> Mount<T> {
     /// Whether a key names a host: without one, the caller need not look the Host up.
     pub fn needs_host(&self) -> bool {
         // PERF: `new` sorts the host keys first (benches/callgrind mount3).
-        self.entries.first().is_some_and(|(key, _)| key.host.is_some())
+        self.entries
+            .first()
+            .is_some_and(|(key, _)| key.host.is_some())
     }
 
     /// `path`: PATH_INFO (decoded); `host`: the request's Host header, if any.

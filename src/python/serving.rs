@@ -120,6 +120,7 @@ impl AppRuntime {
             access_log,
             trusted_proxies: settings.forwarded_allow_ips.clone(),
             proxy_protocol: settings.proxy_protocol,
+            protocol: settings.protocol,
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize

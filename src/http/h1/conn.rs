@@ -26,12 +26,13 @@ use super::io::{Socket, TimedWriter};
 use super::parse::{parse_head, BodyFraming, RequestHead};
 use super::send_file::SendFile;
 use super::write::{write_body, WriteBatch};
-use crate::config::IpRanges;
-use crate::handler::{ConnectionInfo, Handler};
+use crate::config::{IpRanges, Protocol};
+use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::error::RequestError;
 use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
+use crate::http::uwsgi::{self, GatewayFacts};
 use crate::http::{forwarded, BodyError, InFlight, Response};
 use crate::observe::{AccessLog, AccessRecord};
 
@@ -49,6 +50,8 @@ pub struct ConnectionOptions {
     pub trusted_proxies: IpRanges,
     /// `--proxy-protocol`: every connection starts with a PROXY preamble.
     pub proxy_protocol: bool,
+    /// `--protocol`: HTTP/1 heads, or uwsgi packets (http/uwsgi.rs) that become the same heads.
+    pub protocol: Protocol,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -187,7 +190,14 @@ impl<H: Handler> HttpServer<H> {
         info.from_trusted_proxy = trusted;
         let mut next_head = None;
         loop {
-            match read_head(&mut reader, &mut buf, limits, &activity, &mut next_head).await {
+            let read = read_head(
+                &mut reader,
+                &mut buf,
+                (limits, options.protocol),
+                &activity,
+                &mut next_head,
+            );
+            match read.await {
                 Ok(()) => {}
                 Err(ConnectionError::Refused(error)) => {
                     return Err(refuse(&mut reader, &mut writer, &mut batch, error).await)
@@ -200,6 +210,12 @@ impl<H: Handler> HttpServer<H> {
             let _in_progress = activity.request_started();
             let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
             let mut request_info = *info;
+            if let Some(gateway) = head.gateway.take() {
+                // Believed as proxy headers are: only from a trusted web server.
+                if trusted {
+                    apply_gateway(&gateway, &mut request_info);
+                }
+            }
             if trusted && head.has_proxy_headers {
                 let resolved = forwarded::resolve(
                     &mut head.parts,
@@ -216,7 +232,12 @@ impl<H: Handler> HttpServer<H> {
                 .map(|log| (log, access_record(&head.parts, &request_info)));
             let facts = RequestFacts {
                 is_head: head.parts.method == Method::HEAD,
-                version: head.parts.version,
+                // uwsgi: a body of unknown length ends with the connection, as uWSGI's do (a
+                // web server reading uwsgi does not decode chunked framing).
+                version: match options.protocol {
+                    Protocol::Http => head.parts.version,
+                    Protocol::Uwsgi => Version::HTTP_10,
+                },
                 keep_alive: head.keep_alive,
                 expects_continue: head.expects_continue,
             };
@@ -411,7 +432,7 @@ async fn respond_while_pumping(
 async fn read_head<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
-    limits: &Limits,
+    (limits, protocol): (&Limits, Protocol),
     activity: &Arc<ConnectionActivity>,
     head: &mut Option<RequestHead>,
 ) -> Result<(), ConnectionError> {
@@ -419,7 +440,11 @@ async fn read_head<R: AsyncRead + Unpin>(
     let mut _head_in_progress = None;
     loop {
         if !buf.is_empty() {
-            match parse_head(buf, limits) {
+            let parsed = match protocol {
+                Protocol::Http => parse_head(buf, limits),
+                Protocol::Uwsgi => uwsgi::parse_packet(buf, limits),
+            };
+            match parsed {
                 Ok(Some(parsed)) => {
                     *head = Some(parsed);
                     return Ok(());
@@ -450,6 +475,19 @@ async fn read_head<R: AsyncRead + Unpin>(
                 false => Err(ConnectionError::IncompleteHead),
             };
         }
+    }
+}
+
+/// The client, scheme and port a trusted web server gave in a uwsgi packet.
+fn apply_gateway(gateway: &GatewayFacts, info: &mut ConnectionInfo) {
+    if let Some(client) = gateway.client {
+        info.peer = Some(client);
+    }
+    if gateway.https {
+        info.scheme = Scheme::Https;
+    }
+    if gateway.server_port.is_some() {
+        info.server_port = gateway.server_port;
     }
 }
 

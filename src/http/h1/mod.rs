@@ -21,10 +21,12 @@ pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
 pub use send_file::SendFile;
+/// For the uwsgi protocol (http/uwsgi.rs), which makes the same heads from its packets.
+pub(crate) use {fields::BodyFraming, parse::RequestHead};
 
 /// For the fuzz harness (src/fuzz_tests.rs), which drives the parser and decoder directly.
 #[cfg(test)]
 pub(crate) use {
     decode::{BodyDecoder, Decoded},
-    parse::{parse_head, BodyFraming},
+    parse::parse_head,
 };

@@ -14,6 +14,7 @@ use super::fields::{body_framing, is_conventional_method, FramingHeaders};
 use super::target::{check_target, TargetForm};
 use crate::http::error::RequestError;
 use crate::http::limits::{Limits, MAX_HEAD_BYTES};
+use crate::http::uwsgi::GatewayFacts;
 
 pub use super::fields::BodyFraming;
 
@@ -32,6 +33,8 @@ pub struct RequestHead {
     /// A header a proxy sets (`Forwarded`, `X-Forwarded-*`) is present: worth resolving when
     /// the peer is a trusted proxy.
     pub has_proxy_headers: bool,
+    /// What a uwsgi packet's web server said of the client (http/uwsgi.rs); `None` for HTTP.
+    pub gateway: Option<Box<GatewayFacts>>,
 }
 
 /// Takes a complete request head off the front of `buf`; `Ok(None)` means more bytes are
@@ -217,6 +220,7 @@ fn parse_into(
         keep_alive,
         expects_continue,
         has_proxy_headers: noted.proxy_headers,
+        gateway: None,
     }))
 }
 
