@@ -11,12 +11,13 @@ Run an app from the command line with ``ferrogate module:app``, or from Python::
 from __future__ import annotations
 
 import difflib
+import socket
 from typing import Any, Callable, Optional
 
 from . import _ferrogate
 from ._ferrogate import FileWrapper, SimpleServer, __version__
 
-__all__ = ["FileWrapper", "SimpleServer", "__version__", "make_server", "run"]
+__all__ = ["FileWrapper", "SimpleServer", "__version__", "listen", "make_server", "run"]
 
 WsgiApp = Callable[..., Any]
 
@@ -88,3 +89,34 @@ def make_server(
     """
     del server_class, handler_class
     return _ferrogate.SimpleServer(host, port, app)
+
+
+def listen(
+    addr: Any,
+    family: int = socket.AF_INET,
+    backlog: int = 50,
+    reuse_addr: bool = True,
+    reuse_port: Optional[bool] = None,
+) -> socket.socket:
+    """A bound, listening socket, as ``eventlet.listen`` makes one, for ``ferrogate.wsgi.server``.
+
+    ``addr`` is ``(host, port)`` (or a path with ``family=socket.AF_UNIX``). ``reuse_addr``
+    sets SO_REUSEADDR; ``reuse_port`` (default: on where the platform has it, as eventlet)
+    sets SO_REUSEPORT.
+    """
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family != socket.AF_UNIX:
+            if reuse_addr:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port is None:
+                reuse_port = hasattr(socket, "SO_REUSEPORT")
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+

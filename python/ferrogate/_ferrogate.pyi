@@ -38,6 +38,10 @@ class SimpleServer:
 
     server_address: tuple[str, int]
     def __init__(self, host: str, port: int, app: Callable[..., Any]) -> None: ...
+    @staticmethod
+    def adopt(fd: int, app: Callable[..., Any], argv: list[str]) -> "SimpleServer":
+        """A server on the listening socket ``fd`` (which becomes the server's: pass a
+        duplicate), with the settings of the command line ``argv`` (``argv[0]`` is ignored)."""
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve until ``shutdown()`` is called from another thread or KeyboardInterrupt."""
     def handle_request(self) -> None:

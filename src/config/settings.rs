@@ -326,6 +326,11 @@ pub struct Settings {
     #[arg(long, help_heading = "Proxies")]
     pub proxy_protocol: bool,
 
+    /// Send response header names as `Foo-Bar` whatever case the app used, as eventlet.wsgi
+    /// does by default. Off: names go out exactly as the app gave them.
+    #[arg(long, help_heading = "Compatibility")]
+    pub capitalize_response_headers: bool,
+
     /// What the listeners speak: `http`, or `uwsgi` for a web server in front using
     /// `uwsgi_pass` (nginx) or mod_proxy_uwsgi (Apache). Its client address and scheme are
     /// believed from peers in --forwarded-allow-ips.

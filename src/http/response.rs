@@ -43,6 +43,29 @@ impl HeaderBlock {
             })
     }
 
+    /// Rewrites every name as `Foo-Bar` (each '-'-separated word capitalized), as
+    /// eventlet.wsgi does by default (`--capitalize-response-headers`). In place: the
+    /// lengths do not change.
+    pub fn capitalize_names(&mut self) {
+        let mut in_name = true;
+        let mut word_start = true;
+        for byte in self.encoded.iter_mut() {
+            match (*byte, in_name) {
+                (b'\n', _) => (in_name, word_start) = (true, true),
+                (b':', true) => in_name = false,
+                (b'-', true) => word_start = true,
+                (_, true) => {
+                    *byte = match word_start {
+                        true => byte.to_ascii_uppercase(),
+                        false => byte.to_ascii_lowercase(),
+                    };
+                    word_start = false;
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The lines pushed so far, as they go on the wire.
     pub fn encoded(&self) -> &[u8] {
         &self.encoded
@@ -81,5 +104,23 @@ impl Response {
         !(self.status.is_informational()
             || self.status == StatusCode::NO_CONTENT
             || self.status == StatusCode::NOT_MODIFIED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_capitalized_per_word_and_values_left_alone() {
+        let mut headers = HeaderBlock::default();
+        headers.push(b"content-TYPE", b"text/plain; x-Y=z");
+        headers.push(b"etag", b"\"aB-c\"");
+        headers.push(b"X-OBJECT-meta-a_b", b"v: w");
+        headers.capitalize_names();
+        assert_eq!(
+            headers.encoded(),
+            b"Content-Type: text/plain; x-Y=z\r\nEtag: \"aB-c\"\r\nX-Object-Meta-A_b: v: w\r\n"
+        );
     }
 }

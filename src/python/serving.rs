@@ -121,6 +121,7 @@ impl AppRuntime {
             trusted_proxies: settings.forwarded_allow_ips.clone(),
             proxy_protocol: settings.proxy_protocol,
             protocol: settings.protocol,
+            capitalize_header_names: settings.capitalize_response_headers,
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize

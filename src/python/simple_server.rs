@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use tokio::sync::Notify;
@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::errors::to_python;
 use super::serving::AppRuntime;
 use crate::config::{BindAddress, Settings};
-use crate::observe::error_log;
+use crate::observe::{error_log, AccessLog};
 use crate::server::{self, Listener};
 
 /// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.
@@ -45,6 +45,18 @@ impl SimpleServer {
         listener
             .try_clone()
             .map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
+    /// `--access-log` when the settings name one (`adopt`); `make_server` logs no access.
+    fn access_log(&self) -> PyResult<Option<Arc<AccessLog>>> {
+        let Some(target) = &self.settings.access_log else {
+            return Ok(None);
+        };
+        AccessLog::open(target)
+            .map(|log| Some(Arc::new(log)))
+            .map_err(|error| {
+                PyOSError::new_err(format!("cannot open the access log {target:?}: {error}"))
+            })
     }
 
     fn set_running(&self, running: bool) {
@@ -84,12 +96,39 @@ impl SimpleServer {
         })
     }
 
+    /// A server on a listening socket the caller made (`ferrogate.wsgi.server`, eventlet's
+    /// API), with the settings of a command line (`argv[0]` is the program name). The
+    /// descriptor becomes the server's: pass a duplicate.
+    #[staticmethod]
+    fn adopt(fd: i32, app: Py<PyAny>, argv: Vec<String>) -> PyResult<SimpleServer> {
+        let settings = <Settings as clap::Parser>::try_parse_from(&argv)
+            .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let _ = error_log::init(&settings.error_log, settings.log_level);
+        let listener = server::bind(&BindAddress::Fd(fd), settings.backlog)
+            .map_err(|e| to_python(e.into()))?;
+        let server_address = listener.local_addr().map_or((String::new(), 0), |local| {
+            (local.ip().to_string(), local.port())
+        });
+        Ok(SimpleServer {
+            app,
+            listener: Mutex::new(Some(listener)),
+            server_address,
+            control: Arc::default(),
+            settings,
+        })
+    }
+
     /// Serves until `shutdown()` is called or the process gets Ctrl-C (KeyboardInterrupt).
     #[pyo3(signature = (poll_interval = 0.5))]
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
-            .map_err(to_python)?;
+        let runtime = AppRuntime::start(
+            py,
+            self.app.clone_ref(py),
+            &self.settings,
+            self.access_log()?,
+        )
+        .map_err(to_python)?;
         let interval =
             Duration::try_from_secs_f64(poll_interval).unwrap_or(Duration::from_millis(500));
         let grace = self.settings.graceful_timeout();
@@ -141,8 +180,13 @@ impl SimpleServer {
     /// Waits for one connection, answers its request, and returns.
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
         let listener = self.listener()?;
-        let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
-            .map_err(to_python)?;
+        let runtime = AppRuntime::start(
+            py,
+            self.app.clone_ref(py),
+            &self.settings,
+            self.access_log()?,
+        )
+        .map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
                 options.limits.keep_alive = None;

@@ -52,6 +52,8 @@ pub struct ConnectionOptions {
     pub proxy_protocol: bool,
     /// `--protocol`: HTTP/1 heads, or uwsgi packets (http/uwsgi.rs) that become the same heads.
     pub protocol: Protocol,
+    /// `--capitalize-response-headers`: names go out as `Foo-Bar` (eventlet.wsgi's habit).
+    pub capitalize_header_names: bool,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -364,6 +366,9 @@ impl<H: Handler> HttpServer<H> {
             (true, Version::HTTP_10) => Some(b"keep-alive"),
             (true, _) => None,
         };
+        if self.options.capitalize_header_names {
+            response.headers.capitalize_names();
+        }
         encode_head(&mut batch.text, &response, framing, connection_header);
         let status = response.status;
         let Response { body, .. } = response;
