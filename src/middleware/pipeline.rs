@@ -334,11 +334,7 @@ async fn compressed(response: Response, walk: &Walk) -> Response {
 /// A layer's refusal as a response.
 pub fn refused(refusal: &Refusal) -> Response {
     let mut headers = HeaderBlock::with_capacity(96);
-    for (name, value) in refusal.headers() {
-        if name != "Content-Length" {
-            headers.push(name.as_bytes(), value.as_bytes());
-        }
-    }
+    refusal.each_header(|name, value| headers.push(name.as_bytes(), value.as_bytes()));
     Response::new(
         refusal.status(),
         headers,

@@ -51,19 +51,29 @@ impl Refusal {
         }
     }
 
-    /// Every header of the answer, Content-Length included.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = vec![
-            ("Content-Type", "text/plain; charset=utf-8".to_string()),
-            ("Content-Length", self.body().len().to_string()),
-        ];
+    /// The headers of the answer but Content-Length (the writer frames the body), as
+    /// `(name, value)` pairs to `push`, borrowed: no string is made (benches/callgrind
+    /// deny403, ratelimit429).
+    pub fn each_header(&self, mut push: impl FnMut(&'static str, &str)) {
+        push("Content-Type", "text/plain; charset=utf-8");
         match self {
-            Refusal::MethodNotAllowed => headers.push(("Allow", "GET, HEAD".to_string())),
-            Refusal::TooManyRequests { headers: own } => headers.extend(own.iter().cloned()),
+            Refusal::MethodNotAllowed => push("Allow", "GET, HEAD"),
+            Refusal::TooManyRequests { headers } => {
+                for (name, value) in headers {
+                    push(name, value);
+                }
+            }
             // RFC 9110 §10.2.3: a short outage, so a well-behaved client comes back soon.
-            Refusal::Unavailable => headers.push(("Retry-After", "1".to_string())),
+            Refusal::Unavailable => push("Retry-After", "1"),
             Refusal::Forbidden | Refusal::NotFound => {}
         }
+    }
+
+    /// Every header of the answer, Content-Length included.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::with_capacity(4);
+        self.each_header(|name, value| headers.push((name, value.to_owned())));
+        headers.insert(1, ("Content-Length", self.body().len().to_string()));
         headers
     }
 }
