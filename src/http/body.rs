@@ -55,7 +55,7 @@ pub enum Source {
 }
 
 /// `len` bytes of an open regular file from `offset`: the writer hands them to the socket
-/// with sendfile(2), or maps them where it cannot (a TLS stream).
+/// with sendfile(2), or reads them in blocks where it cannot (a TLS stream).
 pub struct FileRange {
     pub file: File,
     pub offset: u64,
@@ -128,8 +128,8 @@ impl ResponseBody {
         }
     }
 
-    /// `len` bytes of `file` from `offset`, never copied in user space: sendfile(2) on a
-    /// plain socket, a mapping lent to writev elsewhere. Counts as `mapped` for the layers.
+    /// `len` bytes of `file` from `offset`: sendfile(2) on a plain socket (never copied in
+    /// user space), read in blocks elsewhere. Counts as `mapped` for the layers.
     pub fn file(file: File, offset: u64, len: u64) -> ResponseBody {
         ResponseBody {
             source: Source::File(FileRange { file, offset, len }),

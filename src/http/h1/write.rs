@@ -25,6 +25,8 @@ const COPY_LIMIT: usize = 4096;
 const MAX_SLICES: usize = 256;
 /// A batch of streamed chunks is written once it holds this much.
 const BATCH_BYTES: usize = 256 * 1024;
+/// One read of a file body where sendfile cannot be used: bounds the memory per response.
+const FILE_READ_BYTES: usize = 256 * 1024;
 
 enum Part {
     Text(Range<usize>),
@@ -127,10 +129,7 @@ pub async fn write_body<W: AsyncWrite + SendFile + Unpin>(
             }
         }
         Source::File(range) if writer.can_send_file() => sender.send_file(writer, range).await?,
-        Source::File(range) => match range.map() {
-            Ok(bytes) => sender.push(bytes)?,
-            Err(error) => return Err((error.into(), 0)),
-        },
+        Source::File(range) => sender.read_file(writer, range).await?,
         Source::Stream { first, mut rx } => {
             sender.push(first)?;
             loop {
@@ -242,6 +241,41 @@ impl BodyWriter<'_> {
             self.batch.text.extend_from_slice(b"\r\n");
         }
         overflow.map_or(Ok(()), |error| Err(self.error(error)))
+    }
+
+    /// For a stream that cannot sendfile (TLS, which encrypts in user space): the range read
+    /// in blocks on a blocking thread (never on the I/O thread, never mapped: a mapped file
+    /// truncated meanwhile would raise SIGBUS when the stream reads it) and written as data.
+    async fn read_file<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        range: FileRange,
+    ) -> Result<(), (ConnectionError, u64)> {
+        let file = std::sync::Arc::new(range.file);
+        let end = range.offset + range.len;
+        let mut offset = range.offset;
+        while offset < end {
+            let want = (end - offset).min(FILE_READ_BYTES as u64) as usize;
+            let reading = file.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let mut block = vec![0; want];
+                let got = std::os::unix::fs::FileExt::read_at(&*reading, &mut block, offset)?;
+                block.truncate(got);
+                Ok::<_, io::Error>(block)
+            })
+            .await
+            .map_err(io::Error::other)
+            .and_then(|read| read)
+            .map_err(|error| (error.into(), self.produced))?;
+            if read.is_empty() {
+                // The file shrank after its length was sent: the client must see a cut.
+                return Err(self.error(BodyError::Aborted));
+            }
+            offset += read.len() as u64;
+            self.push(Bytes::from(read))?;
+            self.flush(writer).await?;
+        }
+        Ok(())
     }
 
     async fn flush<W: AsyncWrite + Unpin>(
@@ -403,16 +437,23 @@ mod tests {
 
     /// A writer without sendfile (an in-memory one here, TLS in service) gets the same bytes.
     #[tokio::test]
-    async fn a_file_range_is_mapped_where_the_writer_cannot_sendfile() {
-        let (path, file) = temp_file("sendfile-mapped", &[b'q'; 70_000]);
+    async fn a_file_range_is_read_in_blocks_where_the_writer_cannot_sendfile() {
+        let content: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+        let (path, file) = temp_file("sendfile-read", &content);
         let mut wire = Vec::new();
         assert!(!wire.can_send_file());
         let mut batch = WriteBatch::default();
-        let body = ResponseBody::file(file, 10, 69_990);
-        let sent = write_body(&mut wire, &mut batch, body, ResponseFraming::Length(69_990)).await;
+        let body = ResponseBody::file(file, 10, 600_000);
+        let sent = write_body(
+            &mut wire,
+            &mut batch,
+            body,
+            ResponseFraming::Length(600_000),
+        )
+        .await;
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(sent.unwrap(), 69_990);
-        assert_eq!(wire, vec![b'q'; 69_990]);
+        assert_eq!(sent.unwrap(), 600_000);
+        assert!(wire == content[10..600_010], "{} bytes written", wire.len());
     }
 
     /// A file that shrank after its Content-Length was taken: the response is cut (the
