@@ -53,7 +53,9 @@ def _describe(cause: BaseException) -> str:
     if isinstance(cause, ModuleNotFoundError) and cause.name:
         return f"no module named {cause.name!r}"
     text = str(cause.args[0]) if len(cause.args) == 1 else str(cause)
-    return f"{type(cause).__name__}: {text}" if not isinstance(cause, LookupError) else text
+    # A LookupError or ValueError from PasteDeploy or a factory says what is wrong in words.
+    plain = isinstance(cause, (LookupError, ValueError))
+    return text if plain else f"{type(cause).__name__}: {text}"
 
 
 def _require_pastedeploy() -> Any:

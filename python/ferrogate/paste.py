@@ -250,9 +250,19 @@ def urlmap(loader: Any, global_conf: Mapping[str, Any], **local_conf: str) -> Ws
     default = loader.get_app(not_found, global_conf=global_conf) if not_found else None
     apps = {
         _mount_key(key): loader.get_app(name.strip(), global_conf=global_conf)
-        for key, name in local_conf.items()
+        for key, name in map(_url_key, local_conf.items())
     }
     return middleware.Mount(apps, default=default)
+
+
+def _url_key(option: tuple[str, str]) -> tuple[str, str]:
+    """The ini parser splits ``http://host/v1 = app`` at its first ``:``, into the option
+    ``http`` and the value ``//host/v1 = app``: joined again here."""
+    key, value = option
+    if key.lower() in ("http", "https") and value.startswith("//") and "=" in value:
+        rest, _, name = value.rpartition("=")
+        return f"{key}:{rest.strip()}", name
+    return option
 
 
 # -- the server ------------------------------------------------------------------------

@@ -22,7 +22,11 @@ def app_factory(global_conf, text="hello", **local_conf):
 def prefix_filter_factory(global_conf, prefix="py:", **local_conf):
     def wrap(app):
         def filtered(environ, start_response):
-            return [prefix.encode() + b"".join(app(environ, start_response))]
+            def without_length(status, headers, exc_info=None):
+                kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                return start_response(status, kept, exc_info)
+
+            return [prefix.encode() + b"".join(app(environ, without_length))]
 
         return filtered
 
