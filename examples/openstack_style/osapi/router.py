@@ -44,7 +44,11 @@ class Resource:
         for key in ("controller", "format"):
             args.pop(key, None)
         action = getattr(self.controller, args.pop("action"))
-        result = action(req, **args)
+        try:
+            result = action(req, **args)
+        except webob.exc.HTTPException as exc:
+            # A controller's refusal as the JSON fault clients parse (nova's Fault).
+            return fault(exc.code, exc.detail or exc.explanation)
         if isinstance(result, int):
             return webob.Response(status=result)
         status, body = result if isinstance(result, tuple) else (200, result)
@@ -67,6 +71,8 @@ class APIRouter:
         return cls(int(local_conf.get("version", "2")))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        # /v2 (no slash) is the version's document too, as /v2/ is.
+        environ["PATH_INFO"] = environ.get("PATH_INFO") or "/"
         return self._router(environ, start_response)
 
     @staticmethod
