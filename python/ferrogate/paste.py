@@ -322,7 +322,7 @@ def server_runner(wsgi_app: WsgiApp, global_conf: Mapping[str, Any], **local_con
     """``paste.server_runner`` (``[server:main] use = egg:ferrogate``): serve ``wsgi_app``
     with the section's settings until stopped, as ``pserve`` expects."""
     del global_conf
-    run(wsgi_app, **settings_from_ini(local_conf))
+    _serve(wsgi_app, settings_from_ini(local_conf))
 
 
 def server_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callable[[WsgiApp], None]:
@@ -330,4 +330,17 @@ def server_factory(global_conf: Mapping[str, Any], **local_conf: str) -> Callabl
     the returned callable is given the app."""
     del global_conf
     options = settings_from_ini(local_conf)
-    return lambda app: run(app, **options)
+    return lambda app: _serve(app, options)
+
+
+class ServerExit(RuntimeError):
+    """ferrogate stopped with a non-zero exit code under a paste.deploy runner."""
+
+
+def _serve(app: WsgiApp, options: dict[str, Any]) -> None:
+    try:
+        run(app, **options)
+    except SystemExit as exc:
+        # pserve reports a SystemExit and then exits 0; a server that could not start must
+        # not look like a clean stop to systemd.
+        raise ServerExit(f"ferrogate exited with code {exc.code}; the reason is above") from None
