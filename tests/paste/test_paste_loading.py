@@ -154,3 +154,16 @@ def test_reload_watches_the_ini(tmp_path):
         while server.get("/").body != b"after |/":
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.2)
+
+
+def test_gunicorn_config_file_paste_keys(tmp_path):
+    """gunicorn.conf.py's ``paste`` and ``raw_paste_global_conf`` carry over."""
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(
+        f"paste = {str(PASTE_DIR / 'globals.ini')!r}\n"
+        "raw_paste_global_conf = ['rate_limit=1/min']\n"
+        f"pythonpath = {str(PASTE_DIR)!r}\n"
+    )
+    with serve("-c", str(conf), cwd=tmp_path) as server:
+        assert server.get("/").status == 200
+        assert server.get("/").status == 429
