@@ -119,7 +119,7 @@ def _tracing_loader(loadwsgi: Any) -> Any:
     """PasteDeploy's ConfigLoader, recording which section each context comes from so that
     an error, when the context is found or when its factory runs, can name it."""
 
-    class TracingLoader(loadwsgi.ConfigLoader):  # type: ignore[misc, name-defined]
+    class TracingLoader(loadwsgi.ConfigLoader):  # type: ignore[misc]
         def get_context(
             self, object_type: Any, name: Optional[str] = None, global_conf: Any = None
         ) -> Any:

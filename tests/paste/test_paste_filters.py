@@ -10,8 +10,8 @@ import importlib.metadata
 
 import pytest
 
-from tests.serving import serve
 from tests.paste.test_paste_loading import EXIT_APP_LOAD, PASTE_DIR, run_to_exit
+from tests.serving import serve
 
 
 def test_entry_points_are_installed():

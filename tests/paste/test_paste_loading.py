@@ -50,7 +50,8 @@ def test_paste_path_is_relative_to_the_start_directory_not_chdir(tmp_path):
 
 def test_paste_global_fills_global_conf():
     # burst 1 at 1/min: the first request passes, the second is refused by the rate limit.
-    with serve("--paste", "globals.ini", "--paste-global", "rate_limit=1/min", cwd=PASTE_DIR) as server:
+    flags = ("globals.ini", "--paste-global", "rate_limit=1/min")
+    with serve("--paste", *flags, cwd=PASTE_DIR) as server:
         assert server.get("/").status == 200
         assert server.get("/").status == 429
 
