@@ -5,10 +5,13 @@ and loading errors that name the file, the section and the factory (exit code 3)
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.serving import APPS_DIR, free_port, serve, server_env
 
@@ -168,3 +171,19 @@ def test_gunicorn_config_file_paste_keys(tmp_path):
     with serve("-c", str(conf), cwd=tmp_path) as server:
         assert server.get("/").status == 200
         assert server.get("/").status == 429
+
+
+@pytest.mark.parametrize("how", ["--paste", "config:"])
+def test_sighup_loads_the_ini_again(tmp_path, how):
+    ini = tmp_path / "app.ini"
+    ini.write_text("[app:main]\npaste.app_factory = pasteapp:app_factory\ntext = before\n")
+    spec = ["--paste", "app.ini"] if how == "--paste" else ["config:app.ini"]
+    flags = ["--pythonpath", str(PASTE_DIR), "--chdir", str(PASTE_DIR)]
+    with serve(*spec, *flags, cwd=tmp_path) as server:
+        assert server.get("/").body == b"before |/"
+        ini.write_text("[app:main]\npaste.app_factory = pasteapp:app_factory\ntext = after\n")
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while server.get("/").body != b"after |/":
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
