@@ -60,6 +60,15 @@ pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
             print!("{}", config::report(&loaded));
             0
         }
+        Ok(loaded) if loaded.settings.paste.is_some() => {
+            // Not silently ignored: a `paste` from the environment or a config file names an
+            // app, and run() (or pserve's runner) was handed one.
+            eprintln!(
+                "ferrogate: --paste names an app to load, but ferrogate.run() was given an \
+                 app object: remove the paste setting"
+            );
+            EXIT_USAGE
+        }
         Ok(loaded) => {
             let start = Start {
                 argv,

@@ -187,3 +187,31 @@ def test_sighup_loads_the_ini_again(tmp_path, how):
         while server.get("/").body != b"after |/":
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.2)
+
+
+def test_preload_loads_the_ini_in_the_master():
+    with serve("--paste", "basic.ini", "--preload", "--workers", "2", cwd=PASTE_DIR) as server:
+        assert server.get("/p").body == b"hello |/p"
+        assert "Preloaded the app in the master" in server.log()
+
+
+def test_preload_error_exits_3_before_any_worker():
+    result = run_to_exit("--paste", "missing_module.ini", "--preload")
+    assert result.returncode == EXIT_APP_LOAD, result.stderr
+    assert "no module named 'nosuchmodule'" in result.stderr
+    assert "Booting worker" not in result.stderr
+
+
+def test_run_with_an_app_refuses_a_paste_setting():
+    """FERROGATE_PASTE (or a config file's paste) is not ignored when run() gets an app."""
+    code = (
+        "import ferrogate\n"
+        "ferrogate.run(lambda e, s: [], bind='127.0.0.1:0')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PASTE_DIR, capture_output=True,
+                            text=True, timeout=30,
+                            env=server_env({"FERROGATE_PASTE": "basic.ini"}))
+    assert result.returncode == 2, result.stderr
+    assert "--paste names an app to load, but ferrogate.run() was given an app object" in (
+        result.stderr
+    )
