@@ -16,7 +16,8 @@ For each (server, scenario) pair and each run the driver:
 Medians over the runs are reported. Measured processes: the worker (children of
 the master) for ferrogate, gunicorn, uWSGI and nginx; the whole process tree for granian;
 the single process for bjoern and waitress. Scenarios and servers are declared in
-definitions.py; the ferrogate.middleware rows (and nginx) in middleware_scenarios.py.
+definitions.py; the ferrogate.middleware rows (and nginx) in middleware_scenarios.py; the
+paste.deploy row (examples/openstack_style) in paste_scenarios.py.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
 import middleware_scenarios  # noqa: E402
+import paste_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
@@ -114,7 +116,7 @@ def _scenarios() -> dict:
     return {s.name: s for s in items}
 
 
-SCENARIOS = {**_scenarios(), **middleware_scenarios.scenarios()}
+SCENARIOS = {**_scenarios(), **middleware_scenarios.scenarios(), **paste_scenarios.scenarios()}
 
 # ----------------------------------------------------------------------------- servers
 
@@ -251,7 +253,7 @@ def _servers() -> dict:
     return {s.name: s for s in items}
 
 
-SERVERS = {**_servers(), **middleware_scenarios.servers()}
+SERVERS = {**_servers(), **middleware_scenarios.servers(), **paste_scenarios.servers()}
 
 # ----------------------------------------------------------------------------- /proc helpers
 

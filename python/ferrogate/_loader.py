@@ -1,4 +1,5 @@
-"""Turns an app spec (``module:attr``, ``module:factory()``, ``file.py:attr``) into a callable."""
+"""Turns an app spec (``module:attr``, ``module:factory()``, ``file.py:attr``,
+``config:api-paste.ini#name``) into a callable."""
 
 from __future__ import annotations
 
@@ -72,7 +73,12 @@ def _call_factory(module: Any, expr: str) -> Any:
 
 
 def load(spec: str) -> Any:
-    """Import the module or file named by ``spec`` and return the WSGI callable it names."""
+    """Import the module or file named by ``spec`` and return the WSGI callable it names;
+    a ``config:FILE[#name]`` spec is a paste.deploy ini file, loaded by PasteDeploy."""
+    if spec.startswith("config:"):
+        from . import _paste
+
+        return _paste.load_app(spec)
     target, attr = _split(spec)
     if target.endswith(".py") or os.sep in target:
         if not os.path.exists(target):

@@ -148,6 +148,19 @@ pub struct Settings {
     #[arg(long, value_name = "GLOB", help_heading = "App")]
     pub reload_include: Vec<String>,
 
+    /// Serve the app a paste.deploy ini file names (`api-paste.ini`, or `api-paste.ini#name`
+    /// for an app other than `main`), loaded by PasteDeploy (`pip install ferrogate[paste]`),
+    /// as gunicorn's --paste: the ini's [loggers]/[handlers]/[formatters] configure Python
+    /// logging, and --reload watches the file. An APP of the form `config:FILE[#name]` does
+    /// the same.
+    #[arg(long, value_name = "FILE[#NAME]", help_heading = "App")]
+    pub paste: Option<String>,
+
+    /// A value for the paste.deploy ini's global_conf (KEY=VALUE; repeat for several): what
+    /// `%(KEY)s` names in the ini, as gunicorn's --paste-global.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env_pair, help_heading = "App")]
+    pub paste_global: Vec<String>,
+
     /// Extra directories to put first on sys.path (repeat, or separate with ',').
     #[arg(long, value_name = "DIR", value_delimiter = ',', help_heading = "App")]
     pub pythonpath: Vec<String>,

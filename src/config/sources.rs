@@ -99,6 +99,10 @@ pub const RESTART_ONLY: &[&str] = &[
     "chdir",
     "pythonpath",
     "preload",
+    // The master applies the ini's logging and keeps global_conf when it starts; a SIGHUP
+    // still loads the ini again in the new workers.
+    "paste",
+    "paste_global",
     "pid",
     "user",
     "group",

@@ -9,6 +9,7 @@ use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::hooks;
 use super::launcher::{ForkLauncher, Prepared, Restart};
+use super::paste;
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
@@ -22,7 +23,7 @@ use crate::supervisor::{self, PidFile, SupervisorOptions};
 #[pyfunction]
 pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let start_dir = std::env::current_dir().unwrap_or_default();
-    let loaded = match read_settings(py, &argv, &start_dir) {
+    let mut loaded = match read_settings(py, &argv, &start_dir) {
         Ok(loaded) => loaded,
         Err(failure) => return failure.print(),
     };
@@ -30,7 +31,14 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         print!("{}", config::report(&loaded));
         return 0;
     }
-    let Some(spec) = loaded.settings.app.clone() else {
+    let spec = match paste::app_spec(py, &mut loaded.settings, &start_dir) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("ferrogate: {error}");
+            return error.exit_code();
+        }
+    };
+    let Some(spec) = spec else {
         eprintln!("ferrogate: no app given; for example: ferrogate myproject.wsgi:application");
         return EXIT_USAGE;
     };
@@ -51,6 +59,15 @@ pub fn run(py: Python<'_>, app: Py<PyAny>, argv: Vec<String>) -> i32 {
         Ok(loaded) if loaded.settings.check_config => {
             print!("{}", config::report(&loaded));
             0
+        }
+        Ok(loaded) if loaded.settings.paste.is_some() => {
+            // Not silently ignored: a `paste` from the environment or a config file names an
+            // app, and run() (or pserve's runner) was handed one.
+            eprintln!(
+                "ferrogate: --paste names an app to load, but ferrogate.run() was given an \
+                 app object: remove the paste setting"
+            );
+            EXIT_USAGE
         }
         Ok(loaded) => {
             let start = Start {

@@ -6,6 +6,7 @@ pub(crate) mod errors;
 mod hooks;
 mod launcher;
 pub mod middleware;
+mod paste;
 mod reloader;
 mod reread;
 mod serving;

@@ -48,7 +48,9 @@ pub fn apply(py: Python<'_>, current: &Loaded, newer: Loaded, app: &mut AppSourc
     }
     supervisor::raise_open_file_limit(u64::from(new.max_connections));
     if let (AppSource::Spec(spec), Some(named)) = (&*app, &new.app) {
-        if spec != named {
+        // The master made a `config:` spec's path absolute at start (python/paste.rs), before
+        // --chdir; the new workers read the ini it names again.
+        if spec != named && !named.starts_with("config:") {
             *app = AppSource::Spec(named.clone());
         }
     }

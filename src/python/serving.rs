@@ -64,8 +64,11 @@ pub fn load_app(py: Python<'_>, source: &AppSource) -> Result<Py<PyAny>> {
             .and_then(|loader| loader.call_method1("load", (spec.as_str(),)))
             .map(Bound::unbind)
             .map_err(|error| {
+                // An AppLoadError's message says what is wrong; its traceback only shows
+                // the loader's own frames.
                 let traceback = error
                     .traceback(py)
+                    .filter(|_| !is_app_load_error(py, &error))
                     .and_then(|tb| tb.format().ok())
                     .unwrap_or_default();
                 Error::AppLoad(format!(
@@ -73,6 +76,12 @@ pub fn load_app(py: Python<'_>, source: &AppSource) -> Result<Py<PyAny>> {
                 ))
             }),
     }
+}
+
+fn is_app_load_error(py: Python<'_>, error: &PyErr) -> bool {
+    py.import("ferrogate._loader")
+        .and_then(|loader| loader.getattr("AppLoadError"))
+        .is_ok_and(|class| error.get_type(py).is_subclass(&class).unwrap_or(false))
 }
 
 /// An app ready to serve in this process: its Python threads and an I/O runtime.
