@@ -7,11 +7,12 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.serving import free_port, serve, start, wait_until_ready
+from tests.serving import free_port, serve, start, start_script, wait_until_ready
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "openstack_style"
 BIN = Path(sys.executable).parent
@@ -171,3 +172,20 @@ def test_example_readme_curl_commands():
             capture_output=True, text=True, check=True,
         )
         assert json.loads(created.stdout)["server"]["name"] == "web-1"
+
+
+def test_an_eventlet_style_script_serves_the_same_responses():
+    """examples/openstack_style/serve_eventlet_style.py: PasteDeploy's loadapp, then
+    ferrogate.wsgi.server(ferrogate.listen(...), app), as an eventlet service does."""
+    with serve("--paste", "api-paste.ini", cwd=EXAMPLE) as server:
+        ours = run_session(server.port)
+    port = free_port()
+    script = start_script(["serve_eventlet_style.py", str(port)], f"127.0.0.1:{port}", cwd=EXAMPLE)
+    try:
+        theirs = run_session(port)
+    finally:
+        code = script.stop(signal.SIGINT)  # Ctrl-C: server() returns, the script ends
+    check_session(theirs)
+    for mine, other in zip(ours, theirs):
+        assert mine == other, (mine["request"], mine, other)
+    assert code == 0, script.log()
