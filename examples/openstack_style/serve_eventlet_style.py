@@ -8,10 +8,9 @@ in the imports (``import eventlet`` / ``from eventlet import wsgi`` before).
 import os
 import sys
 
-from paste.deploy import loadapp
-
 import ferrogate as eventlet
 from ferrogate import wsgi
+from paste.deploy import loadapp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
