@@ -37,7 +37,14 @@ class SimpleServer:
     """What ``ferrogate.make_server`` returns: the ``wsgiref`` server interface."""
 
     server_address: tuple[str, int]
-    def __init__(self, host: str, port: int, app: Callable[..., Any]) -> None: ...
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Callable[..., Any],
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+    ) -> None: ...
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve until ``shutdown()`` is called from another thread or KeyboardInterrupt."""
     def handle_request(self) -> None:

@@ -1,5 +1,6 @@
 //! `ferrogate.make_server(host, port, app)`: the `wsgiref.simple_server` interface, served by
 //! ferrogate in the calling process (no fork), so tutorial scripts only change their import.
+//! With `certfile=` (and `keyfile=`) it serves https.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -11,9 +12,13 @@ use tokio::sync::Notify;
 
 use super::errors::to_python;
 use super::serving::AppRuntime;
+use std::path::PathBuf;
+
 use crate::config::{BindAddress, Settings};
+use crate::error::Error;
+use crate::server::tls::ServerTls;
 use crate::observe::error_log;
-use crate::server::{self, Listener};
+use crate::server::{self, Endpoint, Listener};
 
 /// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.
 #[derive(Default)]
@@ -34,9 +39,18 @@ pub struct SimpleServer {
     server_address: (String, u16),
     control: Arc<ServeControl>,
     settings: Settings,
+    /// `certfile=`: every connection speaks TLS.
+    tls: Option<ServerTls>,
 }
 
 impl SimpleServer {
+    fn endpoint(&self) -> PyResult<Endpoint> {
+        Ok(Endpoint {
+            listener: self.listener()?,
+            tls: self.tls.clone(),
+        })
+    }
+
     fn listener(&self) -> PyResult<Listener> {
         let guard = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         let listener = guard
@@ -60,19 +74,31 @@ impl SimpleServer {
 #[pymethods]
 impl SimpleServer {
     #[new]
-    fn new(host: &str, port: u16, app: Py<PyAny>) -> PyResult<SimpleServer> {
+    #[pyo3(signature = (host, port, app, certfile = None, keyfile = None))]
+    fn new(
+        host: &str,
+        port: u16,
+        app: Py<PyAny>,
+        certfile: Option<PathBuf>,
+        keyfile: Option<PathBuf>,
+    ) -> PyResult<SimpleServer> {
         let _ = error_log::init("-", crate::config::LogLevel::Info);
+        let mut settings = Settings::defaults();
+        settings.tls.certfile = certfile;
+        settings.tls.keyfile = keyfile;
+        let tls = ServerTls::from_settings(&settings.tls)
+            .map_err(|error| to_python(Error::Config(error.to_string())))?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
         let address = BindAddress::Tcp {
             host: host.to_string(),
             port,
+            scheme: crate::config::BindScheme::Unspecified,
         };
         let listener = server::bind(&address, Settings::defaults().backlog)
             .map_err(|e| to_python(e.into()))?;
         let local = listener
             .local_addr()
             .expect("invariant: a TCP listener has a local address");
-        let mut settings = Settings::defaults();
         // wsgiref serves one request at a time; ferrogate's default threads keep it responsive.
         settings.workers = 1;
         Ok(SimpleServer {
@@ -81,13 +107,14 @@ impl SimpleServer {
             server_address: (local.ip().to_string(), local.port()),
             control: Arc::default(),
             settings,
+            tls,
         })
     }
 
     /// Serves until `shutdown()` is called or the process gets Ctrl-C (KeyboardInterrupt).
     #[pyo3(signature = (poll_interval = 0.5))]
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
-        let listener = self.listener()?;
+        let endpoint = self.endpoint()?;
         let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
             .map_err(to_python)?;
         let interval =
@@ -110,7 +137,7 @@ impl SimpleServer {
                                 _ = io_control.interrupt.notified() => Duration::ZERO,
                             }
                         };
-                        server::serve(vec![listener], handler, options, max_connections, stop).await
+                        server::serve(vec![endpoint], handler, options, max_connections, stop).await
                     });
                     caller.unpark();
                     served
@@ -140,13 +167,13 @@ impl SimpleServer {
 
     /// Waits for one connection, answers its request, and returns.
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
-        let listener = self.listener()?;
+        let endpoint = self.endpoint()?;
         let runtime = AppRuntime::start(py, self.app.clone_ref(py), &self.settings, None)
             .map_err(to_python)?;
         runtime
             .run(py, move |handler, mut options| async move {
                 options.limits.keep_alive = None;
-                server::serve_one_connection(listener, handler, options).await
+                server::serve_one_connection(endpoint, handler, options).await
             })
             .map_err(|e| to_python(e.into()))
     }

@@ -15,7 +15,7 @@ mod parse;
 mod target;
 mod write;
 
-pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
+pub use conn::{refuse_connection, ConnectionError, ConnectionOptions, HttpServer};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
