@@ -17,5 +17,5 @@ pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};
-pub use tls_settings::{CertReqs, TlsSettings, TlsVersion};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};
+pub use tls_settings::{CertReqs, TlsSettings, TlsVersion};

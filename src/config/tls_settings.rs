@@ -70,7 +70,12 @@ pub struct TlsSettings {
 
     /// Password of an encrypted --keyfile. Not supported: rustls reads unencrypted keys only,
     /// and ferrogate refuses to start naming this setting; decrypt the key with `openssl pkey`
-    #[arg(long, value_name = "PASSWORD", hide_env_values = true, help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        help_heading = "TLS"
+    )]
     pub keyfile_password: Option<String>,
 
     /// CA certificates (PEM) that client certificates must chain to (with --cert-reqs)
@@ -79,11 +84,21 @@ pub struct TlsSettings {
 
     /// Client certificates: none, optional (verified when given) or required (mTLS); needs
     /// --ca-certs. gunicorn's 0, 1, 2 are accepted
-    #[arg(long, value_name = "MODE", default_value = "none", help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "none",
+        help_heading = "TLS"
+    )]
     pub cert_reqs: CertReqs,
 
     /// Oldest TLS version served: 1.2 or 1.3
-    #[arg(long, value_name = "VERSION", default_value = "1.2", help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "VERSION",
+        default_value = "1.2",
+        help_heading = "TLS"
+    )]
     pub ssl_min_version: TlsVersion,
 
     /// Cipher suites offered, by rustls's names, separated by ',' or ':'

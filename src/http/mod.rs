@@ -15,7 +15,9 @@ pub mod status;
 
 pub use body::{BodyContent, BodyError, BodySender, ResponseBody};
 pub use error::{BodyReadError, RequestError};
-pub use h1::{refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket};
+pub use h1::{
+    refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket,
+};
 pub use in_flight::InFlight;
 pub use limits::Limits;
 pub use request_body::RequestBody;

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use crate::config::{BindAddress, Settings};
 use crate::error::Error;
-use crate::server::tls::ServerTls;
 use crate::observe::error_log;
+use crate::server::tls::ServerTls;
 use crate::server::{self, Endpoint, Listener};
 
 /// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.

@@ -481,7 +481,10 @@ fn log_handshake_failure(error: &HandshakeError, info: &ConnectionInfo) {
         HandshakeError::Closed => log::debug!("Connection from {peer}: {error}"),
         _ => {
             if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
-                log::warn!("Closed the connection from {peer}: {error}{}", withheld_note(withheld));
+                log::warn!(
+                    "Closed the connection from {peer}: {error}{}",
+                    withheld_note(withheld)
+                );
             }
         }
     }

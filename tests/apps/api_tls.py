@@ -16,7 +16,9 @@ import ferrogate
 
 def _hello(environ, start_response):
     body = json.dumps([environ["wsgi.url_scheme"], environ.get("HTTPS")]).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]
 
 

@@ -31,7 +31,9 @@ def _app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/echo":
         body = b"".join(iter(lambda: environ["wsgi.input"].read(65536), b""))
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
         return [body]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -45,7 +47,9 @@ def _app(environ, start_response):
         return [b"slept"]
     if path == "/pid":
         body = str(os.getpid()).encode()
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
         return [body]
     body = json.dumps({key: environ.get(key) for key in KEYS}).encode()
     start_response(

@@ -51,7 +51,9 @@ def serve_tls(issued: Issued, *flags: str, app: str = "tls_app:app", **kwargs):
     """A server whose one listener is ``https://127.0.0.1:PORT``; ``server.https`` is its
     URL with the host name ``localhost`` (what the certificate names, and sent as SNI)."""
     port = free_port()
-    with serve(app, *tls_flags(issued, *flags), binds=[f"https://127.0.0.1:{port}"], **kwargs) as server:
+    with serve(
+        app, *tls_flags(issued, *flags), binds=[f"https://127.0.0.1:{port}"], **kwargs
+    ) as server:
         server.https = f"https://localhost:{port}"
         yield server
 

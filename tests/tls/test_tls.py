@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -76,6 +77,13 @@ def test_required_client_certificates(pki):
         with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
             environ_over(server, pki)
         assert environ_over(server, pki, cert=pki.client)["SSL_CLIENT_VERIFY"] == "SUCCESS"
+        # The README's mTLS command.
+        assert CURL, "curl is needed (Debian package curl)"
+        base = [CURL, "-sS", "--cacert", str(pki.ca.path), server.https + "/"]
+        with_cert = ["--cert", str(pki.client.cert), "--key", str(pki.client.key)]
+        out = subprocess.run(base + with_cert, capture_output=True, check=True)
+        assert json.loads(out.stdout)["SSL_CLIENT_S_DN"] == "CN=alice,O=Ferrogate Tests,C=FR"
+        assert subprocess.run(base, capture_output=True).returncode != 0
 
 
 def test_without_cert_reqs_no_client_certificate_is_asked_for(pki):
@@ -243,3 +251,26 @@ def test_the_tls_socket_is_a_real_tls_server(optional_mtls, pki):
     with pytest.raises(ssl.SSLCertVerificationError):
         with socket.create_connection(("127.0.0.1", port)) as raw:
             ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+
+
+def test_sessions_resume_with_a_ticket(pki):
+    """TLS 1.3 session tickets: a second connection offering the first one's session skips the
+    full handshake (what a browser opening several connections does)."""
+    with serve_tls(pki.server) as server:
+        port = int(server.https.rsplit(":", 1)[1])
+        context = client_context(pki)
+
+        def fetch(session=None):
+            # The session is taken while the connection is open: OpenSSL does not offer again
+            # a session whose connection ended in an EOF.
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                    tls.sendall(b"GET /pid HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    data = b""
+                    while not re.search(rb"\r\n\r\n\d+$", data):
+                        data += tls.recv(65536)
+                    return tls.session, tls.session_reused
+
+        session, reused = fetch()
+        assert session.has_ticket and not reused
+        assert all(fetch(session)[1] for _ in range(5))

@@ -25,21 +25,35 @@ def start_fails(*args: str) -> str:
 
 
 def test_https_bind_without_a_certificate(free_port):
-    assert "needs a certificate: set --certfile" in start_fails("--bind", f"https://127.0.0.1:{free_port}")
+    assert "needs a certificate: set --certfile" in start_fails(
+        "--bind", f"https://127.0.0.1:{free_port}"
+    )
 
 
 def test_cert_reqs_without_ca_certs(pki, free_port):
     err = start_fails(
-        "--certfile", str(pki.server.cert), "--keyfile", str(pki.server.key),
-        "--cert-reqs", "required", "--bind", f"127.0.0.1:{free_port}",
+        "--certfile",
+        str(pki.server.cert),
+        "--keyfile",
+        str(pki.server.key),
+        "--cert-reqs",
+        "required",
+        "--bind",
+        f"127.0.0.1:{free_port}",
     )
     assert "--cert-reqs: required needs --ca-certs" in err
 
 
 def test_an_unknown_cipher_is_named(pki, free_port):
     err = start_fails(
-        "--certfile", str(pki.server.cert), "--keyfile", str(pki.server.key),
-        "--ciphers", "TLS13_AES_128_GCM_SHA256:RC4-MD5", "--bind", f"127.0.0.1:{free_port}",
+        "--certfile",
+        str(pki.server.cert),
+        "--keyfile",
+        str(pki.server.key),
+        "--ciphers",
+        "TLS13_AES_128_GCM_SHA256:RC4-MD5",
+        "--bind",
+        f"127.0.0.1:{free_port}",
     )
     assert 'unknown cipher suite "RC4-MD5"' in err
 
@@ -52,8 +66,13 @@ def test_missing_files_and_encrypted_keys_are_named(pki, tmp_path, free_port):
     err = start_fails("--certfile", str(encrypted.cert), "--keyfile", str(encrypted.key), *bind)
     assert f"--keyfile {encrypted.key}: the key is encrypted" in err
     err = start_fails(
-        "--certfile", str(pki.server.cert), "--keyfile", str(pki.server.key),
-        "--keyfile-password", "secret", *bind,
+        "--certfile",
+        str(pki.server.cert),
+        "--keyfile",
+        str(pki.server.key),
+        "--keyfile-password",
+        "secret",
+        *bind,
     )
     assert "--keyfile-password: encrypted keys are not supported" in err
     # A key that is not the certificate's.
@@ -63,8 +82,13 @@ def test_missing_files_and_encrypted_keys_are_named(pki, tmp_path, free_port):
 
 def test_proxy_protocol_on_a_tls_listener_is_refused(pki, free_port):
     err = start_fails(
-        "--certfile", str(pki.server.cert), "--keyfile", str(pki.server.key),
-        "--proxy-protocol", "--bind", f"127.0.0.1:{free_port}",
+        "--certfile",
+        str(pki.server.cert),
+        "--keyfile",
+        str(pki.server.key),
+        "--proxy-protocol",
+        "--bind",
+        f"127.0.0.1:{free_port}",
     )
     assert "--proxy-protocol: not supported yet on TLS listeners" in err
 
@@ -91,10 +115,11 @@ def test_a_gunicorn_config_file_with_tls_settings_carries_over(pki, tmp_path):
         assert response.json()["SSL_CLIENT_VERIFY"] == "SUCCESS"
 
 
-@pytest.mark.parametrize("flag", ["--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers"])
+@pytest.mark.parametrize(
+    "flag", ["--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers"]
+)
 def test_gunicorn_flag_names_are_ours(flag):
     done = subprocess.run(
         [sys.executable, "-m", "ferrogate", "--help"], capture_output=True, env=server_env()
     )
     assert flag in done.stdout.decode()
-

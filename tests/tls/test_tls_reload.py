@@ -78,7 +78,9 @@ def test_sighup_loads_a_new_certificate_and_keeps_the_old_one_when_the_new_is_ba
         cert.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
         mark = server.log_mark()
         server.send_signal(signal.SIGHUP)
-        server.wait_for_log(r"--certfile .*live\.crt.*the TLS certificate in use is kept", since=mark)
+        server.wait_for_log(
+            r"--certfile .*live\.crt.*the TLS certificate in use is kept", since=mark
+        )
         server.wait_for_log("Booting worker", since=mark, count=2)
         for _ in range(5):
             assert served_serial(port, pki) == serial_of(second)
@@ -86,7 +88,9 @@ def test_sighup_loads_a_new_certificate_and_keeps_the_old_one_when_the_new_is_ba
         shutil.copy(first.cert, cert)
         mark = server.log_mark()
         server.send_signal(signal.SIGHUP)
-        server.wait_for_log(r"--keyfile .*live\.key.*the TLS certificate in use is kept", since=mark)
+        server.wait_for_log(
+            r"--keyfile .*live\.key.*the TLS certificate in use is kept", since=mark
+        )
         assert served_serial(port, pki) == serial_of(second)
 
 

@@ -105,6 +105,16 @@ impl ServerTls {
             .with_single_cert(chain, key)
             .map_err(|error| file_error("keyfile", keyfile, error))?;
         config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        // Stateless resumption tickets: the key is made here, in the master, so the workers
+        // forked with this configuration share it and mostly resume each other's sessions (a
+        // worker's first resumption of a session begun elsewhere was seen to fall back to a
+        // full handshake; not understood yet).
+        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|error| {
+            TlsConfigError::Setting {
+                setting: "certfile",
+                why: format!("cannot make a session ticket key: {error}"),
+            }
+        })?;
         Ok(Some(ServerTls {
             config: Arc::new(config),
         }))
@@ -127,17 +137,15 @@ fn read_certificates(
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     let text = std::fs::read(path).map_err(|error| file_error("keyfile", path, error))?;
-    if text
-        .windows(b"ENCRYPTED".len())
-        .any(|w| w == b"ENCRYPTED")
-    {
+    if text.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
         return Err(file_error(
             "keyfile",
             path,
             "the key is encrypted, which rustls cannot read; decrypt it with `openssl pkey`",
         ));
     }
-    PrivateKeyDer::from_pem_slice(&text).map_err(|error| file_error("keyfile", path, pem_reason(error)))
+    PrivateKeyDer::from_pem_slice(&text)
+        .map_err(|error| file_error("keyfile", path, pem_reason(error)))
 }
 
 fn pem_reason(error: rustls_pki_types::pem::Error) -> String {
@@ -166,9 +174,12 @@ fn provider(ciphers: Option<&str>) -> Result<CryptoProvider, TlsConfigError> {
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        let found = all
-            .iter()
-            .find(|suite| suite.suite().as_str().is_some_and(|s| s.eq_ignore_ascii_case(name)));
+        let found = all.iter().find(|suite| {
+            suite
+                .suite()
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(name))
+        });
         match found {
             Some(suite) => chosen.push(*suite),
             None => {

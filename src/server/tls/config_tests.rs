@@ -20,7 +20,10 @@ fn no_certificate_no_configuration() {
 fn an_unknown_cipher_is_named_with_the_known_ones() {
     let error = provider(Some("TLS13_AES_128_GCM_SHA256, RC4-MD5")).unwrap_err();
     let text = error.to_string();
-    assert!(text.starts_with("--ciphers: unknown cipher suite \"RC4-MD5\""), "{text}");
+    assert!(
+        text.starts_with("--ciphers: unknown cipher suite \"RC4-MD5\""),
+        "{text}"
+    );
     assert!(text.contains("TLS13_CHACHA20_POLY1305_SHA256"), "{text}");
 }
 
@@ -55,7 +58,9 @@ fn a_missing_certificate_file_is_named() {
         .err()
         .expect("refused");
     assert!(
-        error.to_string().starts_with("--certfile /nonexistent/cert.pem: "),
+        error
+            .to_string()
+            .starts_with("--certfile /nonexistent/cert.pem: "),
         "{error}"
     );
 }

@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn tls13_suites_get_their_iana_names() {
-        assert_eq!(iana_name("TLS13_AES_256_GCM_SHA384"), "TLS_AES_256_GCM_SHA384");
+        assert_eq!(
+            iana_name("TLS13_AES_256_GCM_SHA384"),
+            "TLS_AES_256_GCM_SHA384"
+        );
         assert_eq!(
             iana_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
