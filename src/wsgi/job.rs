@@ -57,7 +57,10 @@ pub fn run_job(
         Err(error) => Outcome::Raised(error),
         Ok(environ) => match app.call1((environ, &start_response)) {
             Err(error) => Outcome::Raised(error),
-            Ok(iterable) => response::send_body(py, &iterable, &start_response),
+            Ok(iterable) => {
+                let maps_files = connection.tls.is_none();
+                response::send_body(py, &iterable, &start_response, maps_files)
+            }
         },
     };
     // Now, not when the environ is freed: frameworks keep it in reference cycles that live

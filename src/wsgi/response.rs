@@ -45,13 +45,16 @@ fn as_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, PyByt
 }
 
 /// Sends the body `iterable` and closes it. `start_response` may still be awaiting its call:
-/// generators usually call it on their first step.
+/// generators usually call it on their first step. `maps_files`: a `wsgi.file_wrapper` over a
+/// regular file may be memory-mapped (not over TLS, where rustls would read the mapping in
+/// user space, and a file truncated meanwhile would raise SIGBUS; it is read in blocks there).
 pub fn send_body(
     py: Python<'_>,
     iterable: &Bound<'_, PyAny>,
     start_response: &Bound<'_, StartResponse>,
+    maps_files: bool,
 ) -> Outcome {
-    let outcome = send_items(py, iterable, start_response);
+    let outcome = send_items(py, iterable, start_response, maps_files);
     let closed = close(iterable);
     match (outcome, closed) {
         (Outcome::Done, Err(error)) => Outcome::Raised(error),
@@ -75,6 +78,7 @@ fn send_items(
     py: Python<'_>,
     iterable: &Bound<'_, PyAny>,
     start_response: &Bound<'_, StartResponse>,
+    maps_files: bool,
 ) -> Outcome {
     let head_pending = match server_borrow(start_response, |state| state.is_head_pending()) {
         Ok(pending) => pending,
@@ -87,7 +91,7 @@ fn send_items(
         if let Ok(tuple) = iterable.cast::<PyTuple>() {
             return send_whole(tuple.iter(), tuple.len(), start_response);
         }
-        if let Ok(wrapper) = iterable.cast::<FileWrapper>() {
+        if let Some(wrapper) = iterable.cast::<FileWrapper>().ok().filter(|_| maps_files) {
             match try_file_body(py, wrapper.get(), start_response) {
                 Ok(true) => return Outcome::Done,
                 Ok(false) => {}

@@ -523,7 +523,11 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     encrypted: bool,
 ) {
     // PERF: without `unread`, dropping a plain socket sends the FIN; no shutdown() needed.
-    if !(unread || encrypted) || writer.shutdown().await.is_err() || !unread {
+    if !unread && !encrypted {
+        return;
+    }
+    // On TLS this sends close_notify first.
+    if writer.shutdown().await.is_err() || !unread {
         return;
     }
     let mut discard = vec![0u8; HEAD_READ_BYTES];

@@ -109,12 +109,11 @@ impl ServerTls {
         // forked with this configuration share it and mostly resume each other's sessions (a
         // worker's first resumption of a session begun elsewhere was seen to fall back to a
         // full handshake; not understood yet).
-        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|error| {
-            TlsConfigError::Setting {
+        config.ticketer =
+            rustls::crypto::ring::Ticketer::new().map_err(|error| TlsConfigError::Setting {
                 setting: "certfile",
                 why: format!("cannot make a session ticket key: {error}"),
-            }
-        })?;
+            })?;
         Ok(Some(ServerTls {
             config: Arc::new(config),
         }))

@@ -55,8 +55,7 @@ fn default_versions_are_1_3_and_1_2_and_min_1_3_drops_1_2() {
 #[test]
 fn a_missing_certificate_file_is_named() {
     let error = ServerTls::from_settings(&settings(&["--certfile", "/nonexistent/cert.pem"]))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         error
             .to_string()
@@ -68,16 +67,14 @@ fn a_missing_certificate_file_is_named() {
 #[test]
 fn a_password_is_refused_naming_the_setting() {
     let tls = settings(&["--certfile", "/x", "--keyfile-password", "secret"]);
-    let error = ServerTls::from_settings(&tls).err().expect("refused");
+    let error = ServerTls::from_settings(&tls).expect_err("refused");
     assert!(error.to_string().starts_with("--keyfile-password: "));
 }
 
 #[test]
 fn cert_reqs_without_ca_certs_is_refused() {
     let tls = settings(&["--cert-reqs", "optional"]);
-    let error = client_verifier(&tls, Arc::new(provider(None).unwrap()))
-        .err()
-        .expect("refused");
+    let error = client_verifier(&tls, Arc::new(provider(None).unwrap())).expect_err("refused");
     assert_eq!(
         error.to_string(),
         "--cert-reqs: optional needs --ca-certs, the CAs client certificates must chain to"

@@ -21,8 +21,9 @@ use crate::http::Socket;
 /// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1, type 22).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
-/// A TLS connection the HTTP/1 driver serves.
-pub struct TlsSocket(TlsStream<TcpStream>);
+/// A TLS connection the HTTP/1 driver serves. Boxed: rustls's state is over 1 KiB, moved
+/// through the handshake's result and into the connection's future.
+pub struct TlsSocket(Box<TlsStream<TcpStream>>);
 
 impl Socket for TlsSocket {
     // tokio's split takes a lock per poll; uncontended, as both halves live in one task.
@@ -31,7 +32,7 @@ impl Socket for TlsSocket {
     const ENCRYPTED: bool = true;
 
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
-        tokio::io::split(&mut self.0)
+        tokio::io::split(&mut *self.0)
     }
 
     /// The bytes on the socket are records, not the request body.
@@ -96,7 +97,7 @@ pub async fn handshake(
         }
         let stream = acceptor.accept(stream).await.map_err(HandshakeError::Tls)?;
         let facts = Arc::new(facts(stream.get_ref().1));
-        Ok(Handshake::Done(TlsSocket(stream), facts))
+        Ok(Handshake::Done(TlsSocket(Box::new(stream)), facts))
     };
     tokio::time::timeout(timeout, shaking)
         .await
