@@ -68,8 +68,8 @@ pub struct TlsSettings {
     #[arg(long, value_name = "FILE", help_heading = "TLS")]
     pub keyfile: Option<PathBuf>,
 
-    /// Password of an encrypted --keyfile. Not supported: rustls reads unencrypted keys only,
-    /// and ferrogate refuses to start naming this setting; decrypt the key with `openssl pkey`
+    /// Password of an encrypted --keyfile (PKCS#8, `ENCRYPTED PRIVATE KEY`). Better given as
+    /// FERROGATE_KEYFILE_PASSWORD than on the command line, which other users can see
     #[arg(
         long,
         value_name = "PASSWORD",

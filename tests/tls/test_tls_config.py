@@ -64,17 +64,17 @@ def test_missing_files_and_encrypted_keys_are_named(pki, tmp_path, free_port):
     assert f"--certfile {tmp_path / 'nope.crt'}" in err
     encrypted = pki.ca.issue("encrypted", key_format="encrypted")
     err = start_fails("--certfile", str(encrypted.cert), "--keyfile", str(encrypted.key), *bind)
-    assert f"--keyfile {encrypted.key}: the key is encrypted" in err
+    assert f"--keyfile {encrypted.key}: the key is encrypted: give its password" in err
     err = start_fails(
         "--certfile",
-        str(pki.server.cert),
+        str(encrypted.cert),
         "--keyfile",
-        str(pki.server.key),
+        str(encrypted.key),
         "--keyfile-password",
-        "secret",
+        "wrong",
         *bind,
     )
-    assert "--keyfile-password: encrypted keys are not supported" in err
+    assert f"--keyfile {encrypted.key}: cannot decrypt the key with --keyfile-password" in err
     # A key that is not the certificate's.
     err = start_fails("--certfile", str(pki.server.cert), "--keyfile", str(pki.client.key), *bind)
     assert f"--keyfile {pki.client.key}" in err
@@ -123,3 +123,21 @@ def test_gunicorn_flag_names_are_ours(flag):
         [sys.executable, "-m", "ferrogate", "--help"], capture_output=True, env=server_env()
     )
     assert flag in done.stdout.decode()
+
+
+def test_an_encrypted_key_is_read_with_its_password(pki):
+    encrypted = pki.ca.issue("encrypted-ok", key_format="encrypted")
+    port = free_port()
+    flags = ("--certfile", str(encrypted.cert), "--keyfile", str(encrypted.key))
+    env = {"FERROGATE_KEYFILE_PASSWORD": "secret"}
+    with serve("tls_app:app", *flags, binds=[f"https://127.0.0.1:{port}"], env=env):
+        response = requests.get(f"https://localhost:{port}/", verify=str(pki.ca.path))
+        assert response.json()["HTTPS"] == "on"
+    shown = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "tls_app:app", *flags, "--check-config"],
+        cwd=APPS_DIR,
+        env=server_env(env),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert 'keyfile_password = "(hidden)"' in shown and "secret" not in shown

@@ -77,18 +77,9 @@ impl ServerTls {
         let Some(certfile) = &settings.certfile else {
             return Ok(None);
         };
-        if settings.keyfile_password.is_some() {
-            return Err(TlsConfigError::Setting {
-                setting: "keyfile-password",
-                why: "encrypted keys are not supported (rustls reads unencrypted PEM keys); \
-                      decrypt it once with `openssl pkey -in KEY -out KEY.plain` and keep that \
-                      file readable by ferrogate only"
-                    .into(),
-            });
-        }
         let chain = read_certificates("certfile", certfile)?;
         let keyfile = settings.keyfile.as_deref().unwrap_or(certfile);
-        let key = read_key(keyfile)?;
+        let key = read_key(keyfile, settings.keyfile_password.as_deref())?;
         let provider = Arc::new(provider(settings.ciphers.as_deref())?);
         let versions = versions(settings.ssl_min_version, &provider)?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -134,17 +125,52 @@ fn read_certificates(
     Ok(certificates)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+/// The PEM key in `path`; an encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`, PBES2) is
+/// decrypted with `password`.
+fn read_key(path: &Path, password: Option<&str>) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     let text = std::fs::read(path).map_err(|error| file_error("keyfile", path, error))?;
-    if text.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
+    let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+    if has(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return decrypt_key(path, &text, password);
+    }
+    if has(b"Proc-Type: 4,ENCRYPTED") {
         return Err(file_error(
             "keyfile",
             path,
-            "the key is encrypted, which rustls cannot read; decrypt it with `openssl pkey`",
+            "the key uses OpenSSL's legacy PEM encryption, which is not supported; convert it \
+             with `openssl pkcs8 -topk8 -in KEY -out KEY.p8` (PKCS#8, encrypted or not)",
         ));
     }
     PrivateKeyDer::from_pem_slice(&text)
         .map_err(|error| file_error("keyfile", path, pem_reason(error)))
+}
+
+fn decrypt_key(
+    path: &Path,
+    text: &[u8],
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    let Some(password) = password else {
+        return Err(file_error(
+            "keyfile",
+            path,
+            "the key is encrypted: give its password with --keyfile-password \
+             (FERROGATE_KEYFILE_PASSWORD keeps it off the command line)",
+        ));
+    };
+    let fail = |why: String| file_error("keyfile", path, why);
+    let text = std::str::from_utf8(text).map_err(|_| fail("not valid PEM (not UTF-8)".into()))?;
+    let (_, document) = pkcs8::der::Document::from_pem(text)
+        .map_err(|error| fail(format!("not valid PEM ({error})")))?;
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+        .map_err(|error| fail(format!("not an encrypted PKCS#8 key ({error})")))?;
+    let decrypted = encrypted.decrypt(password).map_err(|error| {
+        fail(format!(
+            "cannot decrypt the key with --keyfile-password (a wrong password, or an \
+             encryption scheme other than PBES2 with PBKDF2 or scrypt and AES-CBC: {error})"
+        ))
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(decrypted.as_bytes().to_vec().into()))
 }
 
 fn pem_reason(error: rustls_pki_types::pem::Error) -> String {

@@ -65,13 +65,6 @@ fn a_missing_certificate_file_is_named() {
 }
 
 #[test]
-fn a_password_is_refused_naming_the_setting() {
-    let tls = settings(&["--certfile", "/x", "--keyfile-password", "secret"]);
-    let error = ServerTls::from_settings(&tls).expect_err("refused");
-    assert!(error.to_string().starts_with("--keyfile-password: "));
-}
-
-#[test]
 fn cert_reqs_without_ca_certs_is_refused() {
     let tls = settings(&["--cert-reqs", "optional"]);
     let error = client_verifier(&tls, Arc::new(provider(None).unwrap())).expect_err("refused");
