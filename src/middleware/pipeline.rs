@@ -299,7 +299,8 @@ async fn finish<H: Handler>(
                 Err(failed) => break failed,
                 Ok(StaticAnswer::Respond(answer)) => {
                     let query = walk.head.uri.query();
-                    match static_body::into_response(answer, query) {
+                    let maps_files = walk.connection.tls.is_none();
+                    match static_body::into_response(answer, query, maps_files) {
                         Ok(response) => break compressed(response, &walk).await,
                         Err(error) => {
                             log::error!("Cannot read a static file: {error}");

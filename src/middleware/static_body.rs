@@ -1,11 +1,13 @@
 //! A static-files answer (static_files/) as a `Response`: the file range read into memory
 //! when small, memory-mapped when large (lent to writev, never copied in user space; a file
-//! truncated meanwhile fails the write instead of killing the worker: http/body.rs).
-//! Runs on a blocking thread, as `answer` does.
+//! truncated meanwhile fails the write instead of killing the worker: http/body.rs). Over
+//! TLS, where rustls reads what it encrypts in user space, a large range is read in pieces as
+//! the client takes them instead.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -17,8 +19,17 @@ use crate::http::{HeaderBlock, Response, ResponseBody};
 /// page faults) and the copy is small.
 const READ_INTO_MEMORY_BYTES: u64 = 64 * 1024;
 
-/// `query`: the request's query string, which a directory redirect keeps.
-pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<Response> {
+/// The pieces a large range is read in when it is not mapped: a few TLS records each, and
+/// with the body channel's 16 pieces, at most 4 MiB held per response.
+const STREAM_PIECE_BYTES: u64 = 256 * 1024;
+
+/// `query`: the request's query string, which a directory redirect keeps. `maps_files`: a
+/// large range may be memory-mapped (not over TLS).
+pub fn into_response(
+    answer: StaticResponse,
+    query: Option<&str>,
+    maps_files: bool,
+) -> io::Result<Response> {
     let status = StatusCode::from_u16(answer.status).map_err(io::Error::other)?;
     let mut headers = HeaderBlock::with_capacity(256);
     let mut declared = None;
@@ -35,7 +46,10 @@ pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<
     }
     let body = match answer.body {
         StaticBody::Empty => ResponseBody::full(Bytes::new()),
-        StaticBody::File { file, offset, len } => match file_range(&file, offset, len)? {
+        StaticBody::File { file, offset, len } if !maps_files && len > READ_INTO_MEMORY_BYTES => {
+            streamed(file, offset, len)?
+        }
+        StaticBody::File { file, offset, len } => match file_range(&file, offset, len, true)? {
             Piece::Read(bytes) => ResponseBody::full(bytes),
             Piece::Mapped(bytes) => ResponseBody::mapped(bytes),
         },
@@ -45,11 +59,14 @@ pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<
                 .map(|part| match part {
                     MultipartPiece::Literal(bytes) => Ok(Bytes::from(bytes)),
                     MultipartPiece::Range { offset, len } => {
-                        file_range(&file, offset, len).map(Piece::into_bytes)
+                        file_range(&file, offset, len, maps_files).map(Piece::into_bytes)
                     }
                 })
                 .collect::<io::Result<Vec<_>>>()?;
-            ResponseBody::mapped_chunks(pieces)
+            match maps_files {
+                true => ResponseBody::mapped_chunks(pieces),
+                false => ResponseBody::chunks(pieces),
+            }
         }
     };
     // The answer's Content-Length is the header sent (HEAD keeps it with no body).
@@ -73,11 +90,39 @@ impl Piece {
     }
 }
 
-fn file_range(file: &File, offset: u64, len: u64) -> io::Result<Piece> {
-    if len <= READ_INTO_MEMORY_BYTES {
-        let mut buf = vec![0; len as usize];
-        file.read_exact_at(&mut buf, offset)?;
-        return Ok(Piece::Read(Bytes::from(buf)));
+fn read_range(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
+/// A large range read piece by piece on the blocking pool, each piece once the body channel
+/// has room: memory stays bounded whatever the file's size and the client's speed. A file
+/// that shrinks meanwhile ends the body short of its Content-Length, which closes the
+/// connection.
+fn streamed(file: File, offset: u64, len: u64) -> io::Result<ResponseBody> {
+    let first_len = STREAM_PIECE_BYTES.min(len);
+    let (body, sender) = ResponseBody::streaming(read_range(&file, offset, first_len)?);
+    let file = Arc::new(file);
+    tokio::spawn(async move {
+        let (mut at, end) = (offset + first_len, offset + len);
+        while at < end {
+            let piece = STREAM_PIECE_BYTES.min(end - at);
+            let reading = file.clone();
+            let read = tokio::task::spawn_blocking(move || read_range(&reading, at, piece));
+            let Ok(Ok(bytes)) = read.await else { return };
+            if sender.send(Ok(bytes)).await.is_err() {
+                return;
+            }
+            at += piece;
+        }
+    });
+    Ok(body)
+}
+
+fn file_range(file: &File, offset: u64, len: u64, maps_files: bool) -> io::Result<Piece> {
+    if len <= READ_INTO_MEMORY_BYTES || !maps_files {
+        return read_range(file, offset, len).map(Piece::Read);
     }
     // SAFETY: the map is read only by writev (the kernel), never in user space: a file
     // truncated while it is sent fails that write with EFAULT instead of raising SIGBUS.

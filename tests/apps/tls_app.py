@@ -1,6 +1,7 @@
 """For the TLS tests (valid WSGI, behind the validator): ``/`` answers the TLS-related environ
 keys as JSON, ``/echo`` the request body, ``/stream`` a body made of chunks yielded one by
-one, ``/file`` a file through ``wsgi.file_wrapper``, ``/pid`` the worker's pid, ``/sleep?S``
+one, ``/file`` a file through ``wsgi.file_wrapper``, ``/wrap?PATH`` the file
+at PATH through ``wsgi.file_wrapper``, ``/pid`` the worker's pid, ``/sleep?S``
 its answer after S seconds."""
 
 import json
@@ -41,6 +42,9 @@ def _app(environ, start_response):
     if path == "/file":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(_FILE, "rb"), 65536)
+    if path == "/wrap":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(environ["QUERY_STRING"], "rb"), 65536)
     if path == "/sleep":
         time.sleep(float(environ["QUERY_STRING"]))
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
