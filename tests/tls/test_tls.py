@@ -274,3 +274,20 @@ def test_sessions_resume_with_a_ticket(pki):
         session, reused = fetch()
         assert session.has_ticket and not reused
         assert all(fetch(session)[1] for _ in range(5))
+
+
+def test_100_continue_reaches_the_client_over_tls(optional_mtls, pki):
+    """The interim response is flushed through rustls while the app waits for the body."""
+    port = int(optional_mtls.https.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with client_context(pki).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(
+                b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            assert tls.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            tls.sendall(b"hello")
+            data = b""
+            while not data.endswith(b"hello"):
+                data += tls.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n")
