@@ -413,8 +413,10 @@ fn spawn_connection<H: Handler>(
             let served = match stream {
                 Stream::Tcp(socket) => server.serve(socket, &mut info, activity).await,
                 Stream::Unix(socket) => server.serve(socket, &mut info, activity).await,
+                // Boxed: the handshake's state (over 1 KiB) would otherwise enlarge every
+                // connection's task, plain ones too.
                 Stream::Tls(socket, tls) => {
-                    serve_tls(server, socket, &tls, &mut info, activity).await
+                    Box::pin(serve_tls(server, socket, &tls, &mut info, activity)).await
                 }
             };
             finish(served, &info);
