@@ -180,8 +180,13 @@ impl WorkerLauncher for ForkLauncher<'_> {
                 "SIGHUP: the settings cannot be read again, so they stay as they were: {error}"
             ),
         }
-        if let Some(tls) = &mut self.tls {
-            tls.reload(&self.loaded.settings.tls);
+        match &mut self.tls {
+            Some(tls) => tls.reload(&self.loaded.settings.tls),
+            None if self.loaded.settings.tls.certfile.is_some() => log::warn!(
+                "SIGHUP: no listener serves TLS, so --certfile takes effect only when \
+                 ferrogate restarts (or upgrades with SIGUSR2)"
+            ),
+            None => {}
         }
         supervisor_options(&self.loaded.settings)
     }
