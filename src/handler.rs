@@ -39,6 +39,11 @@ pub struct ClientCertificate {
     /// Subject and issuer DNs in RFC 4514 form (`CN=alice,O=Example`), as mod_ssl gives them.
     pub subject: String,
     pub issuer: String,
+    /// `SSL_CLIENT_M_SERIAL`: upper-case hex, as OpenSSL prints it.
+    pub serial: String,
+    /// `SSL_CLIENT_V_START` / `SSL_CLIENT_V_END`: OpenSSL's form, `Dec  5 19:41:33 2026 GMT`.
+    pub not_before: String,
+    pub not_after: String,
 }
 
 /// Where a request came from: the connection it arrived on, corrected by what a trusted proxy

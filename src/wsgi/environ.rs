@@ -363,6 +363,9 @@ fn set_tls_keys(environ: &Bound<'_, PyDict>, tls: &TlsFacts) -> PyResult<()> {
             environ.set_item("SSL_CLIENT_CERT", &client.pem)?;
             environ.set_item("SSL_CLIENT_S_DN", &client.subject)?;
             environ.set_item("SSL_CLIENT_I_DN", &client.issuer)?;
+            environ.set_item("SSL_CLIENT_M_SERIAL", &client.serial)?;
+            environ.set_item("SSL_CLIENT_V_START", &client.not_before)?;
+            environ.set_item("SSL_CLIENT_V_END", &client.not_after)?;
         }
         None => environ.set_item("SSL_CLIENT_VERIFY", "NONE")?,
     }

@@ -20,6 +20,9 @@ KEYS = (
     "SSL_CLIENT_CERT",
     "SSL_CLIENT_S_DN",
     "SSL_CLIENT_I_DN",
+    "SSL_CLIENT_M_SERIAL",
+    "SSL_CLIENT_V_START",
+    "SSL_CLIENT_V_END",
     "SERVER_PORT",
 )
 

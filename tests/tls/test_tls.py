@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 import requests
+from cryptography import x509
 
 from tests.serving import free_port, serve
 from tests.tls.conftest import client_context, serve_tls, tls_flags
@@ -59,6 +60,14 @@ def test_a_client_certificate_is_verified_and_described(optional_mtls, pki):
     assert environ["SSL_CLIENT_I_DN"] == "CN=Ferrogate Test CA,O=Ferrogate Tests,C=FR"
     sent = pki.client.cert.read_text().strip()
     assert environ["SSL_CLIENT_CERT"].strip() == sent
+    cert = x509.load_pem_x509_certificate(sent.encode())
+    assert environ["SSL_CLIENT_M_SERIAL"] == f"{cert.serial_number:X}"
+    # OpenSSL's form, which mod_ssl passes on: "Dec  5 19:41:33 2026 GMT".
+    start = cert.not_valid_before_utc
+    assert environ["SSL_CLIENT_V_START"] == (
+        f"{start:%b} {start.day:2} {start:%H:%M:%S} {start.year} GMT"
+    )
+    assert environ["SSL_CLIENT_V_END"].endswith(f"{cert.not_valid_after_utc.year} GMT")
 
 
 def test_a_client_certificate_from_an_unknown_ca_is_refused(optional_mtls, pki):

@@ -145,19 +145,34 @@ fn client_certificate(der: &[u8]) -> ClientCertificate {
         pem.push('\n');
     }
     pem.push_str("-----END CERTIFICATE-----\n");
-    // rustls verified it already, so it parses; an odd one just gets empty DNs.
-    let (subject, issuer) = match X509Certificate::from_der(der) {
-        Ok((_, certificate)) => (
-            distinguished_name(certificate.subject()),
-            distinguished_name(certificate.issuer()),
-        ),
-        Err(_) => (String::new(), String::new()),
+    // rustls verified it already, so it parses; an odd one just gets empty fields.
+    let Ok((_, certificate)) = X509Certificate::from_der(der) else {
+        return ClientCertificate {
+            pem,
+            subject: String::new(),
+            issuer: String::new(),
+            serial: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+        };
     };
+    let serial = certificate.raw_serial();
+    let significant = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+    let validity = certificate.validity();
     ClientCertificate {
         pem,
-        subject,
-        issuer,
+        subject: distinguished_name(certificate.subject()),
+        issuer: distinguished_name(certificate.issuer()),
+        serial: data_encoding::HEXUPPER.encode(&serial[significant..]),
+        not_before: openssl_time(&validity.not_before.to_string()),
+        not_after: openssl_time(&validity.not_after.to_string()),
     }
+}
+
+/// `Dec  5 19:41:33 2026 +00:00` (x509-parser) → `Dec  5 19:41:33 2026 GMT` (OpenSSL, so
+/// mod_ssl). X.509 times are UTC.
+fn openssl_time(shown: &str) -> String {
+    format!("{} GMT", shown.trim_end_matches(" +00:00"))
 }
 
 /// RFC 4514 (what mod_ssl gives by default): the last RDN first, `,` between RDNs, `+`
@@ -213,6 +228,14 @@ mod tests {
         assert_eq!(escape_dn_value("Example, Inc."), "Example\\, Inc.");
         assert_eq!(escape_dn_value("#1 "), "\\#1\\ ");
         assert_eq!(escape_dn_value("alice"), "alice");
+    }
+
+    #[test]
+    fn times_are_shown_as_openssl_shows_them() {
+        assert_eq!(
+            openssl_time("Dec  5 19:41:33 2026 +00:00"),
+            "Dec  5 19:41:33 2026 GMT"
+        );
     }
 
     #[test]
