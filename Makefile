@@ -33,14 +33,14 @@ cargo-test: venv
 	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet fuzz_tests -- --nocapture
 
 # Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,
-# through its stream module) and redis-server (the rate limit's store shared across hosts; it
-# brings redis-cli), and curl (the README's paste.deploy example commands, tests/paste). Installed
-# when missing; a test whose tool is missing fails.
-TEST_DEBS := nginx libnginx-mod-stream redis-server curl
+# through its stream module), redis-server (the rate limit's store shared across hosts; it
+# brings redis-cli), curl (the README's example commands; TLS: curl --cacert) and openssl
+# (openssl s_client). Installed when missing; a test whose tool is missing fails.
+TEST_DEBS := nginx libnginx-mod-stream redis-server curl openssl
 test-tools:
 	@if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
 		|| ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
-		|| ! command -v curl >/dev/null; then \
+		|| ! command -v curl >/dev/null || ! command -v openssl >/dev/null; then \
 		echo "installing $(TEST_DEBS) for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
 	fi

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::request::Parts;
 
@@ -16,9 +17,39 @@ pub enum Scheme {
     Https,
 }
 
+/// What a request is told of the TLS connection it came on, by mod_ssl's names (`SSL_*`).
+/// Made once per connection, after the handshake, and shared by its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `SSL_PROTOCOL`: `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `SSL_CIPHER`: the suite's IANA name (`TLS_AES_128_GCM_SHA256`).
+    pub cipher: &'static str,
+    /// `SSL_TLS_SNI`: the host name the client asked for, if it sent one.
+    pub server_name: Option<Box<str>>,
+    /// The client's certificate, verified against `--ca-certs`; `None`: it sent none.
+    pub client: Option<ClientCertificate>,
+}
+
+/// A client certificate, as `SSL_CLIENT_CERT`, `SSL_CLIENT_S_DN` and `SSL_CLIENT_I_DN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// PEM.
+    pub pem: String,
+    /// Subject and issuer DNs in RFC 4514 form (`CN=alice,O=Example`), as mod_ssl gives them.
+    pub subject: String,
+    pub issuer: String,
+    /// `SSL_CLIENT_M_SERIAL`: upper-case hex, as OpenSSL prints it.
+    pub serial: String,
+    /// `SSL_CLIENT_V_START` / `SSL_CLIENT_V_END`: OpenSSL's form, `Dec  5 19:41:33 2026 GMT`.
+    pub not_before: String,
+    pub not_after: String,
+}
+
 /// Where a request came from: the connection it arrived on, corrected by what a trusted proxy
-/// said (PROXY protocol, `Forwarded`, `X-Forwarded-*`).
-#[derive(Debug, Clone, Copy)]
+/// said (PROXY protocol, `Forwarded`, `X-Forwarded-*`). Cloned per request: on a plain
+/// connection that is a copy of plain fields, on a TLS one an `Arc` count more.
+#[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     /// The client's address; `None` on a Unix socket. Port 0: a proxy named no port.
     pub peer: Option<SocketAddr>,
@@ -32,6 +63,8 @@ pub struct ConnectionInfo {
     pub from_trusted_proxy: bool,
     /// Set per request by a native `Mount`: the app and SCRIPT_NAME.
     pub mount: Option<MountPoint>,
+    /// The connection's TLS facts, when it is TLS (what a proxy says does not set them).
+    pub tls: Option<Arc<TlsFacts>>,
 }
 
 impl ConnectionInfo {
@@ -44,6 +77,7 @@ impl ConnectionInfo {
             server_port: None,
             from_trusted_proxy: false,
             mount: None,
+            tls: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - `http`: HTTP/1 on the wire (heads, bodies, keep-alive, responses), failure → status mapping.
 //! - `middleware`: native layers (mount, static files, IP filter, rate limit, request id,
 //!   compression) that answer requests without Python, lifted from WSGI objects or settings.
-//! - `server`: one worker's listeners, accept loop and graceful drain.
+//! - `server`: one worker's listeners, accept loop, TLS (rustls) and graceful drain.
 //! - `supervisor`: the master process (workers, respawn, signals).
 //! - `wsgi`: the PEP 3333 bridge (the only place, with `python`, that touches Python).
 //! - `python`: the Python-facing entry points, the fork launcher and `make_server`.

@@ -33,6 +33,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -50,6 +51,7 @@ sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
 import middleware_scenarios  # noqa: E402
 import paste_scenarios  # noqa: E402
+import tls_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
@@ -116,7 +118,12 @@ def _scenarios() -> dict:
     return {s.name: s for s in items}
 
 
-SCENARIOS = {**_scenarios(), **middleware_scenarios.scenarios(), **paste_scenarios.scenarios()}
+SCENARIOS = {
+    **_scenarios(),
+    **middleware_scenarios.scenarios(),
+    **paste_scenarios.scenarios(),
+    **tls_scenarios.scenarios(),
+}
 
 # ----------------------------------------------------------------------------- servers
 
@@ -337,7 +344,12 @@ def free_port() -> int:
 
 def _http(port: int, sc: Scenario, timeout: float = 10.0) -> tuple:
     """One request as the scenario sends it; returns (status, headers, body)."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    if sc.tls:
+        # What is measured is the server's TLS, not a client's verification of a test cert.
+        context = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection(HOST, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         headers = dict(sc.headers)
         if sc.method == "POST":
@@ -365,9 +377,10 @@ def _framing_error(headers) -> Optional[str]:
     )
 
 
-def _closes_connection(port: int, timeout: float) -> Optional[str]:
+def _closes_connection(port: int, timeout: float, tls: bool = False) -> Optional[str]:
     """Send one request with Connection: close; the server must close the socket after it."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+    with socket.create_connection((HOST, port), timeout=timeout) as raw:
+        s = ssl._create_unverified_context().wrap_socket(raw) if tls else raw
         s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         try:
             while s.recv(65536):
@@ -423,7 +436,7 @@ class ServerProcess:
         """Wait until the port accepts *and* an HTTP request is answered; error or None."""
         deadline = time.monotonic() + timeout
         last = "no answer"
-        probe = Scenario("probe", sc.app, "", check=None)
+        probe = Scenario("probe", sc.app, "", check=None, tls=sc.tls)
         while time.monotonic() < deadline:
             err = self.exited()
             if err:
@@ -492,7 +505,7 @@ def run_wrk(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[st
         f"{max(1, round(cfg.timeout))}s",
         "--latency",
         *sc.wrk_args,
-        f"http://{HOST}:{port}{sc.path}",
+        f"{'https' if sc.tls else 'http'}://{HOST}:{port}{sc.path}",
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     text = proc.stdout + proc.stderr
@@ -555,7 +568,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
             None if sc.headers.get("Connection") else _framing_error(headers)
         )
         if not bad and sc.headers.get("Connection") == "close":
-            bad = _closes_connection(sp.port, 2.0)
+            bad = _closes_connection(sp.port, 2.0, sc.tls)
         if bad:
             return {"ok": False, "reason": f"check failed: {bad}", "fatal": True}
         if cfg.warmup > 0:
@@ -1087,7 +1100,7 @@ def main(argv=None) -> int:
     }
     md, png = (os.path.join(cfg.out, f"{cfg.name}.{ext}") for ext in ("md", "png"))
     write_markdown(cfg, results, meta, md)
-    targets = middleware_scenarios.targets(results)
+    targets = middleware_scenarios.targets(results) + (tls_scenarios.targets(results) or "")
     if targets:
         print("\n" + targets)
         with open(md, "a") as fh:

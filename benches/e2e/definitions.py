@@ -37,6 +37,9 @@ class Scenario:
     apps: dict = field(default_factory=dict)
     server_args: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
+    # Served over https: the servers get the scenario's certificate flags (server_args),
+    # and wrk and the check request speak TLS (without verifying the test certificate).
+    tls: bool = False
 
     def runs_on(self, server: "Server") -> bool:
         return server.name in self.servers if self.servers else not server.opt_in

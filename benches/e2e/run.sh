@@ -12,6 +12,7 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 dpkg -s libev-dev >/dev/null 2>&1 || need_apt+=(libev-dev)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the static rows' anchor (middleware_scenarios.py)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the TLS rows' certificate (tls_scenarios.py)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "[e2e] apt-get install ${need_apt[*]}" >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -80,15 +80,20 @@ def make_server(
     app: WsgiApp,
     server_class: Any = None,
     handler_class: Any = None,
+    *,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
 ) -> SimpleServer:
     """Create a server for ``app`` on ``host:port``, as ``wsgiref.simple_server.make_server`` does.
 
     The socket is bound at once (``port=0`` picks a free port; see ``server_address``).
     ``server_class`` and ``handler_class`` are accepted for signature compatibility and ignored:
-    ferrogate's HTTP handling is not customised by subclassing.
+    ferrogate's HTTP handling is not customised by subclassing. With ``certfile`` (PEM, the
+    certificate then its chain) and ``keyfile`` (its key; default: the key in ``certfile``)
+    it serves https; a file that does not load raises ``ValueError`` naming it.
     """
     del server_class, handler_class
-    return _ferrogate.SimpleServer(host, port, app)
+    return _ferrogate.SimpleServer(host, port, app, certfile, keyfile)
 
 
 def listen(

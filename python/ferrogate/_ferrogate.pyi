@@ -37,7 +37,14 @@ class SimpleServer:
     """What ``ferrogate.make_server`` returns: the ``wsgiref`` server interface."""
 
     server_address: tuple[str, int]
-    def __init__(self, host: str, port: int, app: Callable[..., Any]) -> None: ...
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Callable[..., Any],
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+    ) -> None: ...
     @staticmethod
     def adopt(fd: int, app: Callable[..., Any], argv: list[str]) -> "SimpleServer":
         """A server on the listening socket ``fd`` (which becomes the server's: pass a

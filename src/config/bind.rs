@@ -1,9 +1,33 @@
 //! `--bind` addresses: `host:port`, `[v6]:port`, `:port`, `unix:/path`, `fd://N` (a listening
-//! socket inherited from the process that started ferrogate).
+//! socket inherited from the process that started ferrogate), and `https://` or `http://` in
+//! front of a TCP address to say whether it serves TLS.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+/// What a TCP address serves, as its `--bind` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BindScheme {
+    /// No scheme written: TLS when `--certfile` is given (gunicorn's rule), else plain.
+    #[default]
+    Unspecified,
+    /// `http://`: plain HTTP even with `--certfile`.
+    Http,
+    /// `https://`: TLS, which needs `--certfile`.
+    Https,
+}
+
+impl BindScheme {
+    /// Whether the address serves TLS, given whether a certificate is configured.
+    pub fn is_tls(self, has_certificate: bool) -> bool {
+        match self {
+            BindScheme::Unspecified => has_certificate,
+            BindScheme::Http => false,
+            BindScheme::Https => true,
+        }
+    }
+}
 
 /// One place to listen, as the user wrote it; resolved to sockets by `server::listener`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +36,7 @@ pub enum BindAddress {
     Tcp {
         host: String,
         port: u16,
+        scheme: BindScheme,
     },
     Unix(PathBuf),
     /// A listening socket already open as this descriptor (systemd, or a parent process).
@@ -32,7 +57,21 @@ impl std::error::Error for BindParseError {}
 impl FromStr for BindAddress {
     type Err = BindParseError;
 
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
+    fn from_str(written: &str) -> Result<Self, Self::Err> {
+        let (scheme, text) = if let Some(rest) = written.strip_prefix("https://") {
+            (BindScheme::Https, rest)
+        } else if let Some(rest) = written.strip_prefix("http://") {
+            (BindScheme::Http, rest)
+        } else {
+            (BindScheme::Unspecified, written)
+        };
+        if scheme != BindScheme::Unspecified
+            && (text.starts_with("unix:") || text.starts_with("fd://"))
+        {
+            return Err(BindParseError(format!(
+                "{written:?}: a scheme goes only in front of host:port"
+            )));
+        }
         if let Some(number) = text.strip_prefix("fd://") {
             return match number.parse::<i32>() {
                 Ok(fd) if fd >= 0 => Ok(BindAddress::Fd(fd)),
@@ -69,6 +108,7 @@ impl FromStr for BindAddress {
         Ok(BindAddress::Tcp {
             host: host.to_string(),
             port,
+            scheme,
         })
     }
 }
@@ -76,8 +116,17 @@ impl FromStr for BindAddress {
 impl fmt::Display for BindAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BindAddress::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            BindAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+            BindAddress::Tcp { host, port, scheme } => {
+                match scheme {
+                    BindScheme::Unspecified => {}
+                    BindScheme::Http => f.write_str("http://")?,
+                    BindScheme::Https => f.write_str("https://")?,
+                }
+                match host.contains(':') {
+                    true => write!(f, "[{host}]:{port}"),
+                    false => write!(f, "{host}:{port}"),
+                }
+            }
             BindAddress::Unix(path) => write!(f, "unix:{}", path.display()),
             BindAddress::Fd(fd) => write!(f, "fd://{fd}"),
         }
@@ -92,6 +141,29 @@ mod tests {
         BindAddress::Tcp {
             host: host.into(),
             port,
+            scheme: BindScheme::Unspecified,
+        }
+    }
+
+    #[test]
+    fn a_scheme_says_whether_a_tcp_address_serves_tls() {
+        let https: BindAddress = "https://0.0.0.0:8443".parse().unwrap();
+        let BindAddress::Tcp { scheme, port, .. } = &https else {
+            panic!("{https:?}")
+        };
+        assert_eq!((*scheme, *port), (BindScheme::Https, 8443));
+        assert!(scheme.is_tls(false));
+        assert_eq!(https.to_string(), "https://0.0.0.0:8443");
+        let http: BindAddress = "http://[::1]:80".parse().unwrap();
+        assert_eq!(http.to_string(), "http://[::1]:80");
+        let BindAddress::Tcp { scheme, .. } = http else {
+            panic!()
+        };
+        assert!(!scheme.is_tls(true));
+        assert!(BindScheme::Unspecified.is_tls(true));
+        assert!(!BindScheme::Unspecified.is_tls(false));
+        for bad in ["https://unix:/tmp/x", "http://fd://3", "https://8443"] {
+            assert!(bad.parse::<BindAddress>().is_err(), "{bad}");
         }
     }
 

@@ -35,7 +35,7 @@ const NO_PYTHON_ON_ABORT: &str = "a worker stopped by SIGINT or by --timeout run
 const PER_REQUEST: &str = "a per-request hook would take the GIL for every request on the I/O path; wrap the app in WSGI middleware instead";
 const HOOK_IN_TOML: &str =
     "a server hook is a Python function: define it in a Python config file (-c gunicorn.conf.py)";
-const NO_TLS: &str = "TLS is not supported yet; terminate it in front of ferrogate (nginx)";
+const SSL_CONTEXT: &str = "a Python ssl.SSLContext cannot configure rustls; use certfile, keyfile, ca_certs, cert_reqs, ciphers and ssl_min_version";
 const STRICT: &str =
     "ferrogate's HTTP parsing is strict and not configurable here (README, Limits and timeouts)";
 
@@ -115,17 +115,17 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("worker_exit", Mapping::Hook),
     ("nworkers_changed", Mapping::Hook),
     ("on_exit", Mapping::Hook),
-    ("ssl_context", Mapping::Unsupported(NO_TLS)),
+    ("ssl_context", Mapping::Unsupported(SSL_CONTEXT)),
     ("proxy_protocol", Mapping::Same),
     ("proxy_allow_ips", Mapping::Renamed("forwarded_allow_ips")),
-    ("keyfile", Mapping::Unsupported(NO_TLS)),
-    ("certfile", Mapping::Unsupported(NO_TLS)),
-    ("ssl_version", Mapping::Unsupported(NO_TLS)),
-    ("cert_reqs", Mapping::Unsupported(NO_TLS)),
-    ("ca_certs", Mapping::Unsupported(NO_TLS)),
-    ("suppress_ragged_eofs", Mapping::Unsupported(NO_TLS)),
-    ("do_handshake_on_connect", Mapping::Unsupported(NO_TLS)),
-    ("ciphers", Mapping::Unsupported(NO_TLS)),
+    ("keyfile", Mapping::Same),
+    ("certfile", Mapping::Same),
+    ("ssl_version", Mapping::Ignored("deprecated in gunicorn too; ferrogate serves TLS 1.2 and 1.3 (--ssl-min-version)")),
+    ("cert_reqs", Mapping::Same),
+    ("ca_certs", Mapping::Same),
+    ("suppress_ragged_eofs", Mapping::Ignored("ferrogate frames every request body, so a connection closed without close_notify never truncates one silently")),
+    ("do_handshake_on_connect", Mapping::Same),
+    ("ciphers", Mapping::Same),
     ("raw_paste_global_conf", Mapping::Renamed("paste_global")),
     ("permit_obsolete_folding", Mapping::Unsupported(STRICT)),
     ("strip_header_spaces", Mapping::Unsupported(STRICT)),

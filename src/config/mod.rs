@@ -9,11 +9,13 @@ mod ip_ranges;
 mod middleware_settings;
 mod settings;
 mod sources;
+mod tls_settings;
 
-pub use bind::{BindAddress, BindParseError};
+pub use bind::{BindAddress, BindParseError, BindScheme};
 pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
 pub use settings::{LogLevel, Protocol, Settings, DEFAULT_THREADS};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};
+pub use tls_settings::{CertReqs, TlsSettings, TlsVersion};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use super::{BindAddress, IpRanges, MiddlewareSettings};
+use super::{BindAddress, IpRanges, MiddlewareSettings, TlsSettings};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
 /// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
@@ -65,7 +65,8 @@ pub struct Settings {
     pub env: Vec<String>,
 
     /// Where to listen: host:port, [::1]:port, unix:/path, or fd://N (a listening socket this
-    /// process was started with). Repeat for several. Without it, sockets passed by systemd
+    /// process was started with). Repeat for several. https://host:port serves TLS there
+    /// (with --certfile), http://host:port plain HTTP even with --certfile. Without it, sockets passed by systemd
     /// socket activation (LISTEN_FDS) are used if there are any.
     #[arg(
         short,
@@ -119,6 +120,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub middleware: MiddlewareSettings,
+
+    #[command(flatten)]
+    pub tls: TlsSettings,
 
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
     #[arg(long, value_name = "PREFIX", default_value = "", help_heading = "App")]

@@ -452,6 +452,11 @@ pub fn report(loaded: &Loaded) -> String {
         } else {
             toml_text(&setting.values[0])
         };
+        // A secret is said to be set, never printed.
+        let value = match setting.name == "keyfile_password" && !setting.values.is_empty() {
+            true => "\"(hidden)\"".to_string(),
+            false => value,
+        };
         let line = format!("{} = {value}", setting.name);
         out.push_str(&format!("{line:<48} # {}\n", setting.source));
     }

@@ -30,6 +30,8 @@ pub enum RequestError {
     Tunnel,
     UnsupportedVersion,
     HeadTimeout(Duration),
+    /// A plain-HTTP request on a port that serves TLS (nginx answers it with 400 too).
+    PlainHttpOnTlsPort,
 }
 
 impl RequestError {
@@ -64,6 +66,9 @@ impl fmt::Display for RequestError {
             }
             RequestError::Tunnel => f.write_str("CONNECT cannot be served by a WSGI app"),
             RequestError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
+            RequestError::PlainHttpOnTlsPort => {
+                f.write_str("a plain HTTP request was sent to a port that serves HTTPS")
+            }
             RequestError::HeadTimeout(timeout) => write!(
                 f,
                 "request head not complete within {}s (--header-timeout)",

@@ -17,7 +17,8 @@ pub mod uwsgi;
 pub use body::{BodyContent, BodyError, BodySender, ResponseBody};
 pub use error::{BodyReadError, RequestError};
 pub use h1::{
-    ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, SendFile, Socket,
+    refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer,
+    SendFile, Socket,
 };
 pub use in_flight::InFlight;
 pub use limits::Limits;

@@ -22,7 +22,9 @@ impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::Refused(error) => match error {
-                RequestError::Malformed(_) => StatusCode::BAD_REQUEST,
+                RequestError::Malformed(_) | RequestError::PlainHttpOnTlsPort => {
+                    StatusCode::BAD_REQUEST
+                }
                 RequestError::LineTooLong { .. } => StatusCode::URI_TOO_LONG,
                 RequestError::TooManyFields { .. }
                 | RequestError::FieldTooLarge { .. }
@@ -95,6 +97,7 @@ mod tests {
         assert_eq!(status(RequestError::UnsupportedCoding("gzip".into())), 501);
         assert_eq!(status(RequestError::Tunnel), 501);
         assert_eq!(status(RequestError::UnsupportedVersion), 505);
+        assert_eq!(status(RequestError::PlainHttpOnTlsPort), 400);
         assert_eq!(
             status(RequestError::HeadTimeout(std::time::Duration::from_secs(1))),
             408

@@ -253,7 +253,7 @@ impl<H: Handler> Handler for Pipeline<H> {
         let script_len = if under_root { root.len() } else { 0 };
         let mut walk = Walk {
             head,
-            connection: *connection,
+            connection: connection.clone(),
             path,
             script_len,
             under_root,
@@ -290,7 +290,7 @@ async fn finish<H: Handler>(
             Step::Refuse(refusal) => break compressed(refused(&refusal), &walk).await,
             Step::Python(app) => {
                 walk.mount_point(app);
-                let connection = walk.connection;
+                let connection = walk.connection.clone();
                 let head = std::mem::replace(&mut walk.head, http::Request::new(()).into_parts().0);
                 let answer = inner.call(head, body, &connection).await;
                 break compressed(answer, &walk).await;
@@ -299,7 +299,8 @@ async fn finish<H: Handler>(
                 Err(failed) => break failed,
                 Ok(StaticAnswer::Respond(answer)) => {
                     let query = walk.head.uri.query();
-                    match static_body::into_response(answer, query) {
+                    let maps_files = walk.connection.tls.is_none();
+                    match static_body::into_response(answer, query, maps_files) {
                         Ok(response) => break compressed(response, &walk).await,
                         Err(error) => {
                             log::error!("Cannot read a static file: {error}");

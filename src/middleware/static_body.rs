@@ -1,8 +1,9 @@
 //! A static-files answer (static_files/) as a `Response`: the file range read into memory
-//! when small, handed to the socket with sendfile(2) when large (http/h1/send_file.rs; a
-//! mapping lent to writev over TLS), the pieces of a multi-range answer memory-mapped (never
-//! copied in user space; a file truncated meanwhile fails the write instead of killing the
-//! worker: http/body.rs). Runs on a blocking thread, as `answer` does.
+//! when small, handed to the socket with sendfile(2) when large (http/h1/send_file.rs; over
+//! TLS, where rustls reads what it encrypts in user space, the writer reads it in blocks), the
+//! pieces of a multi-range answer memory-mapped (never copied in user space; a file truncated
+//! meanwhile fails the write instead of killing the worker: http/body.rs), or read over TLS.
+//! Runs on a blocking thread, as `answer` does.
 
 use std::fs::File;
 use std::io;
@@ -18,8 +19,13 @@ use crate::http::{HeaderBlock, Response, ResponseBody};
 /// page faults) and the copy is small.
 const READ_INTO_MEMORY_BYTES: u64 = 64 * 1024;
 
-/// `query`: the request's query string, which a directory redirect keeps.
-pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<Response> {
+/// `query`: the request's query string, which a directory redirect keeps. `maps_files`: the
+/// ranges of a multi-range answer may be memory-mapped (not over TLS).
+pub fn into_response(
+    answer: StaticResponse,
+    query: Option<&str>,
+    maps_files: bool,
+) -> io::Result<Response> {
     let status = StatusCode::from_u16(answer.status).map_err(io::Error::other)?;
     let mut headers = HeaderBlock::with_capacity(256);
     let mut declared = None;
@@ -41,7 +47,7 @@ pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<
             ResponseBody::file(file, offset, len)
         }
         StaticBody::File { file, offset, len } => {
-            ResponseBody::full(file_range(&file, offset, len)?.into_bytes())
+            ResponseBody::full(read_range(&file, offset, len)?)
         }
         StaticBody::Multipart { file, parts } => {
             let pieces = parts
@@ -49,11 +55,14 @@ pub fn into_response(answer: StaticResponse, query: Option<&str>) -> io::Result<
                 .map(|part| match part {
                     MultipartPiece::Literal(bytes) => Ok(Bytes::from(bytes)),
                     MultipartPiece::Range { offset, len } => {
-                        file_range(&file, offset, len).map(Piece::into_bytes)
+                        file_range(&file, offset, len, maps_files).map(Piece::into_bytes)
                     }
                 })
                 .collect::<io::Result<Vec<_>>>()?;
-            ResponseBody::mapped_chunks(pieces)
+            match maps_files {
+                true => ResponseBody::mapped_chunks(pieces),
+                false => ResponseBody::chunks(pieces),
+            }
         }
     };
     // The answer's Content-Length is the header sent (HEAD keeps it with no body).
@@ -77,11 +86,15 @@ impl Piece {
     }
 }
 
-fn file_range(file: &File, offset: u64, len: u64) -> io::Result<Piece> {
-    if len <= READ_INTO_MEMORY_BYTES {
-        let mut buf = vec![0; len as usize];
-        file.read_exact_at(&mut buf, offset)?;
-        return Ok(Piece::Read(Bytes::from(buf)));
+fn read_range(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
+fn file_range(file: &File, offset: u64, len: u64, maps_files: bool) -> io::Result<Piece> {
+    if len <= READ_INTO_MEMORY_BYTES || !maps_files {
+        return read_range(file, offset, len).map(Piece::Read);
     }
     // SAFETY: the map is read only by writev (the kernel), never in user space: a file
     // truncated while it is sent fails that write with EFAULT instead of raising SIGBUS.

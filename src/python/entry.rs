@@ -8,13 +8,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::hooks;
-use super::launcher::{ForkLauncher, Prepared, Restart};
+use super::launcher::{ForkLauncher, Prepared, Restart, ServedTls};
 use super::paste;
 use super::serving::{load_app, open_access_log, prepare_path, AppSource};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
+use crate::server::tls::{ServerTls, TlsConfigError};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
 use crate::supervisor::{self, PidFile, SupervisorOptions};
@@ -261,6 +262,13 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
                 return EXIT_USAGE;
             }
         };
+    let tls = match ServerTls::from_settings(&settings.tls) {
+        Ok(tls) => tls,
+        Err(error) => {
+            log::error!("{error}");
+            return EXIT_USAGE;
+        }
+    };
     let mut inherited = take_inherited_sockets(py);
     let binds = match &start.systemd {
         Some(sockets) => {
@@ -289,6 +297,13 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             return error.exit_code();
         }
     };
+    let encrypted = match encrypted_listeners(binds, &listeners, tls.is_some(), settings) {
+        Ok(encrypted) => encrypted,
+        Err(error) => {
+            log::error!("{error}");
+            return EXIT_USAGE;
+        }
+    };
     if let Err(code) = give_socket_files(settings, &listeners, identity.as_ref()) {
         return code;
     }
@@ -305,9 +320,14 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::info!("Workers run as {}", identity.describe());
     }
     supervisor::raise_open_file_limit(u64::from(settings.max_connections));
-    for listener in &listeners {
+    for (listener, tls) in listeners.iter().zip(&encrypted) {
+        let shown = listener.to_string();
+        let shown = match tls {
+            true => shown.replacen("http://", "https://", 1),
+            false => shown,
+        };
         log::info!(
-            "Listening at {listener} (workers: {}, threads: {})",
+            "Listening at {shown} (workers: {}, threads: {})",
             settings.workers,
             settings.threads
         );
@@ -329,6 +349,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         listeners,
         identity,
         pid_file,
+        tls: tls.map(|tls| ServedTls { tls, encrypted }),
     };
     let restart = Restart {
         argv: start.argv,
@@ -348,6 +369,44 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     }
     hooks::run_logged(py, "on_exit", 0);
     code
+}
+
+/// Which listeners serve TLS: an `https://` bind, or with `--certfile` a TCP bind without a
+/// scheme (sockets taken over whole from an old master follow `--certfile`).
+fn encrypted_listeners(
+    binds: &[BindAddress],
+    listeners: &[Listener],
+    has_certificate: bool,
+    settings: &Settings,
+) -> Result<Vec<bool>, TlsConfigError> {
+    let encrypted: Vec<bool> = match binds.len() == listeners.len() {
+        true => binds
+            .iter()
+            .map(|bind| match bind {
+                BindAddress::Tcp { scheme, .. } => scheme.is_tls(has_certificate),
+                BindAddress::Fd(_) => has_certificate,
+                BindAddress::Unix(_) => false,
+            })
+            .collect(),
+        false => vec![has_certificate; listeners.len()],
+    };
+    let encrypted: Vec<bool> = encrypted
+        .into_iter()
+        .zip(listeners)
+        .map(|(tls, listener)| tls && listener.local_addr().is_some())
+        .collect();
+    if encrypted.contains(&true) && !has_certificate {
+        return Err(TlsConfigError::NoCertificate);
+    }
+    if encrypted.contains(&true) && settings.proxy_protocol {
+        return Err(TlsConfigError::Setting {
+            setting: "proxy-protocol",
+            why: "not supported yet on TLS listeners (the preamble comes before the \
+                  handshake); terminate TLS at the proxy or serve plain HTTP behind it"
+                .into(),
+        });
+    }
+    Ok(encrypted)
 }
 
 pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {

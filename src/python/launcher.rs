@@ -17,8 +17,10 @@ use super::reloader::{self, ReloadOptions};
 use super::reread;
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Loaded;
+use crate::config::TlsSettings;
 use crate::observe::{error_log, AccessLog};
-use crate::server::{self, Listener};
+use crate::server::tls::ServerTls;
+use crate::server::{self, Endpoint, Listener};
 use crate::supervisor::upgrade::{self, Successor};
 use crate::supervisor::{
     self, Identity, MasterEvent, PidFile, Progress, RetirementPolicy, RunningRequest,
@@ -41,6 +43,47 @@ pub struct ForkLauncher<'py> {
     pid_file: Option<PidFile>,
     /// A new master started by SIGUSR2 runs (or ran and was not seen to end) on our sockets.
     handed_over: bool,
+    /// The TLS configuration the next workers get, when some listener serves https.
+    tls: Option<ServedTls>,
+}
+
+/// TLS as the master hands it to the workers it forks: the configuration last loaded
+/// (at start, then by each SIGHUP that loaded a good one), and which listeners use it.
+pub struct ServedTls {
+    pub tls: ServerTls,
+    /// One flag per listener, in their order: whether it serves TLS.
+    pub encrypted: Vec<bool>,
+}
+
+impl ServedTls {
+    fn endpoints(&self, listeners: Vec<Listener>) -> Vec<Endpoint> {
+        listeners
+            .into_iter()
+            .zip(self.encrypted.iter().chain(std::iter::repeat(&false)))
+            .map(|(listener, tls)| Endpoint {
+                listener,
+                tls: tls.then(|| self.tls.clone()),
+            })
+            .collect()
+    }
+
+    /// SIGHUP: the certificate and key files (and the other TLS settings) read again. A
+    /// configuration that does not load is logged, and the one in use is kept.
+    fn reload(&mut self, settings: &TlsSettings) {
+        match ServerTls::from_settings(settings) {
+            Ok(Some(tls)) => {
+                self.tls = tls;
+                log::info!("SIGHUP: loaded the TLS certificate again for new connections");
+            }
+            Ok(None) => log::error!(
+                "SIGHUP: --certfile is no longer set, but https listeners need it (a change \
+                 of --bind waits for a restart); the certificate in use is kept"
+            ),
+            Err(error) => {
+                log::error!("SIGHUP: {error}; the TLS certificate in use is kept")
+            }
+        }
+    }
 }
 
 /// What a SIGHUP reads again and a SIGUSR2 runs again.
@@ -59,6 +102,7 @@ pub struct Prepared {
     pub listeners: Vec<Listener>,
     pub identity: Option<Identity>,
     pub pid_file: Option<PidFile>,
+    pub tls: Option<ServedTls>,
 }
 
 impl<'py> ForkLauncher<'py> {
@@ -70,6 +114,7 @@ impl<'py> ForkLauncher<'py> {
             listeners,
             identity,
             pid_file,
+            tls,
         } = prepared;
         ForkLauncher {
             py,
@@ -81,6 +126,7 @@ impl<'py> ForkLauncher<'py> {
             identity,
             pid_file,
             handed_over: false,
+            tls,
         }
     }
 
@@ -133,6 +179,14 @@ impl WorkerLauncher for ForkLauncher<'_> {
             Err(error) => log::error!(
                 "SIGHUP: the settings cannot be read again, so they stay as they were: {error}"
             ),
+        }
+        match &mut self.tls {
+            Some(tls) => tls.reload(&self.loaded.settings.tls),
+            None if self.loaded.settings.tls.certfile.is_some() => log::warn!(
+                "SIGHUP: no listener serves TLS, so --certfile takes effect only when \
+                 ferrogate restarts (or upgrades with SIGUSR2)"
+            ),
+            None => {}
         }
         supervisor_options(&self.loaded.settings)
     }
@@ -239,7 +293,10 @@ fn run_worker(
     hooks::run_logged(py, "post_fork", 0);
     // Before the identity changes: only the user that reserved an address may join its group.
     let listeners = match own_listeners(listeners, settings.backlog) {
-        Ok(listeners) => listeners,
+        Ok(listeners) => match &launcher.tls {
+            Some(tls) => tls.endpoints(listeners),
+            None => listeners.into_iter().map(Endpoint::plain).collect(),
+        },
         Err(error) => {
             log::error!("--reuse-port: cannot listen on a socket of this worker's own: {error}");
             return supervisor::EXIT_WORKER_BOOT_FAILED;
@@ -261,7 +318,11 @@ fn run_worker(
     hooks::run_logged(py, "post_worker_init", 0);
     if settings.reload {
         let options = ReloadOptions {
-            extra_files: settings.reload_extra_file.clone(),
+            // A renewed certificate is reloaded like a changed module.
+            extra_files: (settings.reload_extra_file.iter())
+                .chain(settings.tls.files())
+                .cloned()
+                .collect(),
             include: settings.reload_include.clone(),
         };
         reloader::start(py, options);

@@ -1,5 +1,6 @@
 //! `ferrogate.make_server(host, port, app)`: the `wsgiref.simple_server` interface, served by
 //! ferrogate in the calling process (no fork), so tutorial scripts only change their import.
+//! With `certfile=` (and `keyfile=`) it serves https.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -11,9 +12,13 @@ use tokio::sync::Notify;
 
 use super::errors::to_python;
 use super::serving::AppRuntime;
+use std::path::PathBuf;
+
 use crate::config::{BindAddress, Settings};
+use crate::error::Error;
 use crate::observe::{error_log, AccessLog};
-use crate::server::{self, Listener};
+use crate::server::tls::ServerTls;
+use crate::server::{self, Endpoint, Listener};
 
 /// Lets `shutdown()` (another thread) stop `serve_forever()` and wait until it has.
 #[derive(Default)]
@@ -34,9 +39,18 @@ pub struct SimpleServer {
     server_address: (String, u16),
     control: Arc<ServeControl>,
     settings: Settings,
+    /// `certfile=`: every connection speaks TLS.
+    tls: Option<ServerTls>,
 }
 
 impl SimpleServer {
+    fn endpoint(&self) -> PyResult<Endpoint> {
+        Ok(Endpoint {
+            listener: self.listener()?,
+            tls: self.tls.clone(),
+        })
+    }
+
     fn listener(&self) -> PyResult<Listener> {
         let guard = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         let listener = guard
@@ -72,19 +86,31 @@ impl SimpleServer {
 #[pymethods]
 impl SimpleServer {
     #[new]
-    fn new(host: &str, port: u16, app: Py<PyAny>) -> PyResult<SimpleServer> {
+    #[pyo3(signature = (host, port, app, certfile = None, keyfile = None))]
+    fn new(
+        host: &str,
+        port: u16,
+        app: Py<PyAny>,
+        certfile: Option<PathBuf>,
+        keyfile: Option<PathBuf>,
+    ) -> PyResult<SimpleServer> {
         let _ = error_log::init("-", crate::config::LogLevel::Info);
+        let mut settings = Settings::defaults();
+        settings.tls.certfile = certfile;
+        settings.tls.keyfile = keyfile;
+        let tls = ServerTls::from_settings(&settings.tls)
+            .map_err(|error| to_python(Error::Config(error.to_string())))?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
         let address = BindAddress::Tcp {
             host: host.to_string(),
             port,
+            scheme: crate::config::BindScheme::Unspecified,
         };
         let listener = server::bind(&address, Settings::defaults().backlog)
             .map_err(|e| to_python(e.into()))?;
         let local = listener
             .local_addr()
             .expect("invariant: a TCP listener has a local address");
-        let mut settings = Settings::defaults();
         // wsgiref serves one request at a time; ferrogate's default threads keep it responsive.
         settings.workers = 1;
         Ok(SimpleServer {
@@ -93,6 +119,7 @@ impl SimpleServer {
             server_address: (local.ip().to_string(), local.port()),
             control: Arc::default(),
             settings,
+            tls,
         })
     }
 
@@ -109,19 +136,23 @@ impl SimpleServer {
         let server_address = listener.local_addr().map_or((String::new(), 0), |local| {
             (local.ip().to_string(), local.port())
         });
+        // `--certfile` in argv: every connection speaks TLS (`ferrogate.wrap_ssl`).
+        let tls = ServerTls::from_settings(&settings.tls)
+            .map_err(|error| to_python(Error::Config(error.to_string())))?;
         Ok(SimpleServer {
             app,
             listener: Mutex::new(Some(listener)),
             server_address,
             control: Arc::default(),
             settings,
+            tls,
         })
     }
 
     /// Serves until `shutdown()` is called or the process gets Ctrl-C (KeyboardInterrupt).
     #[pyo3(signature = (poll_interval = 0.5))]
     fn serve_forever(&self, py: Python<'_>, poll_interval: f64) -> PyResult<()> {
-        let listener = self.listener()?;
+        let endpoint = self.endpoint()?;
         let runtime = AppRuntime::start(
             py,
             self.app.clone_ref(py),
@@ -149,7 +180,7 @@ impl SimpleServer {
                                 _ = io_control.interrupt.notified() => Duration::ZERO,
                             }
                         };
-                        server::serve(vec![listener], handler, options, max_connections, stop).await
+                        server::serve(vec![endpoint], handler, options, max_connections, stop).await
                     });
                     caller.unpark();
                     served
@@ -179,7 +210,7 @@ impl SimpleServer {
 
     /// Waits for one connection, answers its request, and returns.
     fn handle_request(&self, py: Python<'_>) -> PyResult<()> {
-        let listener = self.listener()?;
+        let endpoint = self.endpoint()?;
         let runtime = AppRuntime::start(
             py,
             self.app.clone_ref(py),
@@ -190,7 +221,7 @@ impl SimpleServer {
         runtime
             .run(py, move |handler, mut options| async move {
                 options.limits.keep_alive = None;
-                server::serve_one_connection(listener, handler, options).await
+                server::serve_one_connection(endpoint, handler, options).await
             })
             .map_err(|e| to_python(e.into()))
     }

@@ -13,18 +13,39 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireErro
 use tokio::task::JoinHandle;
 
 use super::room::OpenConnections;
+use super::tls::{self, Handshake, HandshakeError, ServerTls};
 use super::Listener;
-use crate::handler::{ConnectionInfo, Handler};
+use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::status::Failure;
-use crate::http::{ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer, Socket};
+use crate::http::{
+    refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer,
+    RequestError,
+};
 use crate::observe::LogThrottle;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+/// A listening socket and whether its connections speak TLS.
+pub struct Endpoint {
+    pub listener: Listener,
+    /// `Some` on an https listener (TCP only).
+    pub tls: Option<ServerTls>,
+}
+
+impl Endpoint {
+    pub fn plain(listener: Listener) -> Endpoint {
+        Endpoint {
+            listener,
+            tls: None,
+        }
+    }
+}
+
 enum AsyncListener {
     Tcp {
         listener: tokio::net::TcpListener,
+        tls: Option<ServerTls>,
         /// The address every connection is accepted on, when the listener is bound to one
         /// (not to 0.0.0.0 or ::): then no connection needs its own getsockname().
         local: Option<SocketAddr>,
@@ -36,7 +57,8 @@ enum AsyncListener {
 }
 
 impl AsyncListener {
-    fn from_std(listener: Listener) -> io::Result<AsyncListener> {
+    fn from_std(endpoint: Endpoint) -> io::Result<AsyncListener> {
+        let Endpoint { listener, tls } = endpoint;
         Ok(match listener {
             Listener::Tcp(l) => {
                 // Linux copies TCP_NODELAY from the listener (set in bind_tcp) to each
@@ -47,6 +69,7 @@ impl AsyncListener {
                 let local = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
                 AsyncListener::Tcp {
                     listener: tokio::net::TcpListener::from_std(l)?,
+                    tls,
                     local,
                     nodelay_inherited,
                 }
@@ -175,7 +198,7 @@ impl<H> Drop for OpenConnection<H> {
 /// with at most `max_connections` open at once. `shutdown` is first polled once every accept
 /// loop runs, so it may tell others that this server accepts (the worker's heartbeat does).
 pub async fn serve<H, S>(
-    listeners: Vec<Listener>,
+    listeners: Vec<Endpoint>,
     handler: H,
     options: ConnectionOptions,
     max_connections: usize,
@@ -239,17 +262,14 @@ where
 
 /// Accepts one connection on `listener`, serves it to the end, and returns.
 pub async fn serve_one_connection<H: Handler>(
-    listener: Listener,
+    listener: Endpoint,
     handler: H,
     options: ConnectionOptions,
 ) -> io::Result<()> {
     let (_stop_tx, stop_rx) = watch::channel(false);
     let context = Arc::new(ConnectionContext::new(handler, options, 1, stop_rx));
     let listener = AsyncListener::from_std(listener)?;
-    let served = match accept(&listener).await? {
-        Accepted::Tcp(stream, info) => spawn_connection(&context, None, stream, info),
-        Accepted::Unix(stream, info) => spawn_connection(&context, None, stream, info),
-    };
+    let served = spawn_connection(&context, None, accept(&listener).await?);
     let _ = served.await;
     Ok(())
 }
@@ -308,10 +328,7 @@ fn spawn_accepted<H: Handler>(
     slot: Option<OwnedSemaphorePermit>,
     accepted: Accepted,
 ) {
-    match accepted {
-        Accepted::Tcp(stream, info) => drop(spawn_connection(context, slot, stream, info)),
-        Accepted::Unix(stream, info) => drop(spawn_connection(context, slot, stream, info)),
-    }
+    drop(spawn_connection(context, slot, accepted));
 }
 
 /// Takes every connection already waiting on `listener`, without waiting for more (or for
@@ -331,15 +348,23 @@ fn accept_waiting<H: Handler>(listener: &AsyncListener, context: &Arc<Connection
     }
 }
 
-enum Accepted {
-    Tcp(tokio::net::TcpStream, ConnectionInfo),
-    Unix(tokio::net::UnixStream, ConnectionInfo),
+struct Accepted {
+    stream: Stream,
+    info: ConnectionInfo,
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+    /// Its handshake runs in the connection's task.
+    Tls(tokio::net::TcpStream, ServerTls),
 }
 
 async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
     match listener {
         AsyncListener::Tcp {
             listener,
+            tls,
             local,
             nodelay_inherited,
         } => {
@@ -349,14 +374,19 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
                 let _ = stream.set_nodelay(true);
             }
             let local = (*local).or_else(|| stream.local_addr().ok());
-            Ok(Accepted::Tcp(
-                stream,
-                ConnectionInfo::direct(Some(peer), local),
-            ))
+            let info = ConnectionInfo::direct(Some(peer), local);
+            let stream = match tls {
+                Some(tls) => Stream::Tls(stream, tls.clone()),
+                None => Stream::Tcp(stream),
+            };
+            Ok(Accepted { stream, info })
         }
         AsyncListener::Unix(l) => {
             let (stream, _) = l.accept().await?;
-            Ok(Accepted::Unix(stream, ConnectionInfo::direct(None, None)))
+            Ok(Accepted {
+                stream: Stream::Unix(stream),
+                info: ConnectionInfo::direct(None, None),
+            })
         }
     }
 }
@@ -366,26 +396,35 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
 /// Why two tasks: a watch polled inside the connection's task is polled at every wake-up of
 /// it, several per request (1k instructions per hello request); its own task wakes twice per
 /// timeout.
-fn spawn_connection<H: Handler, S: Socket>(
+fn spawn_connection<H: Handler>(
     context: &Arc<ConnectionContext<H>>,
     slot: Option<OwnedSemaphorePermit>,
-    socket: S,
-    mut info: ConnectionInfo,
+    accepted: Accepted,
 ) -> JoinHandle<()> {
     context.open.fetch_add(1, Ordering::AcqRel);
     let activity = Arc::new(ConnectionActivity::default());
-    let peer = info;
+    let Accepted { stream, mut info } = accepted;
+    let peer = info.clone();
     let serving = {
         let context = context.clone();
         let activity = activity.clone();
         tokio::spawn(async move {
-            let served = context.server.serve(socket, &mut info, activity).await;
+            let server = &context.server;
+            let served = match stream {
+                Stream::Tcp(socket) => server.serve(socket, &mut info, activity).await,
+                Stream::Unix(socket) => server.serve(socket, &mut info, activity).await,
+                // Boxed: the handshake's state (over 1 KiB) would otherwise enlarge every
+                // connection's task, plain ones too.
+                Stream::Tls(socket, tls) => {
+                    Box::pin(serve_tls(server, socket, &tls, &mut info, activity)).await
+                }
+            };
             finish(served, &info);
         })
     };
     let key = context
         .connections
-        .add(activity.clone(), serving.abort_handle(), peer);
+        .add(activity.clone(), serving.abort_handle(), peer.clone());
     let open = OpenConnection {
         context: context.clone(),
         _slot: slot,
@@ -393,6 +432,7 @@ fn spawn_connection<H: Handler, S: Socket>(
     };
     let timeout = context.server.options.limits.idle_timeout();
     let mut stop = context.stop.clone();
+    let info = peer;
     tokio::spawn(async move {
         let _open = open;
         let abort = serving.abort_handle();
@@ -405,6 +445,51 @@ fn spawn_connection<H: Handler, S: Socket>(
             () = idle_after_stop(&mut stop, &activity) => abort.abort(),
         }
     })
+}
+
+/// The TLS handshake, then HTTP/1 over it. The handshake counts as a head arriving: the
+/// idle watch leaves it to `--header-timeout`, its own deadline.
+async fn serve_tls<H: Handler>(
+    server: &HttpServer<H>,
+    socket: tokio::net::TcpStream,
+    tls: &ServerTls,
+    info: &mut ConnectionInfo,
+    activity: Arc<ConnectionActivity>,
+) -> Result<(), ConnectionError> {
+    let shaking = activity.head_started();
+    let handshake = tls::handshake(socket, tls, server.options.limits.header_timeout).await;
+    drop(shaking);
+    match handshake {
+        Ok(Handshake::Done(socket, facts)) => {
+            info.scheme = Scheme::Https;
+            info.tls = Some(facts);
+            server.serve(socket, info, activity).await
+        }
+        Ok(Handshake::PlainHttp(socket)) => {
+            Err(refuse_connection(socket, RequestError::PlainHttpOnTlsPort).await)
+        }
+        Err(error) => {
+            log_handshake_failure(&error, info);
+            Ok(())
+        }
+    }
+}
+
+/// A client that goes away before a byte is only worth a debug line; the rest are clients'
+/// faults, throttled like refused requests.
+fn log_handshake_failure(error: &HandshakeError, info: &ConnectionInfo) {
+    let peer = peer_name(info);
+    match error {
+        HandshakeError::Closed => log::debug!("Connection from {peer}: {error}"),
+        _ => {
+            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
+                log::warn!(
+                    "Closed the connection from {peer}: {error}{}",
+                    withheld_note(withheld)
+                );
+            }
+        }
+    }
 }
 
 /// Resolves once the server is stopping and the connection has been without a request for

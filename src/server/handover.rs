@@ -45,7 +45,7 @@ pub fn take_matching(inherited: &mut Vec<Listener>, address: &BindAddress) -> Op
 fn matches(listener: &Listener, address: &BindAddress) -> bool {
     match address {
         BindAddress::Fd(fd) => raw_fd(listener) == *fd,
-        BindAddress::Tcp { host, port } => {
+        BindAddress::Tcp { host, port, .. } => {
             let Some(local) = listener.local_addr() else {
                 return false;
             };

@@ -86,7 +86,7 @@ pub fn bind_shared(
         }
     };
     match address {
-        BindAddress::Tcp { host, port } => {
+        BindAddress::Tcp { host, port, .. } => {
             let resolved = (host.as_str(), *port)
                 .to_socket_addrs()
                 .map_err(fail)?

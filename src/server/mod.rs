@@ -6,6 +6,7 @@ pub mod handover;
 mod listener;
 mod port_owner;
 mod room;
+pub mod tls;
 
-pub use accept::{serve, serve_one_connection};
+pub use accept::{serve, serve_one_connection, Endpoint};
 pub use listener::{bind, bind_shared, BindError, Listener, Sharing};

@@ -124,7 +124,7 @@ mod tests {
         let idle = Arc::new(ConnectionActivity::default());
         let info = ConnectionInfo::direct(None, None);
         let (running_task, idle_task) = (parked_task(), parked_task());
-        open.add(running, running_task.clone(), info);
+        open.add(running, running_task.clone(), info.clone());
         open.add(idle, idle_task.clone(), info);
         assert!(
             !open.close_one_for_room(2),

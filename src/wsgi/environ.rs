@@ -15,7 +15,7 @@ use super::errors::WsgiErrors;
 use super::file_wrapper::FileWrapper;
 use super::input::WsgiInput;
 use super::WsgiConfig;
-use crate::handler::{ConnectionInfo, Scheme};
+use crate::handler::{ConnectionInfo, Scheme, TlsFacts};
 
 /// Entries the environ template has room for: its own keys plus the request's headers, so a
 /// copy of it takes a typical request's headers without growing (which rebuilds the table).
@@ -341,8 +341,35 @@ impl EnvironBuilder {
         if connection.scheme == Scheme::Https {
             environ.set_item("wsgi.url_scheme", "https")?;
         }
+        if let Some(tls) = &connection.tls {
+            set_tls_keys(&environ, tls)?;
+        }
         Ok(environ)
     }
+}
+
+/// mod_ssl's names for the TLS connection a request came on (HTTPS, SSL_*).
+fn set_tls_keys(environ: &Bound<'_, PyDict>, tls: &TlsFacts) -> PyResult<()> {
+    environ.set_item("HTTPS", "on")?;
+    environ.set_item("SSL_PROTOCOL", tls.protocol)?;
+    environ.set_item("SSL_CIPHER", tls.cipher)?;
+    if let Some(name) = &tls.server_name {
+        environ.set_item("SSL_TLS_SNI", &**name)?;
+    }
+    match &tls.client {
+        Some(client) => {
+            // rustls verified it against --ca-certs, or the handshake failed.
+            environ.set_item("SSL_CLIENT_VERIFY", "SUCCESS")?;
+            environ.set_item("SSL_CLIENT_CERT", &client.pem)?;
+            environ.set_item("SSL_CLIENT_S_DN", &client.subject)?;
+            environ.set_item("SSL_CLIENT_I_DN", &client.issuer)?;
+            environ.set_item("SSL_CLIENT_M_SERIAL", &client.serial)?;
+            environ.set_item("SSL_CLIENT_V_START", &client.not_before)?;
+            environ.set_item("SSL_CLIENT_V_END", &client.not_after)?;
+        }
+        None => environ.set_item("SSL_CLIENT_VERIFY", "NONE")?,
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ impl Handler for WsgiHandler {
         let (reply, response) = Reply::new(self.pool.outbox());
         let job = Job {
             head,
-            connection: *connection,
+            connection: connection.clone(),
             input,
             reply,
         };

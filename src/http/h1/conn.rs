@@ -211,7 +211,7 @@ impl<H: Handler> HttpServer<H> {
             };
             let _in_progress = activity.request_started();
             let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
-            let mut request_info = *info;
+            let mut request_info = info.clone();
             if let Some(gateway) = head.gateway.take() {
                 // Believed as proxy headers are: only from a trusted web server.
                 if trusted {
@@ -303,7 +303,7 @@ impl<H: Handler> HttpServer<H> {
             match next_step(written, pumped) {
                 Next::KeepAlive => {}
                 Next::Close { unread } => {
-                    close(&mut reader, &mut writer, unread).await;
+                    close(&mut reader, &mut writer, unread, S::ENCRYPTED).await;
                     return Ok(());
                 }
                 Next::Abort(error) => return Err(error),
@@ -514,12 +514,26 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
                     Poll::Pending => return Poll::Pending,
                 }
             }
+            if let Poll::Ready(Err(error)) = Pin::new(&mut *writer).poll_flush(cx) {
+                return Poll::Ready(Err(error));
+            }
             continue_state.mark_sent();
         }
         Pin::new(&mut reply).poll(cx).map(Ok)
     })
     .await
 }
+
+/// Answers a connection with `error`'s status before any request is read from it (plain
+/// HTTP sent to a TLS port), then closes it.
+pub async fn refuse_connection<S: Socket>(mut socket: S, error: RequestError) -> ConnectionError {
+    let (mut reader, writer) = socket.halves();
+    let mut writer = TimedWriter::new(writer, REFUSAL_WRITE_TIMEOUT);
+    refuse(&mut reader, &mut writer, &mut WriteBatch::default(), error).await
+}
+
+/// How long a client refused before its first request gets to take the answer.
+const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Answers a refused request with its status, then closes without resetting the connection.
 /// Returns the error for the caller's log line.
@@ -537,21 +551,27 @@ async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + SendFile + Unpin>(
         .await
         .is_ok()
     {
-        close(reader, writer, true).await;
+        close(reader, writer, true, false).await;
     }
     ConnectionError::Refused(error)
 }
 
-/// Ends the connection with a FIN. With `unread` (the client may still be sending), what it
-/// sends is read and discarded for a moment first: closing a socket with unread data resets
-/// the connection, and the reset can destroy the response before the client has read it.
+/// Ends the connection with a FIN (after TLS's close_notify when `encrypted`). With `unread`
+/// (the client may still be sending), what it sends is read and discarded for a moment
+/// first: closing a socket with unread data resets the connection, and the reset can
+/// destroy the response before the client has read it.
 async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut R,
     writer: &mut W,
     unread: bool,
+    encrypted: bool,
 ) {
-    // PERF: without `unread`, dropping the socket sends the FIN; no shutdown() needed.
-    if !unread || writer.shutdown().await.is_err() {
+    // PERF: without `unread`, dropping a plain socket sends the FIN; no shutdown() needed.
+    if !unread && !encrypted {
+        return;
+    }
+    // On TLS this sends close_notify first.
+    if writer.shutdown().await.is_err() || !unread {
         return;
     }
     let mut discard = vec![0u8; HEAD_READ_BYTES];

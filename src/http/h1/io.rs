@@ -1,5 +1,5 @@
 //! The connection's byte streams: the `Socket` abstraction the HTTP/1 driver runs on (TCP,
-//! Unix, later TLS), and a writer that gives up on a client that stops reading.
+//! Unix, TLS from `server::tls`), and a writer that gives up on a client that stops reading.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -21,6 +21,9 @@ pub trait Socket: Send + 'static {
     type Writer<'a>: AsyncWrite + SendFile + Unpin + Send
     where
         Self: 'a;
+    /// Whether the stream is TLS: then a close sends close_notify first, so the client can
+    /// tell a complete response read until close from a cut one.
+    const ENCRYPTED: bool = false;
     fn halves(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
     /// The descriptor a blocking thread may read a request body from directly; `None` where
     /// the bytes on the socket are not the request's (an encrypted stream).

@@ -16,7 +16,7 @@ mod send_file;
 mod target;
 mod write;
 
-pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
+pub use conn::{refuse_connection, ConnectionError, ConnectionOptions, HttpServer};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;

@@ -96,6 +96,12 @@ impl WriteBatch {
                 .collect();
             write_all_vectored(writer, &mut slices).await
         };
+        // A TLS writer may hold the last records back until flushed; a plain socket's flush
+        // does nothing.
+        let result = match result {
+            Ok(()) => writer.flush().await,
+            error => error,
+        };
         self.text.clear();
         self.text_start = 0;
         self.parts.clear();
