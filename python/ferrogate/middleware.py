@@ -28,6 +28,6 @@ runs as Python. At debug level ferrogate logs which layers it lifted.
 
 from __future__ import annotations
 
-from ._ferrogate import Compress, IPFilter, Mount, RateLimit, RequestId, StaticFiles
+from ._ferrogate import Compress, Forward, IPFilter, Mount, RateLimit, RequestId, StaticFiles
 
-__all__ = ["Compress", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]
+__all__ = ["Compress", "Forward", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::compress::CompressOptions;
+use super::forward::Forward;
 use super::ip_filter::IpFilter;
 use super::limit_key::RateLimit;
 use super::mount::Mount;
@@ -37,6 +38,8 @@ pub enum Node {
         limit: Arc<RateLimit>,
         next: Arc<Node>,
     },
+    /// Sends the request to an upstream server and answers with its response.
+    Forward(Arc<Forward>),
     /// Compresses what `next` answers, as the client's Accept-Encoding allows.
     Compress {
         options: Arc<CompressOptions>,
