@@ -16,6 +16,7 @@ mod balance;
 mod body;
 mod headers;
 mod health;
+mod health_table;
 mod outside;
 mod probe;
 mod upstream;
@@ -37,6 +38,7 @@ pub use health::HealthOptions;
 pub use outside::send_outside;
 pub use upstream::Upstream;
 
+use super::rate_limit::TableName;
 use super::Refusal;
 use crate::http::Response;
 use balance::Balancer;
@@ -131,7 +133,12 @@ pub struct Forward {
 }
 
 impl Forward {
-    pub fn new(upstreams: &[String], options: ForwardOptions) -> Result<Forward, String> {
+    /// `shared`: the host's health table for this layer (None: per process).
+    pub fn new(
+        upstreams: &[String],
+        options: ForwardOptions,
+        shared: Option<&TableName>,
+    ) -> Result<Forward, String> {
         if upstreams.is_empty() {
             return Err("Forward needs at least one upstream".into());
         }
@@ -148,7 +155,7 @@ impl Forward {
         let weights = upstreams.iter().map(|u| u.weight).collect();
         Ok(Forward {
             balancer: Balancer::new(options.strategy.clone(), weights),
-            health: Health::new(upstreams.len(), options.health),
+            health: Health::new(upstreams.len(), options.health, shared),
             slots: upstreams
                 .iter()
                 .map(|_| Arc::new(Semaphore::new(options.max_connections)))
@@ -189,7 +196,7 @@ impl Forward {
     }
 
     /// Starts the active checks on the current runtime, once per process.
-    fn start_probing(self: &Arc<Self>) {
+    pub fn start_probing(self: &Arc<Self>) {
         if self.options.health_path.is_some() && self.probing.get().is_none() {
             self.probing.get_or_init(|| {
                 tokio::spawn(probe::run(self.clone(), self.build_client()));

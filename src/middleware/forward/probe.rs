@@ -1,6 +1,8 @@
 //! The active health checks: every `health_interval`, a GET of the health path on each
 //! upstream; a 2xx or 3xx within the interval (and the timeout) is a pass. Runs as one task
-//! on the runtime of the process's first forwarded request, with its own pooled client.
+//! per worker on its I/O runtime (started with the worker, or on the first request of the
+//! WSGI object), with its own pooled client; the workers take turns (`claim_probe`), so an
+//! upstream is probed once per interval per host.
 
 use std::sync::Arc;
 
@@ -19,6 +21,9 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
     loop {
         ticks.tick().await;
         for (index, upstream) in forward.upstreams.iter().enumerate() {
+            if !forward.health.claim_probe(index, forward.options.health_interval) {
+                continue;
+            }
             let uri = format!("http://{}{}{}", upstream.authority, upstream.base, path);
             let mut request = Request::new(OutgoingBody::Empty);
             *request.method_mut() = Method::GET;

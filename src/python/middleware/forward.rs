@@ -4,6 +4,8 @@
 //! the same Rust client forwards on a small runtime of its own while the calling thread waits
 //! with the GIL released, so both ways behave alike (middleware/forward/).
 
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +18,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use tokio::sync::mpsc;
 
 use super::environ::{bytes_of, client_ip, refuse};
+use super::rate_limit::table_owner;
 use crate::http::{BodyContent, BodyError, BodyReadError, Response};
+use crate::middleware::rate_limit::TableName;
 use crate::middleware::forward::{
     send_outside, Forward as Layer, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
 };
@@ -42,6 +46,23 @@ const PATH: &AsciiSet = &CONTROLS
 #[pyclass(name = "Forward", module = "ferrogate.middleware", frozen)]
 pub struct Forward {
     pub(super) layer: Arc<Layer>,
+}
+
+/// Forwards made so far in this process: the same import makes them in the same order in
+/// every worker, so the n-th Forward of each worker shares one health table.
+static FORWARDS_MADE: AtomicU32 = AtomicU32::new(0);
+
+/// The host's health table for the n-th Forward made here, named for its upstreams too (a
+/// worker running other code after a reload never reads another list's state).
+fn health_table(upstreams: &[String]) -> TableName {
+    let number = FORWARDS_MADE.fetch_add(1, Ordering::Relaxed);
+    let mut hasher = foldhash::fast::FixedState::with_seed(0).build_hasher();
+    upstreams.hash(&mut hasher);
+    TableName::new(&format!(
+        "{}-forward-{number}-{:016x}",
+        table_owner(),
+        hasher.finish()
+    ))
 }
 
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
@@ -116,7 +137,8 @@ impl Forward {
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             max_connections,
         };
-        let layer = Layer::new(&upstreams, options).map_err(invalid)?;
+        let layer = Layer::new(&upstreams, options, Some(&health_table(&upstreams)))
+            .map_err(invalid)?;
         Ok(Forward {
             layer: Arc::new(layer),
         })

@@ -63,6 +63,7 @@ pub fn wrap_with_settings(
     let options = PyDict::new(py);
     let built = (|| {
         options.set_item("mounts", &layers.mount)?;
+        options.set_item("forwards", &layers.forward)?;
         options.set_item("statics", &layers.static_files)?;
         options.set_item("static_max_age", layers.static_max_age)?;
         options.set_item("allow", layers.allow.to_string())?;
