@@ -123,10 +123,12 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 class Proxy:
     """A proxy's address, and its error log (ferrogate's stderr, or wsgiref's captured)."""
 
-    def __init__(self, host: str, port: int, log=lambda: ""):
+    def __init__(self, host: str, port: int, log=lambda: "", server=None):
         self.host = host
         self.port = port
         self.log = log
+        #: The ferrogate master serving it (None under wsgiref).
+        self.server: serving.Server | None = server
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -150,7 +152,7 @@ def proxy(way: str, upstreams: list[str], *flags: str, **options) -> Iterator[Pr
     native = ["--no-native-middleware"] if way == "python" else []
     env = {"FORWARD_UPSTREAMS": ",".join(upstreams), "FORWARD_OPTIONS": json.dumps(options)}
     with serving.serve("forward_stack:app", "--threads", "8", *native, *flags, env=env) as server:
-        yield Proxy(server.host, server.port, server.log)
+        yield Proxy(server.host, server.port, server.log, server)
 
 
 def _site(environ, start_response):

@@ -48,6 +48,10 @@ use upstream::Connector;
 
 type UpstreamClient = Client<Connector, OutgoingBody>;
 
+/// hyper's read buffer per upstream connection (its default grows to ~400 KiB): also the
+/// largest response head an upstream may send.
+const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// How a `Forward` behaves; every field is a keyword of the WSGI object.
 #[derive(Debug, Clone)]
 pub struct ForwardOptions {
@@ -185,6 +189,9 @@ impl Forward {
             .pool_max_idle_per_host(self.options.max_idle)
             // Host is ours to set (rewritten or preserved), not the URI's.
             .set_host(false)
+            // Bounds each piece of a response body read from an upstream: the stream
+            // channel to the client holds 16 pieces, so at most 1 MiB per response waits.
+            .http1_max_buf_size(UPSTREAM_READ_BUFFER_BYTES)
             .build(self.connector.clone())
     }
 
