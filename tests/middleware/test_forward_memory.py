@@ -15,8 +15,7 @@ from tests.middleware.forward_peers import ferrogate_upstream, proxy
 GIB = 1 << 30
 PIECE = 1 << 20
 #: What the transfers may add to the proxy worker's peak RSS (measured: 2.7 MiB lifted, 4.7 MiB
-#: through the Python object). A buffered body would add
-#: 1 GiB; the channels hold at most a few MiB.
+#: through the Python object). A buffered body would add 1 GiB.
 MAX_GROWTH_KIB = 16 * 1024
 
 
