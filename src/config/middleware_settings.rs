@@ -144,7 +144,9 @@ fn parse_forward(text: &str) -> Result<String, String> {
     let (prefix, rest) = text
         .split_once('=')
         .filter(|(prefix, _)| prefix.starts_with('/'))
-        .ok_or_else(|| format!("{text:?} is not PREFIX=URL[,URL...] with a prefix starting with '/'"))?;
+        .ok_or_else(|| {
+            format!("{text:?} is not PREFIX=URL[,URL...] with a prefix starting with '/'")
+        })?;
     let mut upstreams = 0;
     for item in rest.split(',').map(str::trim) {
         if item.contains("://") || item.starts_with("unix:") {

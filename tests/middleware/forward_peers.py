@@ -12,12 +12,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.validate import validator
 
 from ferrogate.middleware import Forward, Mount
+
 from tests import serving
 from tests.middleware.conftest import wait_port
 
@@ -158,7 +158,3 @@ def proxy(way: str, upstreams: list[str], *flags: str, **options) -> Iterator[Pr
 def _site(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
     return [b"site\n"]
-
-
-def unix_bind(tmp: Path, name: str) -> str:
-    return f"unix:{tmp / name}"

@@ -193,6 +193,9 @@ mod tests {
             }
         }
         let spread = counts(&balancer, 3000, |n| n.to_be_bytes().to_vec());
-        assert!(spread.iter().all(|&c| (800..1200).contains(&c)), "{spread:?}");
+        assert!(
+            spread.iter().all(|&c| (800..1200).contains(&c)),
+            "{spread:?}"
+        );
     }
 }

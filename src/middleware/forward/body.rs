@@ -122,7 +122,9 @@ impl Body for OutgoingBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
         let next = match self.get_mut() {
             OutgoingBody::Empty => return Poll::Ready(None),
-            OutgoingBody::Full(data) => return Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            OutgoingBody::Full(data) => {
+                return Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
+            }
             OutgoingBody::Streamed { first, rest } => {
                 if let Some(first) = first.take() {
                     return Poll::Ready(Some(Ok(Frame::data(first))));

@@ -71,7 +71,11 @@ pub fn to_upstream(headers: &mut HeaderMap, rewrite: &Rewrite<'_>) {
         None => "unknown".to_owned(),
     };
     let chain = joined(headers, &X_FORWARDED_FOR);
-    set(headers, X_FORWARDED_FOR, &ending_with(&chain, &for_value, |e| e == for_value));
+    set(
+        headers,
+        X_FORWARDED_FOR,
+        &ending_with(&chain, &for_value, |e| e == for_value),
+    );
     set(headers, X_FORWARDED_PROTO, client.scheme);
     if let Some(host) = client.host {
         headers.insert(X_FORWARDED_HOST, host.clone());
@@ -94,7 +98,11 @@ pub fn to_upstream(headers: &mut HeaderMap, rewrite: &Rewrite<'_>) {
             .split(';')
             .any(|pair| pair.trim().eq_ignore_ascii_case(&own_for))
     };
-    set(headers, FORWARDED, &ending_with(&chain, &forwarded, is_client));
+    set(
+        headers,
+        FORWARDED,
+        &ending_with(&chain, &forwarded, is_client),
+    );
     if rewrite.via {
         let via = joined(headers, &VIA);
         set(headers, VIA, &ending_with(&via, "1.1 ferrogate", |_| false));
@@ -221,7 +229,10 @@ mod tests {
     fn a_chain_that_names_the_client_is_cut_there_not_repeated() {
         let mut headers = map(&[
             ("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.2"),
-            ("forwarded", "for=198.51.100.1, for=203.0.113.9;proto=http, for=10.0.0.2"),
+            (
+                "forwarded",
+                "for=198.51.100.1, for=203.0.113.9;proto=http, for=10.0.0.2",
+            ),
         ]);
         let rewrite = Rewrite {
             client: ClientFacts {
@@ -234,6 +245,9 @@ mod tests {
         };
         to_upstream(&mut headers, &rewrite);
         assert_eq!(headers["x-forwarded-for"], "198.51.100.1, 203.0.113.9");
-        assert_eq!(headers["forwarded"], "for=198.51.100.1, for=203.0.113.9;proto=http");
+        assert_eq!(
+            headers["forwarded"],
+            "for=198.51.100.1, for=203.0.113.9;proto=http"
+        );
     }
 }

@@ -256,7 +256,10 @@ impl Forward {
                 let permit = self.slots[index].clone().acquire_owned().await;
                 let permit = permit.expect("invariant: slots are never closed");
                 let held = Held::new(self.clone(), index, permit);
-                client.request(outgoing).await.map(|response| (response, held))
+                client
+                    .request(outgoing)
+                    .await
+                    .map(|response| (response, held))
             };
             match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok((response, held))) => {
@@ -294,9 +297,7 @@ impl Forward {
             true => "no upstream in rotation".to_owned(),
             false => failures.join("; "),
         };
-        log::warn!(
-            "Forward: {method} {path_and_query}: 502: {why}"
-        );
+        log::warn!("Forward: {method} {path_and_query}: 502: {why}");
         Err(Refusal::BadGateway)
     }
 
@@ -425,7 +426,10 @@ mod tests {
 
     #[test]
     fn strip_prefix_counts_decoded_bytes_in_the_raw_path() {
-        assert_eq!(upstream_path("/s%20x/a%2Fb", Some("q=1"), 3, true), "/a%2Fb?q=1");
+        assert_eq!(
+            upstream_path("/s%20x/a%2Fb", Some("q=1"), 3, true),
+            "/a%2Fb?q=1"
+        );
         assert_eq!(upstream_path("/search", None, 7, true), "/");
         assert_eq!(upstream_path("/search/x", None, 7, false), "/search/x");
     }

@@ -21,7 +21,10 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
     loop {
         ticks.tick().await;
         for (index, upstream) in forward.upstreams.iter().enumerate() {
-            if !forward.health.claim_probe(index, forward.options.health_interval) {
+            if !forward
+                .health
+                .claim_probe(index, forward.options.health_interval)
+            {
                 continue;
             }
             let uri = format!("http://{}{}{}", upstream.authority, upstream.base, path);

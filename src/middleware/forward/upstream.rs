@@ -26,7 +26,10 @@ pub const MAX_WEIGHT: u32 = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// `host:port` as given (a name is resolved when a connection is made).
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
 }
 
@@ -62,7 +65,9 @@ impl Upstream {
                     .and_then(|w| w.parse::<u32>().ok())
                     .filter(|w| (1..=MAX_WEIGHT).contains(w))
                     .ok_or_else(|| {
-                        format!("{text:?}: the only option is weight=N with N from 1 to {MAX_WEIGHT}")
+                        format!(
+                            "{text:?}: the only option is weight=N with N from 1 to {MAX_WEIGHT}"
+                        )
                     })?;
                 (url.trim(), weight)
             }

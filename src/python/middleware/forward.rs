@@ -4,7 +4,7 @@
 //! the same Rust client forwards on a small runtime of its own while the calling thread waits
 //! with the GIL released, so both ways behave alike (middleware/forward/).
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,10 +20,10 @@ use tokio::sync::mpsc;
 use super::environ::{bytes_of, client_ip, refuse};
 use super::rate_limit::table_owner;
 use crate::http::{BodyContent, BodyError, BodyReadError, Response};
-use crate::middleware::rate_limit::TableName;
 use crate::middleware::forward::{
     send_outside, Forward as Layer, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
 };
+use crate::middleware::rate_limit::TableName;
 
 /// A body at most this long is read whole before forwarding, so it can be retried.
 const WHOLE_BODY_BYTES: usize = 64 * 1024;
@@ -56,13 +56,8 @@ static FORWARDS_MADE: AtomicU32 = AtomicU32::new(0);
 /// worker running other code after a reload never reads another list's state).
 fn health_table(upstreams: &[String]) -> TableName {
     let number = FORWARDS_MADE.fetch_add(1, Ordering::Relaxed);
-    let mut hasher = foldhash::fast::FixedState::with_seed(0).build_hasher();
-    upstreams.hash(&mut hasher);
-    TableName::new(&format!(
-        "{}-forward-{number}-{:016x}",
-        table_owner(),
-        hasher.finish()
-    ))
+    let hash = foldhash::fast::FixedState::with_seed(0).hash_one(upstreams);
+    TableName::new(&format!("{}-forward-{number}-{hash:016x}", table_owner()))
 }
 
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
@@ -110,11 +105,15 @@ impl Forward {
         let invalid = |error: String| PyValueError::new_err(format!("Forward: {error}"));
         if let Some(path) = &health {
             if !path.starts_with('/') {
-                return Err(invalid(format!("health {path:?} must be a path starting with '/'")));
+                return Err(invalid(format!(
+                    "health {path:?} must be a path starting with '/'"
+                )));
             }
         }
         if max_fails == 0 || health_passes == 0 {
-            return Err(invalid("max_fails and health_passes must be at least 1".into()));
+            return Err(invalid(
+                "max_fails and health_passes must be at least 1".into(),
+            ));
         }
         let options = ForwardOptions {
             strategy: Strategy::parse(strategy, hash_key).map_err(invalid)?,
@@ -137,15 +136,20 @@ impl Forward {
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             max_connections,
         };
-        let layer = Layer::new(&upstreams, options, Some(&health_table(&upstreams)))
-            .map_err(invalid)?;
+        let layer =
+            Layer::new(&upstreams, options, Some(&health_table(&upstreams))).map_err(invalid)?;
         Ok(Forward {
             layer: Arc::new(layer),
         })
     }
 
     pub fn __repr__(&self) -> String {
-        let names: Vec<&str> = self.layer.upstreams().iter().map(|u| u.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .layer
+            .upstreams()
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect();
         format!("Forward({names:?})")
     }
 
@@ -189,7 +193,8 @@ impl Forward {
 impl Forward {
     /// The request's head from the environ, and its Content-Length.
     fn request(&self, environ: &Bound<'_, PyDict>) -> PyResult<(ForwardRequest, Option<usize>)> {
-        let text = |key: &str| -> PyResult<Vec<u8>> { Ok(bytes_of(environ, key)?.unwrap_or_default()) };
+        let text =
+            |key: &str| -> PyResult<Vec<u8>> { Ok(bytes_of(environ, key)?.unwrap_or_default()) };
         let method = Method::from_bytes(&text("REQUEST_METHOD")?)
             .map_err(|_| PyValueError::new_err("Forward: REQUEST_METHOD is not a method"))?;
         let mut path = match self.layer.options().strip_prefix {
@@ -208,7 +213,9 @@ impl Forward {
         }
         let mut headers = HeaderMap::new();
         for key in environ.keys() {
-            let Ok(key) = key.extract::<String>() else { continue };
+            let Ok(key) = key.extract::<String>() else {
+                continue;
+            };
             let name = match key.as_str() {
                 "CONTENT_TYPE" | "CONTENT_LENGTH" => key.replace('_', "-"),
                 _ => match key.strip_prefix("HTTP_") {
@@ -216,7 +223,9 @@ impl Forward {
                     Some(name) => name.replace('_', "-"),
                 },
             };
-            let Some(value) = bytes_of(environ, &key).ok().flatten() else { continue };
+            let Some(value) = bytes_of(environ, &key).ok().flatten() else {
+                continue;
+            };
             if value.is_empty() && key.starts_with("CONTENT_") {
                 continue;
             }
@@ -233,7 +242,9 @@ impl Forward {
                     .to_str()
                     .ok()
                     .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| PyValueError::new_err("Forward: CONTENT_LENGTH is not a number"))?,
+                    .ok_or_else(|| {
+                        PyValueError::new_err("Forward: CONTENT_LENGTH is not a number")
+                    })?,
             ),
             None => None,
         };
