@@ -10,8 +10,10 @@ from ferrogate.middleware import Forward, Mount
 
 
 def site(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
-    return [b"site\n"]
+    """``/pid``: the worker's pid (which worker answered); anything else: ``site``."""
+    body = str(os.getpid()).encode() if environ["PATH_INFO"] == "/pid" else b"site\n"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def build():

@@ -172,9 +172,12 @@ def test_passive_health_is_shared_by_the_workers_of_the_host():
         proxy("lifted", [dead, live.url("")], "--workers", "3", strip_prefix=True,
               max_fails=1, fail_timeout=60) as p,
     ):
+        workers = set()
         for _ in range(30):  # new connections: every worker takes some
             assert requests.get(p.url("/proxy/echo"), headers={"Connection": "close"}
                                 ).status_code == 200
+            workers.add(requests.get(p.url("/pid"), headers={"Connection": "close"}).text)
+        assert len(workers) >= 2, workers
         # One worker's failure took it out for all: per-process state would have each of the
         # three workers meet it (round robin) and take it out on its own.
         serving.wait_for_text(p.log, rf"upstream {dead} is out of rotation")

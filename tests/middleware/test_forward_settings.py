@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from importlib.metadata import entry_points
+from wsgiref.simple_server import make_server
 
 import pytest
 import requests
@@ -70,3 +73,20 @@ def test_a_bad_forward_option_value_stops_the_start_naming_it():
     )
     assert result.returncode != 0
     assert "strategy \"fastest\" is not round_robin, least_conn or hash" in result.stderr
+
+
+def test_paste_app_factory_builds_a_forward(two_upstreams):
+    """``use = egg:ferrogate#forward``: Paste Deploy finds the factory by its entry point and
+    passes the section's keys as strings."""
+    (point,) = entry_points(group="paste.app_factory", name="forward")
+    one, two = two_upstreams
+    app = point.load()({}, upstreams=f"{one}\n{two}", strip_prefix="false", timeout="5")
+    httpd = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/echo"
+        assert sorted(names(url, 4)) == ["one", "one", "two", "two"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

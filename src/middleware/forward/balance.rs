@@ -131,7 +131,13 @@ impl Balancer {
         hasher.write(key);
         hasher.write_usize(index);
         // A uniform number in (0, 1), then -w/ln(u): the highest wins with probability w/Σw.
-        let unit = ((hasher.finish() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        // foldhash is fast, not well mixed in its high bits for short keys: splitmix64's
+        // finalizer evens them out.
+        let mut mixed = hasher.finish();
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^= mixed >> 31;
+        let unit = ((mixed >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
         -f64::from(self.weights[index]) / unit.ln()
     }
 

@@ -81,10 +81,20 @@ fn map(name: &TableName, count: usize) -> std::io::Result<MmapRaw> {
         .mode(0o600)
         .open(name.path())?;
     let wanted = (count * STATE_BYTES) as u64;
-    // SAFETY: flock on a descriptor `file` owns for the call; released when it is closed.
+    // SAFETY: flock on a descriptor `file` owns for the call; no memory is passed.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    let mapped = size_and_map(&file, wanted);
+    // Unlocked explicitly: the mapping keeps the open file (and so a flock) alive after
+    // `file` is closed, which would block the next worker for good.
+    // SAFETY: as above.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+    mapped
+}
+
+/// Gives a new (empty) file its size and maps it; an existing one must be large enough.
+fn size_and_map(file: &std::fs::File, wanted: u64) -> std::io::Result<MmapRaw> {
     let length = file.metadata()?.len();
     if length == 0 {
         file.set_len(wanted)?;
@@ -93,5 +103,5 @@ fn map(name: &TableName, count: usize) -> std::io::Result<MmapRaw> {
             "it holds {length} bytes, not {wanted}"
         )));
     }
-    MmapRaw::map_raw(&file)
+    MmapRaw::map_raw(file)
 }

@@ -427,7 +427,7 @@ mod tests {
     #[test]
     fn strip_prefix_counts_decoded_bytes_in_the_raw_path() {
         assert_eq!(
-            upstream_path("/s%20x/a%2Fb", Some("q=1"), 3, true),
+            upstream_path("/s%20x/a%2Fb", Some("q=1"), 4, true),
             "/a%2Fb?q=1"
         );
         assert_eq!(upstream_path("/search", None, 7, true), "/");
