@@ -120,3 +120,21 @@ def test_an_upstream_that_fails_is_taken_out_then_tried_again_after_fail_timeout
         for _ in range(4):
             assert requests.get(p.url("/proxy/echo")).status_code == 200
         assert down in p.log()[mark:]
+
+
+@pytest.mark.parametrize("way", PROXY_WAYS)
+def test_a_slow_upload_is_not_a_timeout(way, live):
+    # The timeout is the upstream's time to answer once it has the body, not the client's
+    # time to send it.
+    with proxy(way, [live], strip_prefix=True, timeout=1) as p:
+        conn = http.client.HTTPConnection(p.host, p.port, timeout=10)
+        conn.putrequest("POST", "/proxy/echo")
+        conn.putheader("Content-Length", str(4 * 100_000))
+        conn.endheaders()
+        for _ in range(4):
+            conn.send(b"u" * 100_000)
+            time.sleep(0.6)
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        assert b'"length": 400000' in response.read()
+        conn.close()

@@ -14,7 +14,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::headers::remove_hop_by_hop;
 use crate::http::{BodyError, BodyReadError, BodySender, HeaderBlock, RequestBody};
@@ -154,6 +154,55 @@ impl Body for OutgoingBody {
             }
             OutgoingBody::Streamed { .. } => SizeHint::default(),
         }
+    }
+}
+
+/// A request body that says when it has all been taken (or was dropped): the upstream's
+/// timeout starts then.
+pub struct SentBody {
+    body: OutgoingBody,
+    sent: Option<oneshot::Sender<()>>,
+}
+
+impl SentBody {
+    pub fn new(body: OutgoingBody, sent: oneshot::Sender<()>) -> SentBody {
+        SentBody {
+            body,
+            sent: Some(sent),
+        }
+    }
+}
+
+impl From<OutgoingBody> for SentBody {
+    fn from(body: OutgoingBody) -> SentBody {
+        SentBody { body, sent: None }
+    }
+}
+
+impl Body for SentBody {
+    type Data = Bytes;
+    type Error = BodyReadError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
+        let this = self.get_mut();
+        let next = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = next {
+            if let Some(sent) = this.sent.take() {
+                let _ = sent.send(());
+            }
+        }
+        next
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -29,11 +29,11 @@ use http::header::HOST;
 use http::{HeaderMap, Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 pub use balance::{HashKey, Strategy};
 pub use body::OutgoingBody;
+use body::SentBody;
 pub use health::HealthOptions;
 pub use outside::send_outside;
 pub use upstream::Upstream;
@@ -46,7 +46,7 @@ use headers::{ClientFacts, Rewrite};
 use health::Health;
 use upstream::Connector;
 
-type UpstreamClient = Client<Connector, OutgoingBody>;
+type UpstreamClient = Client<Connector, SentBody>;
 
 /// hyper's read buffer per upstream connection (its default grows to ~400 KiB): also the
 /// largest response head an upstream may send.
@@ -216,7 +216,6 @@ impl Forward {
         client: &UpstreamClient,
         request: ForwardRequest,
     ) -> Result<Response, Refusal> {
-        let deadline = Instant::now() + self.options.timeout;
         let idempotent = matches!(
             request.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
@@ -252,21 +251,12 @@ impl Forward {
             let Some(this_body) = body.take() else { break };
             let replay = this_body.replay();
             let outgoing = self.upstream_request(index, &head, this_body);
-            let attempt = async {
-                let permit = self.slots[index].clone().acquire_owned().await;
-                let permit = permit.expect("invariant: slots are never closed");
-                let held = Held::new(self.clone(), index, permit);
-                client
-                    .request(outgoing)
-                    .await
-                    .map(|response| (response, held))
-            };
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok((response, held))) => {
+            match self.exchange(client, index, outgoing).await {
+                Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
                     return Ok(body::from_upstream(response, self.options.timeout, held));
                 }
-                Ok(Err(error)) => {
+                Attempt::Failed(error) => {
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
@@ -279,7 +269,7 @@ impl Forward {
                     }
                     body = replay;
                 }
-                Err(_) => {
+                Attempt::TimedOut => {
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
@@ -299,6 +289,43 @@ impl Forward {
         };
         log::warn!("Forward: {method} {path_and_query}: 502: {why}");
         Err(Refusal::BadGateway)
+    }
+
+    /// One request to one upstream: a slot, the connection, the request, the response head.
+    /// `timeout` counts from the end of the request body: an upload goes at the client's pace
+    /// (each of its reads bounded by --socket-timeout), the answer at the upstream's.
+    async fn exchange(
+        self: &Arc<Self>,
+        client: &UpstreamClient,
+        index: usize,
+        request: Request<OutgoingBody>,
+    ) -> Attempt {
+        let timeout = self.options.timeout;
+        let slot = tokio::time::timeout(timeout, self.slots[index].clone().acquire_owned());
+        let Ok(permit) = slot.await else {
+            return Attempt::TimedOut;
+        };
+        let permit = permit.expect("invariant: slots are never closed");
+        let held = Held::new(self.clone(), index, permit);
+        let (sent, body_sent) = oneshot::channel();
+        let (head, body) = request.into_parts();
+        let request = Request::from_parts(head, SentBody::new(body, sent));
+        let response = client.request(request);
+        tokio::pin!(response);
+        let answered = tokio::select! {
+            biased;
+            answered = &mut response => answered,
+            // Sent, or dropped by hyper (it failed, or it needs no polling): either way the
+            // upstream has all it will get.
+            _ = body_sent => match tokio::time::timeout(timeout, &mut response).await {
+                Ok(answered) => answered,
+                Err(_) => return Attempt::TimedOut,
+            },
+        };
+        match answered {
+            Ok(response) => Attempt::Answered(response, held),
+            Err(error) => Attempt::Failed(error),
+        }
     }
 
     fn hash_key(&self, request: &ForwardRequest) -> Vec<u8> {
@@ -345,6 +372,13 @@ impl Forward {
         *request.headers_mut() = headers;
         request
     }
+}
+
+/// How one attempt at one upstream ended.
+enum Attempt {
+    Answered(hyper::Response<hyper::body::Incoming>, Held),
+    Failed(hyper_util::client::legacy::Error),
+    TimedOut,
 }
 
 /// What every attempt of a request shares.

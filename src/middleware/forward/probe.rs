@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http::{Method, Request};
 
-use super::body::OutgoingBody;
+use super::body::{OutgoingBody, SentBody};
 use super::{Forward, UpstreamClient};
 
 pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
@@ -28,7 +28,7 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
                 continue;
             }
             let uri = format!("http://{}{}{}", upstream.authority, upstream.base, path);
-            let mut request = Request::new(OutgoingBody::Empty);
+            let mut request = Request::new(SentBody::from(OutgoingBody::Empty));
             *request.method_mut() = Method::GET;
             let Ok(uri) = uri.parse() else { continue };
             *request.uri_mut() = uri;
