@@ -41,6 +41,7 @@ pub use upstream::Upstream;
 use super::rate_limit::TableName;
 use super::Refusal;
 use crate::http::Response;
+use crate::observe::LogThrottle;
 use balance::Balancer;
 use headers::{ClientFacts, Rewrite};
 use health::Health;
@@ -273,12 +274,15 @@ impl Forward {
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
-                    log::warn!(
-                        "Forward: {} {}: {upstream} did not answer within {} ms: 504",
-                        method,
-                        path_and_query,
-                        self.options.timeout.as_millis()
-                    );
+                    if let Some(withheld) = FAILURE_LOG.admit() {
+                        log::warn!(
+                            "Forward: {} {}: {upstream} did not answer within {} ms: 504{}",
+                            method,
+                            path_and_query,
+                            self.options.timeout.as_millis(),
+                            withheld_note(withheld)
+                        );
+                    }
                     return Err(Refusal::GatewayTimeout);
                 }
             }
@@ -287,7 +291,10 @@ impl Forward {
             true => "no upstream in rotation".to_owned(),
             false => failures.join("; "),
         };
-        log::warn!("Forward: {method} {path_and_query}: 502: {why}");
+        if let Some(withheld) = FAILURE_LOG.admit() {
+            let note = withheld_note(withheld);
+            log::warn!("Forward: {method} {path_and_query}: 502: {why}{note}");
+        }
         Err(Refusal::BadGateway)
     }
 
@@ -411,6 +418,17 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.forward.balancer.leave(self.index);
+    }
+}
+
+/// One line per failed request, at most 20 a second per worker: with every upstream down,
+/// each request fails, and the log must not become the next problem.
+static FAILURE_LOG: LogThrottle = LogThrottle::new(20);
+
+fn withheld_note(withheld: u64) -> String {
+    match withheld {
+        0 => String::new(),
+        n => format!(" ({n} more such lines withheld)"),
     }
 }
 

@@ -166,8 +166,10 @@ impl Forward {
                 .is_some_and(|te| te.eq_ignore_ascii_case(b"chunked"));
         let mut feed = None;
         if let Some(input) = input.filter(|_| length.is_some_and(|l| l > 0) || chunked) {
-            let first = read(&input, WHOLE_BODY_BYTES.min(length.unwrap_or(usize::MAX)))?;
-            let whole = length.is_some_and(|l| l <= first.len()) || first.is_empty();
+            let want = WHOLE_BODY_BYTES.min(length.unwrap_or(usize::MAX));
+            let first = read(&input, want)?;
+            // Shorter than asked for: the input is at its end (`read` fills what it can).
+            let whole = first.len() < want || length.is_some_and(|l| l <= first.len());
             request.body = match whole {
                 true => OutgoingBody::Full(Some(first)),
                 false => {
