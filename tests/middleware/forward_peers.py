@@ -22,6 +22,8 @@ from tests import serving
 from tests.middleware.conftest import wait_port
 
 PROXY_WAYS = ["lifted", "python", "wsgiref"]
+#: gunicorn (2 gthread workers) calling the WSGI object, for the main cases.
+ANY_SERVER_WAYS = [*PROXY_WAYS, "gunicorn"]
 
 
 @contextlib.contextmanager
@@ -149,8 +151,22 @@ def proxy(way: str, upstreams: list[str], *flags: str, **options) -> Iterator[Pr
             httpd.shutdown()
             httpd.server_close()
         return
-    native = ["--no-native-middleware"] if way == "python" else []
     env = {"FORWARD_UPSTREAMS": ",".join(upstreams), "FORWARD_OPTIONS": json.dumps(options)}
+    if way == "gunicorn":
+        port = serving.free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "forward_stack:app"],
+            cwd=serving.APPS_DIR, env=serving.server_env(env), start_new_session=True,
+        )
+        try:
+            wait_port(port, proc)
+            yield Proxy("127.0.0.1", port)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        return
+    native = ["--no-native-middleware"] if way == "python" else []
     with serving.serve("forward_stack:app", "--threads", "8", *native, *flags, env=env) as server:
         yield Proxy(server.host, server.port, server.log, server)
 

@@ -15,6 +15,7 @@ import requests
 from tests import serving
 from tests.apps.upstream import pattern
 from tests.middleware.forward_peers import (
+    ANY_SERVER_WAYS,
     PROXY_WAYS,
     RawUpstream,
     ferrogate_upstream,
@@ -48,7 +49,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.parametrize("way", PROXY_WAYS)
+@pytest.mark.parametrize("way", ANY_SERVER_WAYS)
 @pytest.mark.parametrize("name", ["a", "u", "g"])
 def test_get_and_post_reach_each_kind_of_upstream(way, name, upstreams):
     with proxy(way, [upstreams[name]], strip_prefix=True) as p:
@@ -69,7 +70,7 @@ def test_prefix_is_kept_without_strip_prefix_and_the_base_is_prepended(way, upst
         assert echo(p.url("/proxy/echo?x=1"))["path"] == "/base/proxy/echo"
 
 
-@pytest.mark.parametrize("way", PROXY_WAYS)
+@pytest.mark.parametrize("way", ANY_SERVER_WAYS)
 def test_downloads_stream_with_and_without_content_length(way, upstreams):
     n = 5 * 1024 * 1024 + 17
     expected = sha(b"".join(pattern(n)))

@@ -5,6 +5,7 @@ health checks, and health shared by the workers of a host."""
 from __future__ import annotations
 
 import collections
+import glob
 import os
 import signal
 import threading
@@ -182,3 +183,8 @@ def test_passive_health_is_shared_by_the_workers_of_the_host():
         # three workers meet it (round robin) and take it out on its own.
         serving.wait_for_text(p.log, rf"upstream {dead} is out of rotation")
         assert p.log().count(f"upstream {dead} is out of rotation") == 1, p.log()
+        assert p.server is not None
+        master = p.server.pid
+        assert glob.glob(f"/dev/shm/ferrogate-ratelimit-{master}-forward-*")
+    # The master removes the table when it exits.
+    assert not glob.glob(f"/dev/shm/ferrogate-ratelimit-{master}-forward-*")

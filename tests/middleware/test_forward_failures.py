@@ -11,7 +11,13 @@ import pytest
 import requests
 
 from tests import serving
-from tests.middleware.forward_peers import PROXY_WAYS, RawUpstream, ferrogate_upstream, proxy
+from tests.middleware.forward_peers import (
+    ANY_SERVER_WAYS,
+    PROXY_WAYS,
+    RawUpstream,
+    ferrogate_upstream,
+    proxy,
+)
 
 
 def dead_url() -> str:
@@ -24,18 +30,18 @@ def live():
         yield server.url("")
 
 
-@pytest.mark.parametrize("way", PROXY_WAYS)
+@pytest.mark.parametrize("way", ANY_SERVER_WAYS)
 def test_all_upstreams_down_is_502_with_a_short_body_and_one_log_line(way):
     with proxy(way, [dead_url(), dead_url()]) as p:
         response = requests.get(p.url("/proxy/a"))
         assert response.status_code == 502
         assert response.text == "502 Bad Gateway\n"
-        if way != "wsgiref":
+        if way in ("lifted", "python"):
             lines = serving.wait_for_text(p.log, r"Forward: GET /proxy/a: 502: .*refused")
             assert len(lines) == 1
 
 
-@pytest.mark.parametrize("way", PROXY_WAYS)
+@pytest.mark.parametrize("way", ANY_SERVER_WAYS)
 def test_slow_upstream_is_504_at_the_timeout_and_others_are_unaffected(way, live):
     with proxy(way, [live], strip_prefix=True, timeout=1) as p:
         answers = {}
@@ -65,7 +71,7 @@ def test_refused_connection_moves_on_for_any_method(way, live):
             assert requests.request(method, p.url("/proxy/echo"), data=b"x").status_code == 200
 
 
-@pytest.mark.parametrize("way", PROXY_WAYS)
+@pytest.mark.parametrize("way", ANY_SERVER_WAYS)
 def test_reset_after_sending_is_retried_only_for_idempotent_methods(way, live):
     raw = RawUpstream("reset")
     try:
@@ -75,8 +81,12 @@ def test_reset_after_sending_is_retried_only_for_idempotent_methods(way, live):
                 assert requests.put(p.url("/proxy/echo"), data=b"x").status_code == 200
             posts = [requests.post(p.url("/proxy/echo"), data=b"x").status_code
                      for _ in range(6)]
-            # Round robin: every other POST meets the resetting upstream and is not resent.
-            assert sorted(posts) == [200, 200, 200, 502, 502, 502]
+            # Round robin: every other POST meets the resetting upstream and is not resent
+            # (gunicorn's two workers each keep their own turn: some of each, then).
+            if way == "gunicorn":
+                assert set(posts) == {200, 502}, posts
+            else:
+                assert sorted(posts) == [200, 200, 200, 502, 502, 502]
         with proxy(way, [raw.url, live], strip_prefix=True, max_fails=100,
                    retry_non_idempotent=True) as p:
             for _ in range(6):
