@@ -148,3 +148,26 @@ def test_a_slow_upload_is_not_a_timeout(way, live):
         assert response.status == 200, response.read()
         assert b'"length": 400000' in response.read()
         conn.close()
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_connections_holds_requests_beyond_it_until_a_slot_frees(limit, live):
+    """Three requests of 1 s at once: with one slot they run one after another, with two
+    slots the third waits for one; the waits count in the timeout (3 s)."""
+    with proxy("lifted", [live], strip_prefix=True, max_connections=limit, timeout=3) as p:
+        ends = []
+
+        def slow():
+            start = time.monotonic()
+            status = requests.get(p.url("/proxy/slow?s=1")).status_code
+            ends.append((status, time.monotonic() - start))
+
+        threads = [threading.Thread(target=slow) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [status for status, _ in ends] == [200, 200, 200]
+        longest = max(elapsed for _, elapsed in ends)
+        expected = 3 if limit == 1 else 2
+        assert expected - 0.2 < longest < expected + 0.9, ends

@@ -90,3 +90,31 @@ def test_paste_app_factory_builds_a_forward(two_upstreams):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize(("args", "keywords", "message"), [
+    ([], {}, "at least one upstream"),
+    (["https://x:1"], {}, "https upstreams need TLS"),
+    (["ftp://x"], {}, "http://host:port[/base] or unix:/path"),
+    (["http://x:1;weight=0"], {}, "weight=N with N from 1 to 100"),
+    (["http://x:1;weight=101"], {}, "weight=N with N from 1 to 100"),
+    (["unix:relative.sock"], {}, "unix:/absolute/path"),
+    (["http://x:1"], {"timeout": 0}, "timeout must be a positive number"),
+    (["http://x:1"], {"connect_timeout": -1}, "connect_timeout must be a positive number"),
+    (["http://x:1"], {"max_connections": 0}, "max_connections must be positive"),
+    (["http://x:1"], {"max_fails": 0}, "max_fails and health_passes must be at least 1"),
+    (["http://x:1"], {"health": "healthz"}, "must be a path starting with '/'"),
+    (["http://x:1"], {"strategy": "hash", "hash_key": "cookie:x"}, "is not client_ip or header"),
+])
+def test_bad_forward_arguments_are_refused_with_a_reason(args, keywords, message):
+    from ferrogate.middleware import Forward
+
+    with pytest.raises(ValueError, match="Forward") as error:
+        Forward(args, **keywords)
+    assert message in str(error.value)
+
+
+def test_weights_at_the_limits_are_accepted():
+    from ferrogate.middleware import Forward
+
+    Forward(["http://x:1;weight=1", "http://y:1;weight=100"])
