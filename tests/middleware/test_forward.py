@@ -173,3 +173,15 @@ def test_hop_by_hop_response_fields_are_removed_server_and_date_kept(way):
                 assert headers["Date"] == "Mon, 01 Jan 2024 00:00:00 GMT"
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("preserve_host", [False, True])
+def test_an_http10_client_without_host_still_reaches_the_upstream(preserve_host, upstreams):
+    with proxy("lifted", [upstreams["n"]], strip_prefix=True, preserve_host=preserve_host) as p:
+        with serving.RawConnection((p.host, p.port)) as conn:
+            conn.send(b"GET /proxy/echo HTTP/1.0\r\n\r\n")
+            response = conn.read_response()
+            assert response.status == 200, response.body
+            got = json.loads(response.body)["headers"]
+            assert got["host"] == upstreams["n"].removeprefix("http://")
+            assert "x-forwarded-host" not in got

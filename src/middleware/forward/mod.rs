@@ -365,7 +365,9 @@ impl Forward {
                 scheme: head.scheme,
                 host: host.as_ref(),
             },
-            upstream_host: (!self.options.preserve_host).then(|| upstream.host_header()),
+            // A client without Host (HTTP/1.0) has none to preserve; HTTP/1.1 needs one.
+            upstream_host: (!self.options.preserve_host || host.is_none())
+                .then(|| upstream.host_header()),
             via: self.options.via,
         };
         headers::to_upstream(&mut headers, &rewrite);
