@@ -82,6 +82,13 @@ def hello(environ, start_response):
     return _plain(start_response, HELLO)
 
 
+def upstream(environ, start_response):
+    """The proxy rows' upstream: 1 MiB at /1m, hello anywhere else."""
+    if environ["PATH_INFO"] == "/1m":
+        return _plain(start_response, STATIC_FILES["1m.bin"], "application/octet-stream")
+    return hello(environ, start_response)
+
+
 def body64k(environ, start_response):
     """A 64 KiB response body in one piece."""
     return _plain(start_response, BODY_64K, "application/octet-stream")

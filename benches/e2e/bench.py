@@ -23,6 +23,7 @@ paste.deploy row (examples/openstack_style) in paste_scenarios.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import http.client
 import importlib.metadata
@@ -52,6 +53,7 @@ import apps  # noqa: E402  (the same module every server loads)
 import middleware_scenarios  # noqa: E402
 import paste_scenarios  # noqa: E402
 import tls_scenarios  # noqa: E402
+import proxy_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
@@ -123,6 +125,7 @@ SCENARIOS = {
     **middleware_scenarios.scenarios(),
     **paste_scenarios.scenarios(),
     **tls_scenarios.scenarios(),
+    **proxy_scenarios.scenarios(),
 }
 
 # ----------------------------------------------------------------------------- servers
@@ -260,7 +263,12 @@ def _servers() -> dict:
     return {s.name: s for s in items}
 
 
-SERVERS = {**_servers(), **middleware_scenarios.servers(), **paste_scenarios.servers()}
+SERVERS = {
+    **_servers(),
+    **middleware_scenarios.servers(),
+    **paste_scenarios.servers(),
+    **proxy_scenarios.servers(),
+}
 
 # ----------------------------------------------------------------------------- /proc helpers
 
@@ -999,6 +1007,25 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _run_pairs(cfg, pairs: list, results: dict, meta: dict) -> None:
+    for scn in cfg.scenarios:
+        for name in (n for c, n in pairs if c == scn):
+            print(f"  {scn:<12} {name:<12} ...", end="", flush=True)
+            t0 = time.monotonic()
+            res = bench_pair(cfg, SERVERS[name], SCENARIOS[scn])
+            results[scn][name] = res
+            summary = (
+                f"{res['rps']:,.0f} req/s"
+                + (f", {res['errors']} errors" if res["errors"] else "")
+                if res["ok"]
+                else f"n/a ({res['reason'][:100]})"
+            )
+            print(f" {summary}  [{time.monotonic() - t0:.0f}s]", flush=True)
+        print_table(cfg, results, scn)
+        with open(os.path.join(cfg.raw_dir, "results.json"), "w") as fh:
+            json.dump({"meta": meta, "results": results}, fh, indent=1)
+
+
 def main(argv=None) -> int:
     cfg = parse_args(argv)
     # Ctrl-C or SIGTERM: stop the current server group, write what was measured, exit.
@@ -1041,23 +1068,16 @@ def main(argv=None) -> int:
     sys.stdout.flush()
 
     results: dict = {scn: {} for scn in cfg.scenarios}
+    # The proxy rows' one upstream, up for the whole run when any of them is selected.
+    upstream_note = ""
+    upstream: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if any(scn in proxy_scenarios.NAMES for scn in cfg.scenarios):
+        cpu, upstream_note = proxy_scenarios.upstream_cpu(cfg.server_cpu)
+        log = os.path.join(cfg.raw_dir, "proxy-upstream.log")
+        upstream = proxy_scenarios.upstream(_ferrogate_bin(), cpu, log)
     try:
-        for scn in cfg.scenarios:
-            for name in (n for c, n in pairs if c == scn):
-                print(f"  {scn:<12} {name:<12} ...", end="", flush=True)
-                t0 = time.monotonic()
-                res = bench_pair(cfg, SERVERS[name], SCENARIOS[scn])
-                results[scn][name] = res
-                summary = (
-                    f"{res['rps']:,.0f} req/s"
-                    + (f", {res['errors']} errors" if res["errors"] else "")
-                    if res["ok"]
-                    else f"n/a ({res['reason'][:100]})"
-                )
-                print(f" {summary}  [{time.monotonic() - t0:.0f}s]", flush=True)
-            print_table(cfg, results, scn)
-            with open(os.path.join(cfg.raw_dir, "results.json"), "w") as fh:
-                json.dump({"meta": meta, "results": results}, fh, indent=1)
+        with upstream:
+            _run_pairs(cfg, pairs, results, meta)
     except KeyboardInterrupt:
         # A partial run must not replace the committed results/latest.*: report into raw/.
         print(f"\ninterrupted; writing what was measured to {cfg.raw_dir}", file=sys.stderr)
@@ -1100,7 +1120,11 @@ def main(argv=None) -> int:
     }
     md, png = (os.path.join(cfg.out, f"{cfg.name}.{ext}") for ext in ("md", "png"))
     write_markdown(cfg, results, meta, md)
-    targets = middleware_scenarios.targets(results) + (tls_scenarios.targets(results) or "")
+    targets = (
+        middleware_scenarios.targets(results)
+        + (tls_scenarios.targets(results) or "")
+        + proxy_scenarios.targets(results, upstream_note)
+    )
     if targets:
         print("\n" + targets)
         with open(md, "a") as fh:

@@ -166,3 +166,41 @@ class Compress:
         encodings: Optional[list[str]] = None,
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
+class Forward:
+    """A reverse proxy: sends each request to one of ``upstreams`` (``http://host:port[/base]``
+    or ``unix:/path``, each with an optional ``;weight=N``) and answers with its response,
+    streamed both ways. ``strategy``: ``"round_robin"``, ``"least_conn"`` or ``"hash"`` (on
+    ``hash_key``: ``"client_ip"`` or ``"header:NAME"``). ``strip_prefix`` drops SCRIPT_NAME
+    (the mount prefix) from the path sent upstream. No response head within ``timeout``
+    seconds: 504; no upstream answering: 502. A refused connection tries the next upstream
+    (up to ``retries``), a reset only for idempotent methods unless ``retry_non_idempotent``.
+    ``max_fails`` failures in a row take an upstream out for ``fail_timeout`` seconds; with
+    ``health`` (a path) it is probed every ``health_interval`` seconds and comes back after
+    ``health_passes`` passes. Health is shared by the processes of the server (/dev/shm).
+    Under ferrogate it is lifted (no GIL); under any other server the same Rust client runs
+    with the GIL released."""
+
+    def __init__(
+        self,
+        upstreams: list[str],
+        strategy: str = "round_robin",
+        *,
+        hash_key: str = "client_ip",
+        strip_prefix: bool = False,
+        timeout: float = 30.0,
+        connect_timeout: float = 2.0,
+        retries: int = 1,
+        retry_non_idempotent: bool = False,
+        preserve_host: bool = False,
+        via: bool = False,
+        max_fails: int = 3,
+        fail_timeout: float = 10.0,
+        health: Optional[str] = None,
+        health_interval: float = 5.0,
+        health_passes: int = 2,
+        max_idle: int = 32,
+        idle_timeout: float = 60.0,
+        max_connections: int = 1024,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...

@@ -1,4 +1,5 @@
-"""Builds the layers the middleware settings declare (``--mount``, ``--static``, ``--allow``,
+"""Builds the layers the middleware settings declare (``--mount``, ``--forward``, ``--static``,
+``--allow``,
 ``--deny``, ``--rate-limit``, ``--request-id``, ``--compress``) around the app, as
 ``ferrogate.middleware`` objects, in the documented order: request id, IP filter, rate limit,
 static files, compression, mount, app. Called by the server (src/python/middleware)."""
@@ -45,10 +46,42 @@ def _rate_limit(app: Any, spec: str) -> Any:
     return middleware.RateLimit(app, rate, **keywords)
 
 
+def _option_value(text: str) -> Any:
+    """An option of ``--forward`` as the keyword's type: a boolean, a number, or the text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _forward(spec: str) -> tuple[str, Any]:
+    """``/prefix=URL[,URL...][,option=value...]`` as (prefix, Forward)."""
+    prefix, _, rest = spec.partition("=")
+    upstreams: list[str] = []
+    keywords: dict[str, Any] = {}
+    for item in (part.strip() for part in rest.split(",")):
+        if "://" in item or item.startswith("unix:"):
+            upstreams.append(item)
+        else:
+            name, _, value = item.partition("=")
+            keywords[name] = _option_value(value)
+    if "health" in keywords:
+        keywords["health"] = str(keywords["health"])
+    try:
+        return prefix, middleware.Forward(upstreams, **keywords)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"--forward {spec!r}: {error}") from None
+
+
 def build(
     app: Any,
     *,
     mounts: Sequence[str] = (),
+    forwards: Sequence[str] = (),
     statics: Sequence[str] = (),
     static_max_age: Optional[int] = None,
     allow: str = "",
@@ -60,8 +93,9 @@ def build(
     request_id_trusted: Optional[str] = None,
     compress: bool = False,
 ) -> Any:
-    if mounts:
+    if mounts or forwards:
         apps = {prefix: _loader.load(spec) for prefix, spec in _pairs(mounts)}
+        apps.update(_forward(spec) for spec in forwards)
         app = middleware.Mount(apps, default=app)
     if compress:
         app = middleware.Compress(app)

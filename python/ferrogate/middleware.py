@@ -19,6 +19,10 @@ into its native request pipeline: what they answer themselves (a 403, a 404, a s
                 "100/s", burst=200, key="client_ip"),
             allow=["10.0.0.0/8", "::1"], deny=["10.6.6.0/24"]))
 
+``Forward(["http://10.0.0.5:8080", "unix:/run/app.sock"], strategy="least_conn")`` is a
+reverse proxy to a pool of upstream servers (mount it with ``Mount``); lifted, it forwards on
+the I/O thread, and under any other server the same Rust client runs with the GIL released.
+
 ``RateLimit(..., store="redis://host:6379/0")`` counts in Redis, across every host that
 uses the same store; lifted, the round trip is awaited on the I/O thread, never blocking it.
 
@@ -28,6 +32,6 @@ runs as Python. At debug level ferrogate logs which layers it lifted.
 
 from __future__ import annotations
 
-from ._ferrogate import Compress, IPFilter, Mount, RateLimit, RequestId, StaticFiles
+from ._ferrogate import Compress, Forward, IPFilter, Mount, RateLimit, RequestId, StaticFiles
 
-__all__ = ["Compress", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]
+__all__ = ["Compress", "Forward", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]

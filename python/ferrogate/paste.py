@@ -206,6 +206,20 @@ def compress_filter(global_conf: Mapping[str, Any], **options: str) -> Filter:
     return lambda app: middleware.Compress(app, **keywords)
 
 
+def forward(global_conf: Mapping[str, Any], upstreams: str, **options: str) -> WsgiApp:
+    """``use = egg:ferrogate#forward`` in an ``[app:...]`` section: ``upstreams`` (URLs
+    separated by spaces, commas or new lines) and any keyword of
+    :class:`ferrogate.middleware.Forward` as a key (``strategy = least_conn``,
+    ``strip_prefix = true``, ``timeout = 5``)."""
+    from ._pipeline import _option_value
+
+    urls = [url for url in re.split(r"[\s,]+", upstreams) if url]
+    keywords: dict[str, Any] = {name: _option_value(value) for name, value in options.items()}
+    if "health" in keywords:
+        keywords["health"] = str(keywords["health"])
+    return middleware.Forward(urls, **keywords)
+
+
 def _never_called(environ: Any, start_response: Any) -> Any:
     raise AssertionError("a filter checked at load time never serves")
 

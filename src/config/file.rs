@@ -150,10 +150,17 @@ pub fn read_toml(path: &Path, format: FileFormat) -> Result<Vec<FileEntry>, File
     })?;
     let mut entries: Vec<FileEntry> = table
         .into_iter()
-        .map(|(key, value)| FileEntry {
-            line: line_of(&text, key.span().start),
-            key: key.into_inner(),
-            value: from_toml(value.into_inner()),
+        .map(|(key, value)| {
+            let line = line_of(&text, key.span().start);
+            let key = key.into_inner();
+            let value = match (key.as_str(), value.into_inner()) {
+                // `[[forward]]`: each table is one --forward value.
+                ("forward", toml::Value::Array(items)) => {
+                    FileValue::List(items.into_iter().map(forward_entry).collect())
+                }
+                (_, value) => from_toml(value),
+            };
+            FileEntry { line, key, value }
         })
         .collect();
     // The parser hands tables over in key order; messages read better in file order.
@@ -166,6 +173,17 @@ fn line_of(text: &str, offset: usize) -> usize {
         .iter()
         .filter(|b| **b == b'\n')
         .count()
+}
+
+/// One `[[forward]]` table as the `--forward` value it stands for.
+fn forward_entry(value: toml::Value) -> FileValue {
+    match value {
+        toml::Value::Table(table) => match super::middleware_settings::forward_from_table(&table) {
+            Ok(spec) => FileValue::Text(spec),
+            Err(why) => FileValue::Other(format!("a table ({why})")),
+        },
+        other => from_toml(other),
+    }
 }
 
 fn from_toml(value: toml::Value) -> FileValue {

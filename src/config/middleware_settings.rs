@@ -1,7 +1,8 @@
 //! The middleware settings: the native layers declared without code, flattened into
 //! `Settings` under the "Middleware" section. They wrap the app in a fixed order (request id
-//! → IP filter → rate limit → static files → compression → mount → app), as the WSGI objects
-//! of `ferrogate.middleware` would (python/ferrogate/_pipeline.py builds them).
+//! → IP filter → rate limit → static files → compression → mount (with the forwards) → app),
+//! as the WSGI objects of `ferrogate.middleware` would (python/ferrogate/_pipeline.py builds
+//! them).
 
 use clap::Args;
 
@@ -14,6 +15,15 @@ pub struct MiddlewareSettings {
     /// answers the rest
     #[arg(long = "mount", value_name = "PREFIX=APP", value_parser = parse_mount, help_heading = "Middleware")]
     pub mount: Vec<String>,
+
+    /// Forward requests under a path prefix to upstream HTTP servers (a reverse proxy):
+    /// PREFIX=URL[,URL...][,OPTION=VALUE...] (`/search=http://10.0.0.5:8080,unix:/run/s.sock`,
+    /// then options like `strategy=least_conn`; repeat for several). URLs are
+    /// http://host:port[/base] or unix:/path, each with an optional `;weight=N`; the options
+    /// are the keywords of ferrogate.middleware.Forward. In a config file, a `[[forward]]`
+    /// table with `prefix`, `upstreams` and the options as keys
+    #[arg(long = "forward", value_name = "PREFIX=URL,...", value_parser = parse_forward, help_heading = "Middleware")]
+    pub forward: Vec<String>,
 
     /// Serve the files under a directory at a path prefix: PREFIX=DIR (`/static=./public`;
     /// repeat for several). A missing file falls through to the app
@@ -83,6 +93,7 @@ impl MiddlewareSettings {
     /// Whether any layer is declared by the settings.
     pub fn declares_layers(&self) -> bool {
         !self.mount.is_empty()
+            || !self.forward.is_empty()
             || !self.static_files.is_empty()
             || !self.allow.is_empty()
             || !self.deny.is_empty()
@@ -103,5 +114,112 @@ fn parse_mount(text: &str) -> Result<String, String> {
         _ => Err(format!(
             "{text:?} is not PREFIX=TARGET with a prefix starting with '/'"
         )),
+    }
+}
+
+/// The options `--forward` takes after its URLs: the keywords of `ferrogate.middleware.Forward`.
+pub const FORWARD_OPTIONS: [&str; 17] = [
+    "strategy",
+    "hash_key",
+    "strip_prefix",
+    "timeout",
+    "connect_timeout",
+    "retries",
+    "retry_non_idempotent",
+    "preserve_host",
+    "via",
+    "max_fails",
+    "fail_timeout",
+    "health",
+    "health_interval",
+    "health_passes",
+    "max_idle",
+    "idle_timeout",
+    "max_connections",
+];
+
+/// `--forward /prefix=URL,URL,option=value`: the prefix, at least one upstream (`scheme://`
+/// or `unix:`), and options by name. Values are checked when the layer is built.
+fn parse_forward(text: &str) -> Result<String, String> {
+    let (prefix, rest) = text
+        .split_once('=')
+        .filter(|(prefix, _)| prefix.starts_with('/'))
+        .ok_or_else(|| {
+            format!("{text:?} is not PREFIX=URL[,URL...] with a prefix starting with '/'")
+        })?;
+    let mut upstreams = 0;
+    for item in rest.split(',').map(str::trim) {
+        if item.contains("://") || item.starts_with("unix:") {
+            upstreams += 1;
+        } else {
+            match item.split_once('=') {
+                Some((name, _)) if FORWARD_OPTIONS.contains(&name) => {}
+                _ => {
+                    return Err(format!(
+                        "{item:?} is neither an upstream URL (http://host:port, unix:/path) \
+                         nor one of the options {}",
+                        FORWARD_OPTIONS.join(", ")
+                    ))
+                }
+            }
+        }
+    }
+    if upstreams == 0 {
+        return Err(format!("{prefix}: no upstream URL"));
+    }
+    Ok(text.to_string())
+}
+
+/// A `[[forward]]` table of a config file as a `--forward` value: `prefix`, `upstreams` (a
+/// list, or one URL) and the options by name.
+pub fn forward_from_table(table: &toml::Table) -> Result<String, String> {
+    let text = |value: &toml::Value| match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(format!("{other} is not a string, number or boolean")),
+    };
+    let prefix = table
+        .get("prefix")
+        .ok_or("a [[forward]] table needs a prefix")?;
+    let mut spec = format!("{}=", text(prefix)?);
+    let upstreams: Vec<String> = match table.get("upstreams") {
+        Some(toml::Value::Array(items)) => items.iter().map(text).collect::<Result<_, _>>()?,
+        Some(single) => vec![text(single)?],
+        None => return Err("a [[forward]] table needs upstreams".into()),
+    };
+    spec.push_str(&upstreams.join(","));
+    for (key, value) in table {
+        if key != "prefix" && key != "upstreams" {
+            spec.push_str(&format!(",{key}={}", text(value)?));
+        }
+    }
+    parse_forward(&spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_needs_a_prefix_an_upstream_and_known_options() {
+        assert!(parse_forward("/s=http://a:1,unix:/x.sock,strategy=hash").is_ok());
+        assert!(parse_forward("s=http://a:1").is_err());
+        assert!(parse_forward("/s=strategy=hash").is_err());
+        let error = parse_forward("/s=http://a:1,bogus=1").unwrap_err();
+        assert!(error.contains("\"bogus=1\" is neither"), "{error}");
+    }
+
+    #[test]
+    fn a_forward_table_becomes_the_flag_value() {
+        let table: toml::Table = toml::from_str(
+            "prefix = \"/s\"\nupstreams = [\"http://a:1\", \"unix:/x\"]\ntimeout = 5\nstrip_prefix = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            forward_from_table(&table).unwrap(),
+            "/s=http://a:1,unix:/x,strip_prefix=true,timeout=5"
+        );
     }
 }

@@ -333,6 +333,14 @@ fn values_for(
             FileValue::Int(i) => i.to_string(),
             FileValue::Float(f) => f.to_string(),
             FileValue::Text(s) => s.clone(),
+            // The item itself says what is wrong with it (a `[[forward]]` table's message).
+            FileValue::Other(what) => {
+                return Err(LoadError::Entry(format!(
+                    "`{}` in {place} must be {}, not {what}",
+                    entry.key,
+                    expected(arg)
+                )))
+            }
             _ => return Err(wrong_type(&expected(arg))),
         };
         if let Err(error) = check_value(cmd, arg, &text) {

@@ -1,11 +1,12 @@
 //! Native middleware: the layers a request passes before (or instead of) reaching a Python
-//! app: mount, static files, IP filter, rate limit, request id, compression. Each layer's
+//! app: mount, static files, IP filter, rate limit, request id, compression, forwarding. Each layer's
 //! decisions are plain Rust on protocol-neutral inputs, so the same code answers whether the
 //! layer is lifted into the server's request pipeline (no GIL) or called as a WSGI object
 //! under any server (src/python/middleware). Knows nothing of Python or of the wire format.
 
 pub mod compress;
 mod compress_response;
+pub mod forward;
 pub mod ip_filter;
 pub mod limit_key;
 pub mod mount;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::compress::CompressOptions;
+use super::forward::Forward;
 use super::ip_filter::IpFilter;
 use super::limit_key::RateLimit;
 use super::mount::Mount;
@@ -37,6 +38,8 @@ pub enum Node {
         limit: Arc<RateLimit>,
         next: Arc<Node>,
     },
+    /// Sends the request to an upstream server and answers with its response.
+    Forward(Arc<Forward>),
     /// Compresses what `next` answers, as the client's Accept-Encoding allows.
     Compress {
         options: Arc<CompressOptions>,
@@ -45,6 +48,30 @@ pub enum Node {
 }
 
 impl Node {
+    /// Starts what the layers run beside requests (Forward's health checks) on the current
+    /// runtime: called once per worker when its I/O runtime starts.
+    pub fn start_tasks(&self) {
+        match self {
+            Node::Forward(forward) => forward.start_probing(),
+            Node::Mount(mount) => {
+                for (_, node) in mount.entries() {
+                    node.start_tasks();
+                }
+                if let Some(node) = mount.default() {
+                    node.start_tasks();
+                }
+            }
+            Node::RequestId { next, .. }
+            | Node::IpFilter { next, .. }
+            | Node::RateLimit { next, .. }
+            | Node::Compress { next, .. }
+            | Node::Static {
+                next: Some(next), ..
+            } => next.start_tasks(),
+            Node::App(_) | Node::NotFound | Node::Static { next: None, .. } => {}
+        }
+    }
+
     /// The chain of a plain app: no layer at all (the pipeline then costs one comparison).
     pub fn is_plain_app(&self) -> bool {
         matches!(self, Node::App(0))

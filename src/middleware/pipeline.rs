@@ -19,6 +19,7 @@ use http::HeaderValue;
 
 use super::compress::choose;
 use super::compress_response::{self, Negotiated};
+use super::forward::{upstream_path, Forward, ForwardRequest, OutgoingBody};
 use super::limit_key::{client_key, RateKey, RateLimit, Verdict};
 use super::node::Node;
 use super::refusal::Refusal;
@@ -27,6 +28,7 @@ use super::static_body;
 use super::static_files::{StaticAnswer, StaticFiles, StaticRequest};
 use crate::handler::{ConnectionInfo, Handler, MountPoint};
 use crate::http::status::Failure;
+use crate::http::RequestError;
 use crate::http::{HeaderBlock, RequestBody, Response, ResponseBody};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -58,6 +60,8 @@ enum Step {
         files: Arc<StaticFiles>,
         next: Option<Arc<Node>>,
     },
+    /// A Forward layer: an upstream answers (awaited in `finish`).
+    Forward(Arc<Forward>),
     /// A rate limit kept in Redis: a round trip decides (awaited in `finish`).
     RateLimit {
         limit: Arc<RateLimit>,
@@ -88,6 +92,7 @@ impl Walk {
         loop {
             node = match &**node {
                 Node::App(app) => return Step::Python(*app),
+                Node::Forward(forward) => return Step::Forward(forward.clone()),
                 Node::NotFound => return Step::Refuse(Refusal::NotFound),
                 Node::RequestId { trusted, next } => {
                     let incoming = self.head.headers.get(&X_REQUEST_ID).map(|v| v.as_bytes());
@@ -222,6 +227,29 @@ impl Walk {
         })
     }
 
+    /// The request as it goes upstream: its head moved out of the walk (nothing after a
+    /// Forward needs it), its path without SCRIPT_NAME when the layer strips the prefix.
+    fn forward_request(&mut self, forward: &Forward, body: OutgoingBody) -> ForwardRequest {
+        let head = std::mem::replace(&mut self.head, http::Request::new(()).into_parts().0);
+        let path_and_query = upstream_path(
+            head.uri.path(),
+            head.uri.query(),
+            self.script_len,
+            forward.options().strip_prefix,
+        );
+        ForwardRequest {
+            method: head.method,
+            path_and_query,
+            headers: head.headers,
+            body,
+            client_ip: self.client_ip(),
+            scheme: match self.connection.scheme {
+                crate::handler::Scheme::Http => "http",
+                crate::handler::Scheme::Https => "https",
+            },
+        }
+    }
+
     fn mount_point(&mut self, app: u32) {
         if self.mounted || app != 0 {
             self.connection.mount = Some(MountPoint {
@@ -281,7 +309,7 @@ async fn finish<H: Handler>(
     inner: H,
     mut walk: Walk,
     mut step: Step,
-    body: Option<RequestBody>,
+    mut body: Option<RequestBody>,
 ) -> Response {
     let answered = loop {
         step = match step {
@@ -292,7 +320,7 @@ async fn finish<H: Handler>(
                 walk.mount_point(app);
                 let connection = walk.connection.clone();
                 let head = std::mem::replace(&mut walk.head, http::Request::new(()).into_parts().0);
-                let answer = inner.call(head, body, &connection).await;
+                let answer = inner.call(head, body.take(), &connection).await;
                 break compressed(answer, &walk).await;
             }
             Step::Static { files, next } => match walk.answer_static(files).await {
@@ -313,6 +341,20 @@ async fn finish<H: Handler>(
                     walk.fall_through(next, Refusal::MethodNotAllowed)
                 }
             },
+            Step::Forward(forward) => {
+                let body = match OutgoingBody::from_client(body.take()).await {
+                    Ok(body) => body,
+                    Err(error) => {
+                        let error = RequestError::malformed(error.to_string());
+                        break Failure::Refused(error).into_response();
+                    }
+                };
+                let request = walk.forward_request(&forward, body);
+                match forward.send(request).await {
+                    Ok(answer) => break compressed(answer, &walk).await,
+                    Err(refusal) => Step::Refuse(refusal),
+                }
+            }
             // Bounded by the store's timeout; a failing Redis passes or refuses as configured.
             Step::RateLimit { limit, key, next } => {
                 match walk.pass(limit.check_async(&key).await) {

@@ -18,6 +18,10 @@ pub enum Refusal {
     },
     /// The rate limit's store (Redis) did not answer and the limit fails closed.
     Unavailable,
+    /// Forward: no upstream answered (refused, reset, all out of rotation).
+    BadGateway,
+    /// Forward: the upstream did not answer within the timeout.
+    GatewayTimeout,
 }
 
 impl Refusal {
@@ -28,6 +32,8 @@ impl Refusal {
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::BadGateway => StatusCode::BAD_GATEWAY,
+            Refusal::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -48,6 +54,8 @@ impl Refusal {
             Refusal::MethodNotAllowed => b"405 Method Not Allowed\n",
             Refusal::TooManyRequests { .. } => b"429 Too Many Requests\n",
             Refusal::Unavailable => b"503 Service Unavailable\n",
+            Refusal::BadGateway => b"502 Bad Gateway\n",
+            Refusal::GatewayTimeout => b"504 Gateway Timeout\n",
         }
     }
 
@@ -65,7 +73,10 @@ impl Refusal {
             }
             // RFC 9110 §10.2.3: a short outage, so a well-behaved client comes back soon.
             Refusal::Unavailable => push("Retry-After", "1"),
-            Refusal::Forbidden | Refusal::NotFound => {}
+            Refusal::Forbidden
+            | Refusal::NotFound
+            | Refusal::BadGateway
+            | Refusal::GatewayTimeout => {}
         }
     }
 

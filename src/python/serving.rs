@@ -186,12 +186,14 @@ impl AppRuntime {
             pipeline,
             root_path,
         } = self;
+        let layers = pipeline.clone();
         let handler = Pipeline::new(pipeline, threads.handler(), &root_path);
         let lingering = threads.watch_lingering();
         let replies = threads.deliver_replies();
         let output = runtime.block_on(async move {
             tokio::spawn(lingering);
             tokio::spawn(replies);
+            layers.start_tasks();
             serve(handler, options).await
         });
         drop(runtime);

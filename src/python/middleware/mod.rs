@@ -6,6 +6,7 @@
 
 mod compress;
 mod environ;
+mod forward;
 mod ip_filter;
 mod mount;
 mod rate_limit;
@@ -23,6 +24,7 @@ use crate::middleware::mount::Mount as MountTable;
 use crate::middleware::Node;
 
 pub use compress::{Compress, CompressStart, CompressWrite, CompressedBody};
+pub use forward::{Forward, UpstreamBody};
 pub use ip_filter::IpFilter;
 pub use mount::Mount;
 pub use rate_limit::{own_tables, RateLimit};
@@ -41,6 +43,8 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<CompressedBody>()?;
     module.add_class::<AddHeaders>()?;
     module.add_class::<FileChunks>()?;
+    module.add_class::<Forward>()?;
+    module.add_class::<UpstreamBody>()?;
     Ok(())
 }
 
@@ -59,6 +63,7 @@ pub fn wrap_with_settings(
     let options = PyDict::new(py);
     let built = (|| {
         options.set_item("mounts", &layers.mount)?;
+        options.set_item("forwards", &layers.forward)?;
         options.set_item("statics", &layers.static_files)?;
         options.set_item("static_max_age", layers.static_max_age)?;
         options.set_item("allow", layers.allow.to_string())?;
@@ -167,6 +172,10 @@ impl Lifter {
                 options: compress.options.clone(),
                 next: self.node(compress.app.bind(py)),
             });
+        }
+        if let Ok(forward) = object.cast::<Forward>() {
+            self.layers.push(forward.get().__repr__());
+            return Arc::new(Node::Forward(forward.get().layer.clone()));
         }
         if let Ok(limit) = object.cast::<RateLimit>() {
             self.layers.push("RateLimit".into());

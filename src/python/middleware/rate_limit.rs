@@ -36,7 +36,8 @@ pub fn own_tables() -> u32 {
     *TABLE_OWNER.get_or_init(std::process::id)
 }
 
-fn table_owner() -> u32 {
+/// The pid the host's shared tables are named for (rate limits, Forward's upstream health).
+pub(super) fn table_owner() -> u32 {
     // SAFETY: getppid has no preconditions.
     *TABLE_OWNER
         .get()

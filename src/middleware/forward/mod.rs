@@ -1,0 +1,490 @@
+//! Forwarding: a layer that answers a request by sending it to one of a pool of upstream
+//! HTTP servers (a reverse proxy with load balancing). Owns the upstream list, the choice of
+//! upstream, retries, timeouts and the failure answers (502, 504 through `Refusal`). Parts:
+//! - `upstream`: `http://host:port[/base]` / `unix:/path` and the connector that dials them.
+//! - `balance`: round robin, least connections, hash (sticky), weighted.
+//! - `health`: passive and active health; `probe`: the active checks.
+//! - `headers`: hop-by-hop removal, `X-Forwarded-*`, `Forwarded`, `Via`.
+//! - `body`: request and response bodies streamed with bounded buffers.
+//! - `outside`: the runtime the WSGI object (any server, a Python thread) drives it on.
+//!
+//! The HTTP client is hyper's, pooled by hyper-util's legacy `Client` (keep-alive, an idle
+//! limit and timeout); our own HTTP/1 server layer is not used for the upstream side.
+//! Knows nothing of Python or of how the request reached us.
+
+mod balance;
+mod body;
+mod headers;
+mod health;
+mod health_table;
+mod outside;
+mod probe;
+mod upstream;
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::header::HOST;
+use http::{HeaderMap, Method, Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+pub use balance::{HashKey, Strategy};
+pub use body::OutgoingBody;
+use body::SentBody;
+pub use health::HealthOptions;
+pub use outside::send_outside;
+pub use upstream::Upstream;
+
+use super::rate_limit::TableName;
+use super::Refusal;
+use crate::http::Response;
+use crate::observe::LogThrottle;
+use balance::Balancer;
+use headers::{ClientFacts, Rewrite};
+use health::Health;
+use upstream::Connector;
+
+type UpstreamClient = Client<Connector, SentBody>;
+
+/// hyper's read buffer per upstream connection (its default grows to ~400 KiB): also the
+/// largest response head an upstream may send.
+const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// How a `Forward` behaves; every field is a keyword of the WSGI object.
+#[derive(Debug, Clone)]
+pub struct ForwardOptions {
+    pub strategy: Strategy,
+    /// The mount prefix (SCRIPT_NAME) is dropped from the path sent upstream.
+    pub strip_prefix: bool,
+    /// The longest wait for an upstream's response head, and then for each body piece.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Other upstreams tried after a failure, for idempotent methods (and for any method
+    /// when the connection was refused: nothing was sent).
+    pub retries: u32,
+    pub retry_non_idempotent: bool,
+    /// Keeps the client's Host; by default the upstream's address is sent.
+    pub preserve_host: bool,
+    pub via: bool,
+    pub health: HealthOptions,
+    /// The active check's path (`/healthz`), probed every `health_interval`.
+    pub health_path: Option<String>,
+    pub health_interval: Duration,
+    /// Idle keep-alive connections kept per upstream (per worker), and for how long.
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+    /// Requests in progress per upstream (per worker); more wait, within `timeout`.
+    pub max_connections: usize,
+}
+
+/// Defaults: nginx's where it has one (1 retry to the next upstream, 3 fails → out for
+/// 10 s), gunicorn's 30 s request timeout.
+impl Default for ForwardOptions {
+    fn default() -> ForwardOptions {
+        ForwardOptions {
+            strategy: Strategy::RoundRobin,
+            strip_prefix: false,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            retries: 1,
+            retry_non_idempotent: false,
+            preserve_host: false,
+            via: false,
+            health: HealthOptions {
+                max_fails: 3,
+                fail_timeout: Duration::from_secs(10),
+                probed: false,
+                passes: 2,
+            },
+            health_path: None,
+            health_interval: Duration::from_secs(5),
+            max_idle: 32,
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// A request to forward, whichever way it reached us.
+pub struct ForwardRequest {
+    pub method: Method,
+    /// The path and query as sent upstream (after the upstream's base).
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: OutgoingBody,
+    /// After trusted-proxy resolution.
+    pub client_ip: Option<IpAddr>,
+    pub scheme: &'static str,
+}
+
+pub struct Forward {
+    upstreams: Vec<Upstream>,
+    options: ForwardOptions,
+    balancer: Balancer,
+    health: Health,
+    /// Per upstream: `max_connections` slots.
+    slots: Vec<Arc<Semaphore>>,
+    connector: Connector,
+    /// The client of the I/O runtime that first used it (a worker's, after the fork: nothing
+    /// runs before). The pool's connections belong to that runtime.
+    client: OnceLock<UpstreamClient>,
+    /// The client of the WSGI object's runtime (outside.rs).
+    outside_client: OnceLock<UpstreamClient>,
+    /// The active checks started, once per process.
+    probing: OnceLock<()>,
+}
+
+impl Forward {
+    /// `shared`: the host's health table for this layer (None: per process).
+    pub fn new(
+        upstreams: &[String],
+        options: ForwardOptions,
+        shared: Option<&TableName>,
+    ) -> Result<Forward, String> {
+        if upstreams.is_empty() {
+            return Err("Forward needs at least one upstream".into());
+        }
+        let upstreams = upstreams
+            .iter()
+            .enumerate()
+            .map(|(index, text)| Upstream::parse(text, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        if options.max_connections == 0 || options.timeout.is_zero() {
+            return Err("Forward: timeout and max_connections must be positive".into());
+        }
+        let mut options = options;
+        options.health.probed = options.health_path.is_some();
+        let weights = upstreams.iter().map(|u| u.weight).collect();
+        Ok(Forward {
+            balancer: Balancer::new(options.strategy.clone(), weights),
+            health: Health::new(upstreams.len(), options.health, shared),
+            slots: upstreams
+                .iter()
+                .map(|_| Arc::new(Semaphore::new(options.max_connections)))
+                .collect(),
+            connector: Connector::new(&upstreams, options.connect_timeout),
+            upstreams,
+            options,
+            client: OnceLock::new(),
+            outside_client: OnceLock::new(),
+            probing: OnceLock::new(),
+        })
+    }
+
+    pub fn options(&self) -> &ForwardOptions {
+        &self.options
+    }
+
+    pub fn upstreams(&self) -> &[Upstream] {
+        &self.upstreams
+    }
+
+    /// A new pooled client; its connections are driven by the runtime it is used on.
+    fn build_client(&self) -> UpstreamClient {
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.options.idle_timeout)
+            .pool_max_idle_per_host(self.options.max_idle)
+            // Host is ours to set (rewritten or preserved), not the URI's.
+            .set_host(false)
+            // Bounds each piece of a response body read from an upstream: the stream
+            // channel to the client holds 16 pieces, so at most 1 MiB per response waits.
+            .http1_max_buf_size(UPSTREAM_READ_BUFFER_BYTES)
+            .build(self.connector.clone())
+    }
+
+    /// Forwards a request on the current (I/O) runtime.
+    pub async fn send(self: &Arc<Self>, request: ForwardRequest) -> Result<Response, Refusal> {
+        let client = self.client.get_or_init(|| self.build_client()).clone();
+        self.start_probing();
+        self.send_with(&client, request).await
+    }
+
+    /// Starts the active checks on the current runtime, once per process.
+    pub fn start_probing(self: &Arc<Self>) {
+        if self.options.health_path.is_some() && self.probing.get().is_none() {
+            self.probing.get_or_init(|| {
+                tokio::spawn(probe::run(self.clone(), self.build_client()));
+            });
+        }
+    }
+
+    async fn send_with(
+        self: &Arc<Self>,
+        client: &UpstreamClient,
+        request: ForwardRequest,
+    ) -> Result<Response, Refusal> {
+        let idempotent = matches!(
+            request.method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        ) || self.options.retry_non_idempotent;
+        let key = self.hash_key(&request);
+        let mut tried = vec![false; self.upstreams.len()];
+        let mut failures = Vec::new();
+        let ForwardRequest {
+            method,
+            path_and_query,
+            headers,
+            body,
+            client_ip,
+            scheme,
+        } = request;
+        let head = RequestHead {
+            method: &method,
+            path_and_query: &path_and_query,
+            headers: &headers,
+            client_ip,
+            scheme,
+        };
+        let mut body = Some(body);
+        for _ in 0..=self.options.retries {
+            let Some(index) = self
+                .balancer
+                .pick(&key, |i| !tried[i] && self.health.is_up(i))
+            else {
+                break;
+            };
+            tried[index] = true;
+            let upstream = &self.upstreams[index];
+            let Some(this_body) = body.take() else { break };
+            let replay = this_body.replay();
+            let outgoing = self.upstream_request(index, &head, this_body);
+            match self.exchange(client, index, outgoing).await {
+                Attempt::Answered(response, held) => {
+                    self.health.succeeded(index);
+                    return Ok(body::from_upstream(response, self.options.timeout, held));
+                }
+                Attempt::Failed(error) => {
+                    if self.health.failed(index) {
+                        log::warn!("Forward: upstream {upstream} is out of rotation");
+                    }
+                    let refused = error.is_connect();
+                    failures.push(format!("{upstream}: {}", error_chain(&error)));
+                    // RFC 9110 §9.2.2: only an idempotent request may be sent twice, unless
+                    // it never left (the connection was refused).
+                    if !(refused || idempotent) {
+                        break;
+                    }
+                    body = replay;
+                }
+                Attempt::TimedOut => {
+                    if self.health.failed(index) {
+                        log::warn!("Forward: upstream {upstream} is out of rotation");
+                    }
+                    if let Some(withheld) = FAILURE_LOG.admit() {
+                        log::warn!(
+                            "Forward: {} {}: {upstream} did not answer within {} ms: 504{}",
+                            method,
+                            path_and_query,
+                            self.options.timeout.as_millis(),
+                            withheld_note(withheld)
+                        );
+                    }
+                    return Err(Refusal::GatewayTimeout);
+                }
+            }
+        }
+        let why = match failures.is_empty() {
+            true => "no upstream in rotation".to_owned(),
+            false => failures.join("; "),
+        };
+        if let Some(withheld) = FAILURE_LOG.admit() {
+            let note = withheld_note(withheld);
+            log::warn!("Forward: {method} {path_and_query}: 502: {why}{note}");
+        }
+        Err(Refusal::BadGateway)
+    }
+
+    /// One request to one upstream: a slot, the connection, the request, the response head.
+    /// `timeout` counts from the end of the request body: an upload goes at the client's pace
+    /// (each of its reads bounded by --socket-timeout), the answer at the upstream's.
+    async fn exchange(
+        self: &Arc<Self>,
+        client: &UpstreamClient,
+        index: usize,
+        request: Request<OutgoingBody>,
+    ) -> Attempt {
+        let timeout = self.options.timeout;
+        let slot = tokio::time::timeout(timeout, self.slots[index].clone().acquire_owned());
+        let Ok(permit) = slot.await else {
+            return Attempt::TimedOut;
+        };
+        let permit = permit.expect("invariant: slots are never closed");
+        let held = Held::new(self.clone(), index, permit);
+        let (sent, body_sent) = oneshot::channel();
+        let (head, body) = request.into_parts();
+        let request = Request::from_parts(head, SentBody::new(body, sent));
+        let response = client.request(request);
+        tokio::pin!(response);
+        let answered = tokio::select! {
+            biased;
+            answered = &mut response => answered,
+            // Sent, or dropped by hyper (it failed, or it needs no polling): either way the
+            // upstream has all it will get.
+            _ = body_sent => match tokio::time::timeout(timeout, &mut response).await {
+                Ok(answered) => answered,
+                Err(_) => return Attempt::TimedOut,
+            },
+        };
+        match answered {
+            Ok(response) => Attempt::Answered(response, held),
+            Err(error) => Attempt::Failed(error),
+        }
+    }
+
+    fn hash_key(&self, request: &ForwardRequest) -> Vec<u8> {
+        match &self.options.strategy {
+            Strategy::Hash(HashKey::Header(name)) => request
+                .headers
+                .get(name)
+                .map(|value| value.as_bytes().to_vec())
+                .unwrap_or_default(),
+            Strategy::Hash(HashKey::ClientIp) => request
+                .client_ip
+                .map(|ip| ip.to_string().into_bytes())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn upstream_request(
+        &self,
+        index: usize,
+        head: &RequestHead<'_>,
+        body: OutgoingBody,
+    ) -> Request<OutgoingBody> {
+        let upstream = &self.upstreams[index];
+        let mut headers = head.headers.clone();
+        let host = headers.get(HOST).cloned();
+        let rewrite = Rewrite {
+            client: ClientFacts {
+                ip: head.client_ip,
+                scheme: head.scheme,
+                host: host.as_ref(),
+            },
+            // A client without Host (HTTP/1.0) has none to preserve; HTTP/1.1 needs one.
+            upstream_host: (!self.options.preserve_host || host.is_none())
+                .then(|| upstream.host_header()),
+            via: self.options.via,
+        };
+        headers::to_upstream(&mut headers, &rewrite);
+        let uri = format!(
+            "http://{}{}{}",
+            upstream.authority, upstream.base, head.path_and_query
+        );
+        let mut request = Request::new(body);
+        *request.method_mut() = head.method.clone();
+        *request.uri_mut() = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        *request.headers_mut() = headers;
+        request
+    }
+}
+
+/// How one attempt at one upstream ended.
+enum Attempt {
+    Answered(hyper::Response<hyper::body::Incoming>, Held),
+    Failed(hyper_util::client::legacy::Error),
+    TimedOut,
+}
+
+/// What every attempt of a request shares.
+struct RequestHead<'a> {
+    method: &'a Method,
+    path_and_query: &'a str,
+    headers: &'a HeaderMap,
+    client_ip: Option<IpAddr>,
+    scheme: &'static str,
+}
+
+/// An upstream's slot and least-conn count, held while its response is streamed.
+struct Held {
+    forward: Arc<Forward>,
+    index: usize,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Held {
+    fn new(forward: Arc<Forward>, index: usize, permit: OwnedSemaphorePermit) -> Held {
+        forward.balancer.enter(index);
+        Held {
+            forward,
+            index,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.forward.balancer.leave(self.index);
+    }
+}
+
+/// One line per failed request, at most 20 a second per worker: with every upstream down,
+/// each request fails, and the log must not become the next problem.
+static FAILURE_LOG: LogThrottle = LogThrottle::new(20);
+
+fn withheld_note(withheld: u64) -> String {
+    match withheld {
+        0 => String::new(),
+        n => format!(" ({n} more such lines withheld)"),
+    }
+}
+
+/// An error and its causes, on one line: hyper-util's own says only "client error (Connect)".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
+/// The path to send upstream: the raw (still percent-encoded) `path`, without the part that
+/// became SCRIPT_NAME when `strip` (`script_len` bytes once decoded), and the query.
+pub fn upstream_path(path: &str, query: Option<&str>, script_len: usize, strip: bool) -> String {
+    let raw = path.as_bytes();
+    let mut rest = 0;
+    if strip {
+        let mut decoded = 0;
+        while decoded < script_len && rest < raw.len() {
+            let escaped = raw[rest] == b'%'
+                && raw.len() > rest + 2
+                && raw[rest + 1].is_ascii_hexdigit()
+                && raw[rest + 2].is_ascii_hexdigit();
+            rest += if escaped { 3 } else { 1 };
+            decoded += 1;
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 16);
+    match &path[rest..] {
+        "" => out.push('/'),
+        tail => out.push_str(tail),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_prefix_counts_decoded_bytes_in_the_raw_path() {
+        assert_eq!(
+            upstream_path("/s%20x/a%2Fb", Some("q=1"), 4, true),
+            "/a%2Fb?q=1"
+        );
+        assert_eq!(upstream_path("/search", None, 7, true), "/");
+        assert_eq!(upstream_path("/search/x", None, 7, false), "/search/x");
+    }
+}

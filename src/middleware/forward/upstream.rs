@@ -1,0 +1,298 @@
+//! One upstream server as the user named it (`http://host:port[/base]` or `unix:/path`, with
+//! an optional `;weight=N`), and the connector the pooled client dials them with. Knows
+//! nothing of balancing, health or requests.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// The most an upstream's weight may be: beyond it, a round-robin cycle would be long enough
+/// to look like starvation of the others over a short window.
+pub const MAX_WEIGHT: u32 = 100;
+
+/// Where an upstream listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `host:port` as given (a name is resolved when a connection is made).
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// As the user wrote it (without the weight): log lines and errors name it so.
+    pub name: String,
+    pub address: Address,
+    /// A path the request's path is appended to (`/base`), without a trailing slash.
+    pub base: String,
+    pub weight: u32,
+    /// The authority the pooled client keys connections by, and dials: `host:port`, or for a
+    /// Unix socket a made-up host the connector maps back to the path.
+    pub authority: String,
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Upstream {
+    /// Parses `http://host:port[/base][;weight=N]` or `unix:/path[;weight=N]`; `index` makes
+    /// a Unix socket's pool key unique.
+    pub fn parse(text: &str, index: usize) -> Result<Upstream, String> {
+        let (url, weight) = match text.split_once(';') {
+            None => (text.trim(), 1),
+            Some((url, option)) => {
+                let weight = option
+                    .trim()
+                    .strip_prefix("weight=")
+                    .and_then(|w| w.parse::<u32>().ok())
+                    .filter(|w| (1..=MAX_WEIGHT).contains(w))
+                    .ok_or_else(|| {
+                        format!(
+                            "{text:?}: the only option is weight=N with N from 1 to {MAX_WEIGHT}"
+                        )
+                    })?;
+                (url.trim(), weight)
+            }
+        };
+        if let Some(path) = url.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
+            }
+            return Ok(Upstream {
+                name: url.to_owned(),
+                address: Address::Unix(PathBuf::from(path)),
+                base: String::new(),
+                weight,
+                authority: format!("unix-{index}.invalid"),
+            });
+        }
+        if url.starts_with("https://") {
+            return Err(format!(
+                "{text:?}: https upstreams need TLS, which ferrogate does not have yet"
+            ));
+        }
+        let uri: Uri = url
+            .parse()
+            .map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "{text:?}: an upstream is http://host:port[/base] or unix:/path"
+            ));
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("{text:?} names no host"))?
+            .to_owned();
+        if uri.query().is_some() {
+            return Err(format!("{text:?}: an upstream takes no query string"));
+        }
+        let port = uri.port_u16().unwrap_or(80);
+        let authority = match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        };
+        Ok(Upstream {
+            name: url.to_owned(),
+            address: Address::Tcp {
+                host: host.trim_matches(['[', ']']).to_owned(),
+                port,
+            },
+            base: uri.path().trim_end_matches('/').to_owned(),
+            weight,
+            authority,
+        })
+    }
+
+    /// The value of `Host` when it is rewritten for the upstream.
+    pub fn host_header(&self) -> &str {
+        match self.address {
+            Address::Tcp { .. } => &self.authority,
+            Address::Unix(_) => "localhost",
+        }
+    }
+}
+
+/// Dials upstreams for hyper-util's pooled client: TCP (no Nagle: requests are written
+/// whole) or a Unix socket, each within the connect timeout.
+#[derive(Clone)]
+pub struct Connector {
+    /// Made-up authority → socket path, for the Unix upstreams.
+    unix: Arc<HashMap<String, PathBuf>>,
+    connect_timeout: Duration,
+}
+
+impl Connector {
+    pub fn new(upstreams: &[Upstream], connect_timeout: Duration) -> Connector {
+        let unix = upstreams
+            .iter()
+            .filter_map(|upstream| match &upstream.address {
+                Address::Unix(path) => Some((upstream.authority.clone(), path.clone())),
+                Address::Tcp { .. } => None,
+            })
+            .collect();
+        Connector {
+            unix: Arc::new(unix),
+            connect_timeout,
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<Stream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stream>>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let authority = uri.authority().map(|a| a.as_str().to_owned());
+        let unix = authority.as_ref().and_then(|a| self.unix.get(a).cloned());
+        let timeout = self.connect_timeout;
+        Box::pin(async move {
+            let connect = async {
+                match unix {
+                    Some(path) => UnixStream::connect(path).await.map(Stream::Unix),
+                    None => {
+                        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+                        let port = uri.port_u16().unwrap_or(80);
+                        let stream = TcpStream::connect((host, port)).await?;
+                        stream.set_nodelay(true)?;
+                        Ok(Stream::Tcp(stream))
+                    }
+                }
+            };
+            match tokio::time::timeout(timeout, connect).await {
+                Ok(stream) => stream.map(TokioIo::new),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {} ms", timeout.as_millis()),
+                )),
+            }
+        })
+    }
+}
+
+/// A connection to an upstream.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Unix(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Stream::Unix(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Unix(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_http_with_base_and_weight() {
+        let upstream = Upstream::parse("http://10.0.0.5:8080/base/;weight=3", 0).unwrap();
+        assert_eq!(upstream.authority, "10.0.0.5:8080");
+        assert_eq!(upstream.base, "/base");
+        assert_eq!(upstream.weight, 3);
+        assert_eq!(upstream.name, "http://10.0.0.5:8080/base/");
+    }
+
+    #[test]
+    fn parses_unix_and_defaults_port_80() {
+        let unix = Upstream::parse("unix:/run/app.sock", 2).unwrap();
+        assert_eq!(unix.address, Address::Unix("/run/app.sock".into()));
+        assert_eq!(unix.authority, "unix-2.invalid");
+        let plain = Upstream::parse("http://backend", 0).unwrap();
+        assert_eq!(plain.authority, "backend:80");
+        assert_eq!(plain.base, "");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_dial() {
+        for text in [
+            "ftp://x",
+            "https://x:1",
+            "unix:relative",
+            "http://x:1;weight=0",
+            "http://x:1;weight=101",
+            "http://x:1/?q",
+        ] {
+            assert!(Upstream::parse(text, 0).is_err(), "{text}");
+        }
+    }
+}
