@@ -168,6 +168,7 @@ fn request_parsing_survives_mutated_requests() {
             root_path: String::new(),
             debug: false,
             socket_timeout: Duration::from_secs(1),
+            shedding: Default::default(),
         };
         let mut environ = EnvironBuilder::new(py, &config).expect("an environ template");
         let mut runs = 0u64;

@@ -7,6 +7,7 @@ mod file;
 mod gunicorn;
 mod ip_ranges;
 mod middleware_settings;
+mod observe_settings;
 mod settings;
 mod sources;
 
@@ -15,5 +16,6 @@ pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
+pub use observe_settings::ObserveSettings;
 pub use settings::{LogLevel, Settings, DEFAULT_THREADS};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};

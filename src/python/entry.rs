@@ -336,7 +336,8 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
 pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {
     SupervisorOptions {
         workers: settings.workers as usize,
-        graceful_timeout: settings.graceful_timeout(),
+        // A worker first serves for the drain delay, then gets the graceful timeout.
+        graceful_timeout: settings.graceful_timeout() + settings.observe.drain_delay(),
         timeout: settings.timeout(),
     }
 }

@@ -17,7 +17,7 @@ use super::reloader::{self, ReloadOptions};
 use super::reread;
 use super::serving::{load_app, AppRuntime, AppSource};
 use crate::config::Loaded;
-use crate::observe::{error_log, AccessLog};
+use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::{self, Successor};
 use crate::supervisor::{
@@ -282,7 +282,11 @@ fn run_worker(
         log::debug!("This worker retires after {max} requests (--max-requests and its jitter)");
     }
     let probe = runtime.progress_probe();
-    let grace = settings.graceful_timeout();
+    let stopping = Stopping {
+        grace: settings.graceful_timeout(),
+        drain_delay: settings.observe.drain_delay(),
+        readiness: runtime.readiness(),
+    };
     let max_connections = settings.max_connections as usize;
     let access_log = launcher.access_log.clone();
     let reporting = slot.clone();
@@ -298,7 +302,7 @@ fn run_worker(
             handler,
             options,
             max_connections,
-            accepting_until_stopped(reporting, grace),
+            accepting_until_stopped(reporting, stopping),
         )
         .await
     });
@@ -366,10 +370,20 @@ fn prefer_batches() {
     }
 }
 
+/// How a worker stops gracefully.
+struct Stopping {
+    /// `--graceful-timeout`: what in-flight requests get once accepting stops.
+    grace: Duration,
+    /// `--drain-delay`: how long the worker keeps serving, its probes saying 503, first.
+    drain_delay: Duration,
+    readiness: Arc<Readiness>,
+}
+
 /// Says in `slot` that the worker accepts, then resolves to the grace period on SIGTERM or
-/// SIGINT (SIGQUIT is `exit_on_quit`'s). `serve` first polls it once its accept loops run, and
-/// the handlers are installed before the master is told, so its SIGTERM always finds them.
-async fn accepting_until_stopped(slot: WorkerSlot, grace: Duration) -> Duration {
+/// SIGINT (SIGQUIT is `exit_on_quit`'s), after the drain delay. `serve` first polls it once
+/// its accept loops run, and the handlers are installed before the master is told, so its
+/// SIGTERM always finds them.
+async fn accepting_until_stopped(slot: WorkerSlot, stopping: Stopping) -> Duration {
     let (Ok(mut term), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -385,5 +399,15 @@ async fn accepting_until_stopped(slot: WorkerSlot, grace: Duration) -> Duration 
     }
     // A draining worker's view of the files no longer matters: its replacement watches.
     reloader::stop_watching();
-    grace
+    // The probes say 503 from now on; the load balancer needs a while to see it and stop
+    // sending requests, which are served meanwhile.
+    stopping.readiness.begin_drain();
+    if !stopping.drain_delay.is_zero() {
+        log::info!(
+            "Draining: the probes answer 503; accepting for {:.1}s more (--drain-delay)",
+            stopping.drain_delay.as_secs_f64()
+        );
+        tokio::time::sleep(stopping.drain_delay).await;
+    }
+    stopping.grace
 }

@@ -26,8 +26,10 @@ pub fn run_job(
         head,
         connection,
         input,
-        reply,
+        mut reply,
+        queue_time,
     } = job;
+    reply.set_queue_time(queue_time);
     // The client left while the request waited in the queue: running the app would be wasted.
     if reply.is_client_gone() {
         return;
@@ -53,7 +55,14 @@ pub fn run_job(
             return;
         }
     };
-    let outcome = match environ.build(py, &head, &connection, input.clone()) {
+    let built = environ.build(py, &head, &connection, input.clone());
+    // Seconds as a float, as time.monotonic() differences are (issue 14).
+    let built = built.and_then(|environ| {
+        let key = pyo3::intern!(py, "ferrogate.queue_time");
+        environ.set_item(key, queue_time.as_secs_f64())?;
+        Ok(environ)
+    });
+    let outcome = match built {
         Err(error) => Outcome::Raised(error),
         Ok(environ) => match app.call1((environ, &start_response)) {
             Err(error) => Outcome::Raised(error),

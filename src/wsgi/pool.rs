@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,7 +30,9 @@ use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
 use super::job::run_job;
 use super::reply::Outbox;
+use super::shedding::{QueueView, Shedder};
 use super::WsgiConfig;
+use crate::http::status::Failure;
 
 /// How long a request may wait in the queue behind busy threads before another thread is
 /// put on it. Short against a slow request, long against a hello world (~10 µs), so a
@@ -95,6 +96,8 @@ struct Queue {
     threads: Vec<ThreadState>,
     /// Requests the threads have taken so far, for `--max-requests`.
     taken: u64,
+    /// `--max-queue` / `--max-queue-time`: which requests are answered 503 instead.
+    shedder: Shedder,
     closed: bool,
     handles: Vec<JoinHandle<()>>,
 }
@@ -137,10 +140,6 @@ pub struct Pool {
     apps: Vec<Py<PyAny>>,
     config: WsgiConfig,
     outbox: Arc<Outbox>,
-    /// A clock of `progress`'s cadence (0.1 s in a worker) for `take`: when `progress` last
-    /// ran, in nanoseconds since `epoch`.
-    epoch: Instant,
-    progress_seen_ns: AtomicU64,
 }
 
 /// What the Python threads have done so far, for the worker's heartbeat.
@@ -159,9 +158,14 @@ pub struct OldestRequest {
     pub target: Option<PathAndQuery>,
 }
 
-/// The worker is stopping and takes no more requests.
+/// Why the pool did not queue a request.
 #[derive(Debug)]
-pub struct PoolClosed;
+pub enum Refused {
+    /// The worker is stopping and takes no more requests.
+    Closed,
+    /// The queue is too long (`--max-queue`, `--max-queue-time`): shed load.
+    Overloaded,
+}
 
 /// What the I/O side must do after queueing, done outside the lock.
 enum Wake {
@@ -182,18 +186,26 @@ impl Pool {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request; fails (dropping it) once the pool is closed.
-    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), PoolClosed> {
+    /// Queues a request; fails (dropping it) once the pool is closed, or when it sheds load.
+    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), Refused> {
         // Allocated before the lock is taken: the threads wait on it.
         let job = Box::new(job);
         let wake = {
             let mut queue = self.lock();
             if queue.closed {
-                return Err(PoolClosed);
+                return Err(Refused::Closed);
+            }
+            let counts = queue.counts();
+            let view = QueueView {
+                waiting: queue.jobs.len(),
+                busy: counts.busy,
+                threads: self.wake_ups.len(),
+            };
+            if !queue.shedder.admits(&view, job.queue_time) {
+                return Err(Refused::Overloaded);
             }
             let queued = Instant::now();
             queue.jobs.push_back((job, queued));
-            let counts = queue.counts();
             if counts.waking > 0 {
                 // That thread will drain the queue; the check covers it being slow to come.
                 Wake::ArmLingerCheck
@@ -259,8 +271,6 @@ impl Pool {
 
     /// The requests taken so far and the oldest one still running, for the heartbeat.
     pub fn progress(&self) -> PoolProgress {
-        let seen = self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.progress_seen_ns.store(seen, Ordering::Relaxed);
         let queue = self.lock();
         let oldest_running = queue
             .threads
@@ -336,12 +346,17 @@ impl Pool {
                 }
             };
             let apps: Vec<_> = self.apps.iter().map(|app| app.bind(py).clone()).collect();
-            while let Some(job) = self.next_job(py, index) {
+            // Only --max-queue-time estimates waits from durations: a clock read per request.
+            let timed = self.lock().shedder.wants_durations();
+            let mut ran_for = None;
+            while let Some(job) = self.next_job(py, index, ran_for.take()) {
+                let began = timed.then(Instant::now);
                 // A bug of ours must cost one request (its client gets a 500 from the
                 // dropped reply), not this thread.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_job(py, &apps, &mut environ, &self.config, *job)
                 }));
+                ran_for = began.map(|began| began.elapsed());
                 if ran.is_err() {
                     log::error!(
                         "Internal error (a panic) while handling a request; the client got a 500"
@@ -351,16 +366,27 @@ impl Pool {
         });
     }
 
-    /// The oldest queued request, now run by the thread at `index`.
+    /// The oldest queued request, now run by the thread at `index`. Requests that waited
+    /// past `--max-queue-time` are answered 503 on the way, without the app.
     fn take(&self, queue: &mut Queue, index: usize) -> Option<Box<Job>> {
-        let (job, queued) = queue.jobs.pop_front()?;
+        if queue.jobs.is_empty() {
+            return None;
+        }
+        // The queue time (`ferrogate.queue_time`) and when it started, for --timeout.
+        let now = Instant::now();
+        let job = loop {
+            let (mut job, queued) = queue.jobs.pop_front()?;
+            job.queue_time += now.saturating_duration_since(queued);
+            if !queue.shedder.is_expired(job.queue_time) {
+                break job;
+            }
+            // Only a bounded queue of replies to push: no I/O, and no Python.
+            job.reply.set_queue_time(job.queue_time);
+            let _ = job.reply.send(Failure::Overloaded.into_response());
+        };
         queue.taken += 1;
-        // When it started, for --timeout: when it was queued, unless it waited behind busy
-        // threads meanwhile; then no earlier than the heartbeat's last look (at most 0.1 s
-        // ago), so waiting does not count as running, and no clock is read per request.
-        let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
         queue.threads[index] = ThreadState::Busy(RunningJob {
-            started: queued.max(seen),
+            started: now,
             method: job.head.method.clone(),
             target: job.head.uri.path_and_query().cloned(),
         });
@@ -368,11 +394,20 @@ impl Pool {
     }
 
     /// The next request for the thread at `index`, waiting without the GIL if there is
-    /// none. `None`: the pool closed.
-    fn next_job(&self, py: Python<'_>, index: usize) -> Option<Box<Job>> {
+    /// none; `ran_for`: how long its last one took, when durations are wanted. `None`: the
+    /// pool closed.
+    fn next_job(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        ran_for: Option<Duration>,
+    ) -> Option<Box<Job>> {
         // PERF: a request already queued is taken without giving up the GIL.
         {
             let mut queue = self.lock();
+            if let Some(duration) = ran_for {
+                queue.shedder.record(duration);
+            }
             if let Some(job) = self.take(&mut queue, index) {
                 return Some(job);
             }
@@ -431,6 +466,7 @@ impl PythonThreads {
             jobs: VecDeque::new(),
             threads: Vec::new(),
             taken: 0,
+            shedder: Shedder::new(config.shedding),
             closed: false,
             handles: Vec::new(),
         };
@@ -441,8 +477,6 @@ impl PythonThreads {
             apps,
             config,
             outbox: Arc::default(),
-            epoch: Instant::now(),
-            progress_seen_ns: AtomicU64::new(0),
         };
         Ok(PythonThreads {
             pool: Arc::new(pool),

@@ -12,9 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use bytes::BytesMut;
-use http::header::{REFERER, USER_AGENT};
-use http::request::Parts;
-use http::{HeaderValue, Method, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -32,7 +30,7 @@ use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
 use crate::http::{forwarded, BodyError, InFlight, Response};
-use crate::observe::{AccessLog, AccessRecord};
+use crate::observe::{AccessLog, ResponseNote};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -96,12 +94,15 @@ enum Written {
         status: StatusCode,
         body_bytes: u64,
         keep_alive: bool,
+        /// What the access log notes of the response; `None` without one.
+        note: Option<Box<ResponseNote>>,
     },
     /// The head went out, the body broke off.
     Broken {
         status: StatusCode,
         body_bytes: u64,
         error: ConnectionError,
+        note: Option<Box<ResponseNote>>,
     },
 }
 
@@ -209,10 +210,10 @@ impl<H: Handler> HttpServer<H> {
                     return Err(refuse(&mut reader, &mut writer, &mut batch, error).await);
                 }
             }
-            let access = options
-                .access_log
-                .as_ref()
-                .map(|log| (log, access_record(&head.parts, &request_info)));
+            let access = options.access_log.as_ref().map(|log| {
+                let record = log.capture(&head.parts, request_info.peer, request_info.local);
+                (log, record)
+            });
             let facts = RequestFacts {
                 is_head: head.parts.method == Method::HEAD,
                 version: head.parts.version,
@@ -267,13 +268,20 @@ impl<H: Handler> HttpServer<H> {
             };
             if let Some((log, record)) = access {
                 if let Written::Sent {
-                    status, body_bytes, ..
+                    status,
+                    body_bytes,
+                    note,
+                    ..
                 }
                 | Written::Broken {
-                    status, body_bytes, ..
+                    status,
+                    body_bytes,
+                    note,
+                    ..
                 } = &written
                 {
-                    log.write(&record, status.as_u16(), *body_bytes);
+                    let note = note.as_deref().cloned().unwrap_or_default();
+                    log.write(&record, status.as_u16(), *body_bytes, &note);
                 }
             }
             match next_step(written, pumped) {
@@ -344,6 +352,11 @@ impl<H: Handler> HttpServer<H> {
         };
         encode_head(&mut batch.text, &response, framing, connection_header);
         let status = response.status;
+        let note = self
+            .options
+            .access_log
+            .as_ref()
+            .map(|log| note_response(log, &response));
         let Response { body, .. } = response;
         let sent = if sends_body {
             write_body(writer, batch, body, framing).await
@@ -359,11 +372,13 @@ impl<H: Handler> HttpServer<H> {
                 status,
                 body_bytes,
                 keep_alive,
+                note,
             },
             Err((error, body_bytes)) => Written::Broken {
                 status,
                 body_bytes,
                 error,
+                note,
             },
         }
     }
@@ -523,17 +538,25 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     .await;
 }
 
-fn access_record(head: &Parts, connection: &ConnectionInfo) -> AccessRecord {
-    let header = |name| {
-        head.headers
-            .get(name)
-            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
+/// What the access log wants of a response before it is written: the queue time and the
+/// headers its format names.
+fn note_response(log: &AccessLog, response: &Response) -> Box<ResponseNote> {
+    let wanted = log.response_headers();
+    let headers = match wanted.is_empty() {
+        true => Vec::new(),
+        false => response
+            .headers
+            .lines()
+            .filter_map(|(name, value)| {
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                wanted
+                    .contains(&name)
+                    .then(|| (name, String::from_utf8_lossy(value).into_owned()))
+            })
+            .collect(),
     };
-    AccessRecord {
-        remote: connection.peer,
-        request_line: format!("{} {} {:?}", head.method, head.uri, head.version),
-        referer: header(REFERER),
-        user_agent: header(USER_AGENT),
-    }
+    Box::new(ResponseNote {
+        queue_time: response.queue_time,
+        headers,
+    })
 }

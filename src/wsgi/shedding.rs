@@ -1,0 +1,185 @@
+//! Load shedding (`--max-queue`, `--max-queue-time`): which requests a worker answers 503
+//! at once rather than queue for its Python threads. Decided under the pool's queue lock
+//! (pool.rs), on the I/O thread as a request is queued and on a Python thread as it takes
+//! one, without calling into Python.
+//!
+//! The wait a new request faces is estimated from the queue ahead of it and a smoothed
+//! request duration: with T threads all busy and Q requests ahead, it starts after about
+//! (Q + 1) × duration / T (a fluid estimate: each thread frees up every `duration`, busy
+//! threads are on average halfway through). A request that waited longer than the limit all
+//! the same (the estimate was low) is refused when a thread takes it, before the app runs.
+
+use std::time::Duration;
+
+use super::Shedding;
+use crate::observe::LogThrottle;
+
+/// Weight of the newest duration in the smoothed one: about the last 8 requests count, so a
+/// change of load shows within a few requests without one outlier swinging it.
+const DURATION_SMOOTHING: f64 = 0.125;
+
+/// Lines a second about shed requests: under overload every request may be one.
+static SHED_LOG: LogThrottle = LogThrottle::new(1);
+
+/// The pool's shedding state, kept under its queue lock.
+#[derive(Debug, Default)]
+pub struct Shedder {
+    limits: Shedding,
+    /// Smoothed time a request keeps a thread, in seconds; 0 until one has finished.
+    duration: f64,
+}
+
+/// What the queue looks like to a request about to join it.
+pub struct QueueView {
+    /// Requests already waiting.
+    pub waiting: usize,
+    /// Threads running a request.
+    pub busy: usize,
+    /// `--threads`.
+    pub threads: usize,
+}
+
+impl Shedder {
+    pub fn new(limits: Shedding) -> Shedder {
+        Shedder {
+            limits,
+            duration: 0.0,
+        }
+    }
+
+    /// Whether request durations are wanted (`record`): only when a wait is estimated.
+    pub fn wants_durations(&self) -> bool {
+        self.limits.max_queue_time.is_some()
+    }
+
+    /// A request has kept its thread for `duration`.
+    pub fn record(&mut self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        self.duration = match self.duration {
+            0.0 => seconds,
+            smoothed => smoothed + DURATION_SMOOTHING * (seconds - smoothed),
+        };
+    }
+
+    /// The wait a request joining `queue` is expected to have for a thread.
+    pub fn expected_wait(&self, queue: &QueueView) -> Duration {
+        let free = queue.threads.saturating_sub(queue.busy);
+        if queue.waiting < free || queue.threads == 0 {
+            return Duration::ZERO;
+        }
+        let ahead = (queue.waiting - free + 1) as f64;
+        Duration::try_from_secs_f64(ahead * self.duration / queue.threads as f64)
+            .unwrap_or(Duration::MAX)
+    }
+
+    /// Whether a request that already waited `waited` (upstream) may join `queue`.
+    pub fn admits(&self, queue: &QueueView, waited: Duration) -> bool {
+        if let Some(max) = self.limits.max_queue {
+            if queue.waiting >= max {
+                log_shed(format_args!("{max} requests already wait (--max-queue)"));
+                return false;
+            }
+        }
+        if let Some(max) = self.limits.max_queue_time {
+            let expected = waited.saturating_add(self.expected_wait(queue));
+            if expected > max {
+                log_shed(format_args!(
+                    "it would wait about {:.3}s for a Python thread (--max-queue-time {:.3}s)",
+                    expected.as_secs_f64(),
+                    max.as_secs_f64()
+                ));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether a request that has waited `waited` in all is past `--max-queue-time`.
+    pub fn is_expired(&self, waited: Duration) -> bool {
+        let expired = self.limits.max_queue_time.is_some_and(|max| waited > max);
+        if expired {
+            log_shed(format_args!(
+                "it waited {:.3}s for a Python thread (--max-queue-time)",
+                waited.as_secs_f64()
+            ));
+        }
+        expired
+    }
+}
+
+fn log_shed(why: std::fmt::Arguments<'_>) {
+    if let Some(withheld) = SHED_LOG.admit() {
+        let more = match withheld {
+            0 => String::new(),
+            n => format!(" ({n} more since the last such line)"),
+        };
+        log::warn!("Overloaded: a request was answered 503 because {why}{more}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shedder(max_queue: Option<usize>, max_queue_time_ms: Option<u64>) -> Shedder {
+        Shedder::new(Shedding {
+            max_queue,
+            max_queue_time: max_queue_time_ms.map(Duration::from_millis),
+        })
+    }
+
+    fn view(waiting: usize, busy: usize, threads: usize) -> QueueView {
+        QueueView {
+            waiting,
+            busy,
+            threads,
+        }
+    }
+
+    #[test]
+    fn no_limits_admit_everything() {
+        let shedder = shedder(None, None);
+        assert!(shedder.admits(&view(10_000, 4, 4), Duration::from_secs(60)));
+        assert!(!shedder.is_expired(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn max_queue_at_below_and_above() {
+        let shedder = shedder(Some(2), None);
+        assert!(shedder.admits(&view(1, 4, 4), Duration::ZERO));
+        assert!(!shedder.admits(&view(2, 4, 4), Duration::ZERO));
+        assert!(!shedder.admits(&view(3, 4, 4), Duration::ZERO));
+    }
+
+    #[test]
+    fn expected_wait_grows_with_the_queue_ahead() {
+        let mut shedder = shedder(None, Some(300));
+        shedder.record(Duration::from_millis(200));
+        // A free thread: no wait.
+        assert_eq!(shedder.expected_wait(&view(0, 1, 2)), Duration::ZERO);
+        // Two busy threads: half a duration, then another half per request ahead.
+        let ms = |queue| shedder.expected_wait(&queue).as_millis();
+        assert_eq!(ms(view(0, 2, 2)), 100);
+        assert_eq!(ms(view(2, 2, 2)), 300);
+        assert!(shedder.admits(&view(1, 2, 2), Duration::ZERO));
+        assert!(!shedder.admits(&view(3, 2, 2), Duration::ZERO));
+        // An upstream wait counts.
+        assert!(!shedder.admits(&view(0, 2, 2), Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn durations_are_smoothed() {
+        let mut shedder = shedder(None, Some(1000));
+        shedder.record(Duration::from_millis(100));
+        shedder.record(Duration::from_millis(900));
+        assert_eq!(shedder.expected_wait(&view(0, 1, 1)).as_millis(), 200);
+    }
+
+    #[test]
+    fn expiry_at_below_and_above_the_limit() {
+        let shedder = shedder(None, Some(300));
+        assert!(!shedder.is_expired(Duration::from_millis(299)));
+        assert!(!shedder.is_expired(Duration::from_millis(300)));
+        assert!(shedder.is_expired(Duration::from_millis(301)));
+    }
+}
