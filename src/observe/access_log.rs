@@ -31,7 +31,6 @@ pub struct AccessLog {
     request_headers: Vec<HeaderName>,
     /// Headers of the response the format needs (lower case).
     response_headers: Vec<String>,
-    pid: u32,
 }
 
 /// How the log is set up; `AccessLog::open` makes it.
@@ -55,7 +54,6 @@ impl AccessLog {
             response_headers: options.format.response_headers(),
             format: options.format,
             slow_after: options.slow_after,
-            pid: std::process::id(),
         })
     }
 
@@ -119,7 +117,8 @@ impl AccessLog {
                 body_bytes,
                 took,
                 note,
-                pid: self.pid,
+                // The worker's: the log is opened in the master, before the fork.
+                pid: std::process::id(),
             };
             let line = match &self.format {
                 AccessFormat::Combined => {
