@@ -14,9 +14,9 @@ import difflib
 from typing import Any, Callable, Optional
 
 from . import _ferrogate
-from ._ferrogate import FileWrapper, SimpleServer, __version__
+from ._ferrogate import FileWrapper, RequestTimeout, SimpleServer, __version__
 
-__all__ = ["FileWrapper", "SimpleServer", "__version__", "make_server", "run"]
+__all__ = ["FileWrapper", "RequestTimeout", "SimpleServer", "__version__", "make_server", "run"]
 
 WsgiApp = Callable[..., Any]
 

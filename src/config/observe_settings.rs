@@ -87,6 +87,21 @@ pub struct ObserveSettings {
         help_heading = "Logging"
     )]
     pub log_slow_requests: f64,
+
+    /// Seconds a request's app call may run: then ferrogate.RequestTimeout (a BaseException)
+    /// is raised in its Python thread, so `finally` blocks and close() run, and the client
+    /// gets 504 if no response head was sent (else the connection is aborted); the worker
+    /// serves on. time.sleep() ends within 0.05 s of it; a thread blocked in other C code
+    /// is left to --timeout. 0: no limit
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0.0,
+        value_parser = parse_seconds,
+        help_heading = "Timeouts"
+    )]
+    pub request_timeout: f64,
 }
 
 impl ObserveSettings {
@@ -110,6 +125,11 @@ impl ObserveSettings {
             Some(text) => AccessFormat::compile(text).unwrap_or(AccessFormat::Combined),
             None => AccessFormat::Combined,
         }
+    }
+
+    /// `--request-timeout`; `None` when it is off (0).
+    pub fn request_timeout(&self) -> Option<Duration> {
+        Some(seconds(self.request_timeout)).filter(|timeout| !timeout.is_zero())
     }
 
     /// `--max-queue-time`; `None` when it is off (0).
@@ -154,6 +174,7 @@ mod tests {
         assert_eq!(settings.drain_delay(), Duration::ZERO);
         assert_eq!(settings.max_queue(), None);
         assert_eq!(settings.max_queue_time(), None);
+        assert_eq!(settings.request_timeout(), None);
     }
 
     #[test]
@@ -207,6 +228,12 @@ mod tests {
             let error = parse(&[flag, bad]).unwrap_err();
             assert!(error.to_string().contains(flag), "{error}");
         }
+        let timeout = parse(&["--request-timeout", "1.5"]).unwrap();
+        assert_eq!(
+            timeout.observe.request_timeout(),
+            Some(Duration::from_millis(1500))
+        );
+        assert!(parse(&["--request-timeout", "-1"]).is_err());
         let drain = parse(&["--drain-delay", "2.5"]).unwrap();
         assert_eq!(drain.observe.drain_delay(), Duration::from_millis(2500));
     }

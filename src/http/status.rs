@@ -19,6 +19,8 @@ pub enum Failure {
     /// The worker sheds load: the request would wait longer than `--max-queue-time` for a
     /// Python thread, or find `--max-queue` requests ahead of it. The app was not called.
     Overloaded,
+    /// The app ran past `--request-timeout` before sending a response head.
+    RequestTimeout,
 }
 
 impl Failure {
@@ -39,6 +41,7 @@ impl Failure {
             },
             Failure::Application { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::Unavailable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -63,6 +66,7 @@ impl Failure {
                 text.push_str(&detail);
             }
             Failure::Application { detail: None } | Failure::Unavailable => {}
+            Failure::RequestTimeout => text.push_str("The request took too long.\n"),
             Failure::Overloaded => text.push_str("The server is overloaded; retry shortly.\n"),
         }
         let mut headers = HeaderBlock::with_capacity(64);
@@ -98,6 +102,11 @@ mod tests {
         assert_eq!(response.status, 503);
         let headers = String::from_utf8_lossy(response.headers.encoded()).into_owned();
         assert!(headers.contains("Retry-After: 1\r\n"), "{headers}");
+    }
+
+    #[test]
+    fn request_timeout_is_a_504() {
+        assert_eq!(Failure::RequestTimeout.into_response().status, 504);
     }
 
     #[test]

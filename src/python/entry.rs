@@ -9,7 +9,9 @@ use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::hooks;
 use super::launcher::{ForkLauncher, Prepared, Restart};
-use super::serving::{load_app, open_access_log, prepare_path, AppSource};
+use super::serving::{
+    load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
+};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_USAGE};
 use crate::middleware::rate_limit;
@@ -255,6 +257,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     // A successor started by SIGUSR2 under systemd (no --bind) keeps the sockets it inherited.
     let keep_all_inherited = loaded.is_default("bind") && !inherited.is_empty();
     let prepared = prepare_path(py, settings)
+        .and_then(|()| slice_sleep_for_timeouts(py, settings))
         .and_then(|()| preload(py, settings, app))
         .and_then(|app| Ok((app, open_access_log(settings)?)))
         .and_then(|(app, access_log)| {

@@ -15,7 +15,7 @@ use super::entry::{read_settings, supervisor_options};
 use super::hooks;
 use super::reloader::{self, ReloadOptions};
 use super::reread;
-use super::serving::{load_app, AppRuntime, AppSource};
+use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
 use crate::config::Loaded;
 use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::{self, Listener};
@@ -251,7 +251,7 @@ fn run_worker(
             return supervisor::EXIT_WORKER_BOOT_FAILED;
         }
     }
-    let app = match load_app(py, app) {
+    let app = match slice_sleep_for_timeouts(py, settings).and_then(|()| load_app(py, app)) {
         Ok(app) => app,
         Err(error) => {
             log::error!("{error}");

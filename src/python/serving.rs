@@ -66,6 +66,18 @@ pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
         .map_err(|error| Error::Config(format!("cannot apply --env/--chdir/--pythonpath: {error}")))
 }
 
+/// With `--request-timeout`, `time.sleep` sleeps in slices the timeout can interrupt
+/// (ferrogate/_timeouts.py); done before the app is imported (master and worker).
+pub fn slice_sleep_for_timeouts(py: Python<'_>, settings: &Settings) -> Result<()> {
+    if settings.observe.request_timeout().is_none() {
+        return Ok(());
+    }
+    py.import("ferrogate._timeouts")
+        .and_then(|timeouts| timeouts.call_method0("install"))
+        .map(|_| ())
+        .map_err(|error| Error::Config(format!("cannot prepare --request-timeout: {error}")))
+}
+
 /// Imports the app named by `source`, or hands back the object given.
 pub fn load_app(py: Python<'_>, source: &AppSource) -> Result<Py<PyAny>> {
     match source {
@@ -132,6 +144,7 @@ impl AppRuntime {
                 max_queue: settings.observe.max_queue(),
                 max_queue_time: settings.observe.max_queue_time(),
             },
+            request_timeout: settings.observe.request_timeout(),
         };
         let options = ConnectionOptions {
             limits: Limits::from_settings(settings),
@@ -214,9 +227,13 @@ impl AppRuntime {
         let handler = Pipeline::new(pipeline, threads.handler(), &root_path).with_probes(probes);
         let lingering = threads.watch_lingering();
         let replies = threads.deliver_replies();
+        let timeouts = threads.watch_request_timeouts();
         let output = runtime.block_on(async move {
             tokio::spawn(lingering);
             tokio::spawn(replies);
+            if let Some(timeouts) = timeouts {
+                tokio::spawn(timeouts);
+            }
             serve(handler, options).await
         });
         drop(runtime);

@@ -15,6 +15,7 @@ pub(crate) mod input;
 mod job;
 mod pool;
 mod reply;
+mod request_timeout;
 mod response;
 mod response_head;
 mod shedding;
@@ -37,6 +38,8 @@ pub struct WsgiConfig {
     pub socket_timeout: std::time::Duration,
     /// `--max-queue` and `--max-queue-time`: when the pool sheds load (pool.rs).
     pub shedding: Shedding,
+    /// `--request-timeout`: how long an app call may run before it is interrupted.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// When a worker answers 503 rather than queue a request for its Python threads.

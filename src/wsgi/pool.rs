@@ -76,6 +76,21 @@ struct RunningJob {
     /// path and query only, not the whole `Uri` (benches/README.md, "worker heartbeat").
     method: Method,
     target: Option<PathAndQuery>,
+    /// Which request this is (the pool's count of requests taken): `--request-timeout`
+    /// interrupts a thread only while it still runs the request found overdue.
+    id: u64,
+    /// The running thread's CPython id, for `PyThreadState_SetAsyncExc`.
+    thread_ident: u64,
+    /// `--request-timeout` has interrupted it already.
+    interrupted: bool,
+}
+
+/// A request past `--request-timeout`, and the place of the thread running it.
+pub struct Overdue {
+    pub index: usize,
+    pub id: u64,
+    pub running_for: Duration,
+    pub label: String,
 }
 
 /// How many threads are in each state.
@@ -291,6 +306,47 @@ impl Pool {
         }
     }
 
+    /// The requests running longer than `timeout` that have not been interrupted yet; each
+    /// is marked interrupted (request_timeout.rs interrupts it).
+    pub fn overdue(&self, timeout: Duration) -> Vec<Overdue> {
+        let now = Instant::now();
+        let mut queue = self.lock();
+        let mut overdue = Vec::new();
+        for (index, state) in queue.threads.iter_mut().enumerate() {
+            let ThreadState::Busy(job) = state else {
+                continue;
+            };
+            let running_for = now.saturating_duration_since(job.started);
+            if job.interrupted || running_for < timeout {
+                continue;
+            }
+            job.interrupted = true;
+            let label = match &job.target {
+                Some(target) => format!("{} {target}", job.method),
+                None => job.method.to_string(),
+            };
+            overdue.push(Overdue {
+                index,
+                id: job.id,
+                running_for,
+                label,
+            });
+        }
+        overdue
+    }
+
+    /// Calls `interrupt` with the CPython id of the thread running request `id`, under the
+    /// queue's lock, so the thread cannot take another request meanwhile. Call with the GIL
+    /// held (the thread then cannot be running Python either).
+    pub fn with_running_thread(&self, overdue: &Overdue, interrupt: impl FnOnce(u64)) {
+        let queue = self.lock();
+        if let Some(ThreadState::Busy(job)) = queue.threads.get(overdue.index) {
+            if job.id == overdue.id {
+                interrupt(job.thread_ident);
+            }
+        }
+    }
+
     /// Runs on the I/O runtime: while requests wait behind busy threads, puts one more thread
     /// on them each time the oldest has waited `QUEUE_LINGER`.
     pub async fn watch_lingering(self: Arc<Self>) {
@@ -357,6 +413,10 @@ impl Pool {
                     run_job(py, &apps, &mut environ, &self.config, *job)
                 }));
                 ran_for = began.map(|began| began.elapsed());
+                if self.config.request_timeout.is_some() {
+                    // An interruption meant for the request just ended must not hit the next.
+                    super::request_timeout::clear_pending(py);
+                }
                 if ran.is_err() {
                     log::error!(
                         "Internal error (a panic) while handling a request; the client got a 500"
@@ -389,6 +449,10 @@ impl Pool {
             started: now,
             method: job.head.method.clone(),
             target: job.head.uri.path_and_query().cloned(),
+            id: queue.taken,
+            // SAFETY: returns the calling thread's id (pthread_self); needs no GIL.
+            thread_ident: u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() }),
+            interrupted: false,
         });
         Some(job)
     }
@@ -500,6 +564,14 @@ impl PythonThreads {
     /// The lingering check; spawn it on the I/O runtime.
     pub fn watch_lingering(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.pool.clone().watch_lingering()
+    }
+
+    /// The `--request-timeout` watch, when it is set; spawn it on the I/O runtime.
+    pub fn watch_request_timeouts(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let timeout = self.pool.config.request_timeout?;
+        Some(super::request_timeout::watch(self.pool.clone(), timeout))
     }
 
     /// Lets queued and running requests finish, up to `timeout`. Call without the GIL.
