@@ -32,6 +32,9 @@ pub struct ConnectionInfo {
     pub from_trusted_proxy: bool,
     /// Set per request by a native `Mount`: the app and SCRIPT_NAME.
     pub mount: Option<MountPoint>,
+    /// Which of the server's listeners (in `--bind` order) accepted the connection, for the
+    /// metrics' `listener` label.
+    pub listener: u8,
 }
 
 impl ConnectionInfo {
@@ -44,6 +47,7 @@ impl ConnectionInfo {
             server_port: None,
             from_trusted_proxy: false,
             mount: None,
+            listener: 0,
         }
     }
 }

@@ -102,6 +102,12 @@ pub struct ObserveSettings {
         help_heading = "Timeouts"
     )]
     pub request_timeout: f64,
+
+    /// Serve Prometheus metrics at http://ADDRESS/metrics from the master (host:port): the
+    /// requests, durations, queue times, threads, bytes and connections of every worker,
+    /// summed through shared memory. Off unless given
+    #[arg(long, value_name = "ADDRESS", help_heading = "Observability")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl ObserveSettings {

@@ -16,6 +16,7 @@ fn resolved(
         server_port: None,
         from_trusted_proxy: true,
         mount: None,
+        listener: 0,
     };
     resolve(&mut parts, &mut info, &trusted.parse().unwrap())?;
     Ok((info, parts.headers))

@@ -1,12 +1,13 @@
 //! Logging and probes: the error log (the `log` facade, written by `error_log`), the access
 //! log (its format compiled once by `access_format`, written by `access_log`, which also logs
-//! slow requests), and the worker's readiness as
-//! health probes see it (`readiness`). Both logs write from Rust, never under the GIL.
+//! slow requests), the workers' counters for Prometheus (`metrics`), and the worker's
+//! readiness as health probes see it (`readiness`). Both logs write from Rust, never under the GIL.
 //! Used by every layer; knows nothing of HTTP framing or Python.
 
 pub mod access_format;
 pub mod access_log;
 pub mod error_log;
+pub mod metrics;
 pub mod readiness;
 mod sink;
 mod throttle;

@@ -13,9 +13,10 @@ use super::serving::{
     load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
-use crate::error::{Error, EXIT_USAGE};
+use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
+use crate::observe::metrics::{self, MetricsTable};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
 use crate::supervisor::{self, PidFile, SupervisorOptions};
@@ -302,6 +303,10 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::error!("{error}");
         return EXIT_USAGE;
     }
+    let metrics = match start_metrics(settings, &listeners) {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
+    };
     let options = supervisor_options(settings);
     let socket_files: Vec<PathBuf> = listeners
         .iter()
@@ -315,6 +320,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         listeners,
         identity,
         pid_file,
+        metrics,
     };
     let restart = Restart {
         argv: start.argv,
@@ -334,6 +340,31 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     }
     hooks::run_logged(py, "on_exit", 0);
     code
+}
+
+/// `--metrics-bind`: the workers' shared counters, and the master's endpoint serving them.
+fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<MetricsTable>, i32> {
+    let Some(address) = settings.observe.metrics_bind else {
+        return Ok(None);
+    };
+    let capacity = supervisor::slot_capacity(settings.workers as usize);
+    let table = MetricsTable::new(capacity).map_err(|error| {
+        log::error!("Cannot map the metrics table: {error}");
+        1
+    })?;
+    let labels = metrics::Labels {
+        listeners: listeners.iter().map(|l| l.to_string()).collect(),
+    };
+    match metrics::start(address, table.clone(), labels) {
+        Ok(bound) => {
+            log::info!("Serving metrics at http://{bound}/metrics");
+            Ok(Some(table))
+        }
+        Err(error) => {
+            log::error!("cannot serve metrics on {address} (--metrics-bind): {error}");
+            Err(EXIT_BIND)
+        }
+    }
 }
 
 pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {

@@ -17,6 +17,7 @@ use super::reloader::{self, ReloadOptions};
 use super::reread;
 use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
 use crate::config::Loaded;
+use crate::observe::metrics::{self, MetricsTable, ThreadsSample, WorkerMetrics};
 use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::{self, Successor};
@@ -41,6 +42,8 @@ pub struct ForkLauncher<'py> {
     pid_file: Option<PidFile>,
     /// A new master started by SIGUSR2 runs (or ran and was not seen to end) on our sockets.
     handed_over: bool,
+    /// `--metrics-bind`: every worker slot's counters, shared with the master.
+    metrics: Option<MetricsTable>,
 }
 
 /// What a SIGHUP reads again and a SIGUSR2 runs again.
@@ -59,6 +62,7 @@ pub struct Prepared {
     pub listeners: Vec<Listener>,
     pub identity: Option<Identity>,
     pub pid_file: Option<PidFile>,
+    pub metrics: Option<MetricsTable>,
 }
 
 impl<'py> ForkLauncher<'py> {
@@ -70,6 +74,7 @@ impl<'py> ForkLauncher<'py> {
             listeners,
             identity,
             pid_file,
+            metrics,
         } = prepared;
         ForkLauncher {
             py,
@@ -81,6 +86,7 @@ impl<'py> ForkLauncher<'py> {
             identity,
             pid_file,
             handed_over: false,
+            metrics,
         }
     }
 
@@ -232,6 +238,7 @@ fn run_worker(
 ) -> i32 {
     let (settings, app) = (&launcher.loaded.settings, &launcher.app);
     supervisor::signals::reset_in_child();
+    metrics::close_inherited();
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
@@ -266,7 +273,7 @@ fn run_worker(
         };
         reloader::start(py, options);
     }
-    let runtime = match AppRuntime::start(py, app, settings, launcher.access_log.clone()) {
+    let mut runtime = match AppRuntime::start(py, app, settings, launcher.access_log.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {
             log::error!("{error}");
@@ -281,6 +288,8 @@ fn run_worker(
     if let Some(max) = policy.max_requests() {
         log::debug!("This worker retires after {max} requests (--max-requests and its jitter)");
     }
+    let worker_metrics = (launcher.metrics.as_ref()).and_then(|table| table.worker(slot.index()));
+    runtime.set_metrics(worker_metrics.clone());
     let probe = runtime.progress_probe();
     let stopping = Stopping {
         grace: settings.graceful_timeout(),
@@ -294,7 +303,7 @@ fn run_worker(
         tokio::spawn(reopen_logs_on_signal(access_log));
         tokio::spawn(supervisor::report(
             reporting.clone(),
-            move || progress_of(&probe),
+            move || progress_of(&probe, worker_metrics.as_ref()),
             policy,
         ));
         server::serve(
@@ -325,9 +334,17 @@ fn own_listeners(listeners: Vec<Listener>, backlog: i32) -> io::Result<Vec<Liste
 }
 
 /// The pool's progress as the heartbeat reports it: the oldest request named by method and
-/// target, for the master's line if it times out.
-fn progress_of(probe: &ProgressProbe) -> Progress {
+/// target, for the master's line if it times out. The threads' state goes to the metrics.
+fn progress_of(probe: &ProgressProbe, metrics: Option<&WorkerMetrics>) -> Progress {
     let sample = probe.sample();
+    if let Some(metrics) = metrics {
+        metrics.threads(&ThreadsSample {
+            queued: sample.queued as u64,
+            started: sample.threads as u64,
+            busy: sample.busy as u64,
+            shed: sample.shed,
+        });
+    }
     Progress {
         requests: sample.requests,
         oldest_running: sample.oldest_running.map(|request| RunningRequest {

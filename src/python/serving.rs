@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ConnectionOptions, Limits};
 use crate::middleware::{Node, Pipeline, Probes};
+use crate::observe::metrics::WorkerMetrics;
 use crate::observe::{AccessLog, AccessLogOptions, Readiness};
 use crate::wsgi::{ProgressProbe, PythonThreads, Shedding, WsgiConfig, WsgiHandler};
 
@@ -151,6 +152,7 @@ impl AppRuntime {
             access_log,
             trusted_proxies: settings.forwarded_allow_ips.clone(),
             proxy_protocol: settings.proxy_protocol,
+            metrics: None,
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize
@@ -191,6 +193,11 @@ impl AppRuntime {
     /// Samples the Python threads' progress, for the worker's heartbeat.
     pub fn progress_probe(&self) -> ProgressProbe {
         self.threads.progress_probe()
+    }
+
+    /// Counts this worker's requests and connections into `metrics` (`--metrics-bind`).
+    pub fn set_metrics(&mut self, metrics: Option<WorkerMetrics>) {
+        self.options.metrics = metrics;
     }
 
     /// The worker's phase as the probes report it; a graceful stop begins its drain here.

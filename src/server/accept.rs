@@ -165,6 +165,9 @@ struct OpenConnection<H> {
 impl<H> Drop for OpenConnection<H> {
     fn drop(&mut self) {
         self.context.connections.forget(self.key);
+        if let Some(metrics) = &self.context.server.options.metrics {
+            metrics.connection_closed();
+        }
         if self.context.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.context.all_closed.notify_waiters();
         }
@@ -195,11 +198,12 @@ where
     let (stop_accepting, accepting) = watch::channel(false);
     let mut listening = Vec::new();
     let mut loops = Vec::new();
-    for listener in listeners {
+    for (index, listener) in listeners.into_iter().enumerate() {
         let listener = Arc::new(AsyncListener::from_std(listener)?);
         let accepting = accepting.clone();
+        let index = u8::try_from(index).unwrap_or(u8::MAX);
         loops.push(tokio::spawn(accept_loop(
-            listener.clone(),
+            (listener.clone(), index),
             context.clone(),
             accepting,
         )));
@@ -255,7 +259,7 @@ pub async fn serve_one_connection<H: Handler>(
 }
 
 async fn accept_loop<H: Handler>(
-    listener: Arc<AsyncListener>,
+    (listener, index): (Arc<AsyncListener>, u8),
     context: Arc<ConnectionContext<H>>,
     mut accepting: watch::Receiver<bool>,
 ) {
@@ -276,7 +280,7 @@ async fn accept_loop<H: Handler>(
             () = &mut stopped => return,
         };
         let accepted = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => accepted.on_listener(index),
             Err(error) => {
                 log::error!("accept() failed: {error}");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
@@ -336,6 +340,15 @@ enum Accepted {
     Unix(tokio::net::UnixStream, ConnectionInfo),
 }
 
+impl Accepted {
+    fn on_listener(mut self, index: u8) -> Accepted {
+        match &mut self {
+            Accepted::Tcp(_, info) | Accepted::Unix(_, info) => info.listener = index,
+        }
+        self
+    }
+}
+
 async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
     match listener {
         AsyncListener::Tcp {
@@ -373,6 +386,9 @@ fn spawn_connection<H: Handler, S: Socket>(
     mut info: ConnectionInfo,
 ) -> JoinHandle<()> {
     context.open.fetch_add(1, Ordering::AcqRel);
+    if let Some(metrics) = &context.server.options.metrics {
+        metrics.connection_opened();
+    }
     let activity = Arc::new(ConnectionActivity::default());
     let peer = info;
     let serving = {

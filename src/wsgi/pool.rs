@@ -162,6 +162,11 @@ pub struct PoolProgress {
     /// Requests taken by a thread.
     pub requests: u64,
     pub oldest_running: Option<OldestRequest>,
+    /// Requests waiting for a thread, threads started and busy, and requests shed so far.
+    pub queued: usize,
+    pub threads: usize,
+    pub busy: usize,
+    pub shed: u64,
 }
 
 /// The request that has been running longest.
@@ -217,6 +222,7 @@ impl Pool {
                 threads: self.wake_ups.len(),
             };
             if !queue.shedder.admits(&view, job.queue_time) {
+                queue.shedder.count_shed();
                 return Err(Refused::Overloaded);
             }
             let queued = Instant::now();
@@ -300,9 +306,14 @@ impl Pool {
                 method: job.method.clone(),
                 target: job.target.clone(),
             });
+        let counts = queue.counts();
         PoolProgress {
             requests: queue.taken,
             oldest_running,
+            queued: queue.jobs.len(),
+            threads: counts.idle + counts.waking + counts.busy,
+            busy: counts.busy,
+            shed: queue.shedder.shed(),
         }
     }
 
@@ -440,6 +451,7 @@ impl Pool {
             if !queue.shedder.is_expired(job.queue_time) {
                 break job;
             }
+            queue.shedder.count_shed();
             // Only a bounded queue of replies to push: no I/O, and no Python.
             job.reply.set_queue_time(job.queue_time);
             let _ = job.reply.send(Failure::Overloaded.into_response());

@@ -27,6 +27,8 @@ pub struct Shedder {
     limits: Shedding,
     /// Smoothed time a request keeps a thread, in seconds; 0 until one has finished.
     duration: f64,
+    /// Requests shed so far, for the metrics.
+    shed: u64,
 }
 
 /// What the queue looks like to a request about to join it.
@@ -44,7 +46,16 @@ impl Shedder {
         Shedder {
             limits,
             duration: 0.0,
+            shed: 0,
         }
+    }
+
+    pub fn count_shed(&mut self) {
+        self.shed += 1;
+    }
+
+    pub fn shed(&self) -> u64 {
+        self.shed
     }
 
     /// Whether request durations are wanted (`record`): only when a wait is estimated.

@@ -1,6 +1,6 @@
 """Reports the time the request waited for a Python thread: ``/`` answers JSON with
 ``ferrogate.queue_time`` (and its type name); ``/sleep?SECONDS`` sleeps first, so that it
-holds its thread. Any other path is answered like ``/``."""
+holds its thread; ``/missing`` answers 404. Any other path is answered like ``/``."""
 
 import json
 import time
@@ -13,7 +13,8 @@ def app(environ, start_response):
     body = json.dumps(
         {"queue_time": queue_time, "type": type(queue_time).__name__, "app": True}
     ).encode()
+    status = "404 Not Found" if environ["PATH_INFO"] == "/missing" else "200 OK"
     start_response(
-        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     )
     return [body]

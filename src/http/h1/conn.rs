@@ -30,6 +30,7 @@ use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
 use crate::http::{forwarded, BodyError, InFlight, Response};
+use crate::observe::metrics::{ResponseFacts, WorkerMetrics};
 use crate::observe::{AccessLog, ResponseNote};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -46,6 +47,8 @@ pub struct ConnectionOptions {
     pub trusted_proxies: IpRanges,
     /// `--proxy-protocol`: every connection starts with a PROXY preamble.
     pub proxy_protocol: bool,
+    /// This worker's counters, with `--metrics-bind`.
+    pub metrics: Option<WorkerMetrics>,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -199,6 +202,19 @@ impl<H: Handler> HttpServer<H> {
             };
             let _in_progress = activity.request_started();
             let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
+            let measured = options.metrics.as_ref().map(|metrics| {
+                let declared = match head.framing {
+                    BodyFraming::Length(length) => length,
+                    _ => 0,
+                };
+                let started = std::time::Instant::now();
+                (
+                    metrics,
+                    metrics.request(declared),
+                    head.parts.method.clone(),
+                    started,
+                )
+            });
             let mut request_info = *info;
             if trusted && head.has_proxy_headers {
                 let resolved = forwarded::resolve(
@@ -266,6 +282,9 @@ impl<H: Handler> HttpServer<H> {
                     respond_while_pumping(respond, pumping).await
                 }
             };
+            if let Some((metrics, _in_flight, method, started)) = &measured {
+                count_response(metrics, &written, method, started, request_info.listener);
+            }
             if let Some((log, record)) = access {
                 if let Written::Sent {
                     status,
@@ -352,11 +371,9 @@ impl<H: Handler> HttpServer<H> {
         };
         encode_head(&mut batch.text, &response, framing, connection_header);
         let status = response.status;
-        let note = self
-            .options
-            .access_log
-            .as_ref()
-            .map(|log| note_response(log, &response));
+        let options = &self.options;
+        let note = (options.access_log.is_some() || options.metrics.is_some())
+            .then(|| note_response(options.access_log.as_deref(), &response));
         let Response { body, .. } = response;
         let sent = if sends_body {
             write_body(writer, batch, body, framing).await
@@ -540,8 +557,8 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 
 /// What the access log wants of a response before it is written: the queue time and the
 /// headers its format names.
-fn note_response(log: &AccessLog, response: &Response) -> Box<ResponseNote> {
-    let wanted = log.response_headers();
+fn note_response(log: Option<&AccessLog>, response: &Response) -> Box<ResponseNote> {
+    let wanted = log.map_or(&[][..], AccessLog::response_headers);
     let headers = match wanted.is_empty() {
         true => Vec::new(),
         false => response
@@ -559,4 +576,37 @@ fn note_response(log: &AccessLog, response: &Response) -> Box<ResponseNote> {
         queue_time: response.queue_time,
         headers,
     })
+}
+
+/// Adds a written response to the worker's counters.
+fn count_response(
+    metrics: &WorkerMetrics,
+    written: &Written,
+    method: &Method,
+    started: &std::time::Instant,
+    listener: u8,
+) {
+    let (Written::Sent {
+        status,
+        body_bytes,
+        note,
+        ..
+    }
+    | Written::Broken {
+        status,
+        body_bytes,
+        note,
+        ..
+    }) = written
+    else {
+        return;
+    };
+    metrics.response(&ResponseFacts {
+        method: method.as_str(),
+        status: status.as_u16(),
+        listener: usize::from(listener),
+        body_bytes: *body_bytes,
+        duration: started.elapsed(),
+        queue_time: note.as_ref().and_then(|note| note.queue_time),
+    });
 }
