@@ -48,6 +48,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
 import middleware_scenarios  # noqa: E402
+import observe_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
@@ -114,7 +115,11 @@ def _scenarios() -> dict:
     return {s.name: s for s in items}
 
 
-SCENARIOS = {**_scenarios(), **middleware_scenarios.scenarios()}
+SCENARIOS = {
+    **_scenarios(),
+    **middleware_scenarios.scenarios(),
+    **observe_scenarios.scenarios(),
+}
 
 # ----------------------------------------------------------------------------- servers
 
