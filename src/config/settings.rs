@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use super::{BindAddress, IpRanges, MiddlewareSettings, ObserveSettings};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
-/// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
+/// (see wsgi/pool/mod.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
 /// (a 10 ms database call) keep a wrk -c64 load busy (benches/e2e "sleep 10 ms" row).
 pub const DEFAULT_THREADS: usize = 64;
 

@@ -1,6 +1,6 @@
 //! The one place Rust errors become Python exceptions: startup errors, request-body
 //! failures that `wsgi.input.read()` raises, and `RequestTimeout`, raised in the thread of a
-//! request past `--request-timeout` (wsgi/request_timeout.rs).
+//! request past `--request-timeout` (wsgi/pool/request_timeout.rs).
 
 use pyo3::exceptions::{
     PyBaseException, PyConnectionResetError, PyOSError, PyRuntimeError, PyTimeoutError,

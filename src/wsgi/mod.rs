@@ -15,7 +15,6 @@ pub(crate) mod input;
 mod job;
 mod pool;
 mod reply;
-mod request_timeout;
 mod response;
 mod response_head;
 mod shedding;
@@ -36,7 +35,7 @@ pub struct WsgiConfig {
     pub debug: bool,
     /// `--socket-timeout`: how long a thread waits on its client (body data, room to send).
     pub socket_timeout: std::time::Duration,
-    /// `--max-queue` and `--max-queue-time`: when the pool sheds load (pool.rs).
+    /// `--max-queue` and `--max-queue-time`: when the pool sheds load (pool/mod.rs).
     pub shedding: Shedding,
     /// `--request-timeout`: how long an app call may run before it is interrupted.
     pub request_timeout: Option<std::time::Duration>,

@@ -1,13 +1,14 @@
 //! Load shedding (`--max-queue`, `--max-queue-time`): which requests a worker answers 503
 //! at once rather than queue for its Python threads. Decided under the pool's queue lock
-//! (pool.rs), on the I/O thread as a request is queued and on a Python thread as it takes
+//! (pool/mod.rs), on the I/O thread as a request is queued and on a Python thread as it takes
 //! one, without calling into Python.
 //!
-//! The wait a new request faces is estimated from the queue ahead of it and a smoothed
-//! request duration: with T threads all busy and Q requests ahead, it starts after about
-//! (Q + 1) × duration / T (a fluid estimate: each thread frees up every `duration`, busy
-//! threads are on average halfway through). A request that waited longer than the limit all
-//! the same (the estimate was low) is refused when a thread takes it, before the app runs.
+//! The wait a new request faces is estimated from the queue ahead of it, how long each busy
+//! thread has been at its request, and a smoothed request duration d: a busy thread frees up
+//! after d minus what it has run, an idle one at once, and the k-th request waiting (0-based)
+//! starts when the (k mod T)-th thread to free up does, plus (k div T) × d. A request that
+//! waited longer than the limit all the same (the estimate was low) is refused when a thread
+//! takes it, before the app runs.
 
 use std::time::Duration;
 
@@ -35,10 +36,10 @@ pub struct Shedder {
 pub struct QueueView {
     /// Requests already waiting.
     pub waiting: usize,
-    /// Threads running a request.
-    pub busy: usize,
     /// `--threads`.
     pub threads: usize,
+    /// How long each busy thread has run its request (only when `wants_durations`).
+    pub busy_for: Vec<Duration>,
 }
 
 impl Shedder {
@@ -74,13 +75,20 @@ impl Shedder {
 
     /// The wait a request joining `queue` is expected to have for a thread.
     pub fn expected_wait(&self, queue: &QueueView) -> Duration {
-        let free = queue.threads.saturating_sub(queue.busy);
-        if queue.waiting < free || queue.threads == 0 {
-            return Duration::ZERO;
-        }
-        let ahead = (queue.waiting - free + 1) as f64;
-        Duration::try_from_secs_f64(ahead * self.duration / queue.threads as f64)
-            .unwrap_or(Duration::MAX)
+        let threads = queue.threads.max(1);
+        let duration = self.duration;
+        // When each thread is free next, soonest first: a busy one after what is left of
+        // its request (at least nothing), an idle or unstarted one now.
+        let mut free_at: Vec<f64> = queue
+            .busy_for
+            .iter()
+            .map(|ran| (duration - ran.as_secs_f64()).max(0.0))
+            .collect();
+        free_at.resize(threads.max(free_at.len()), 0.0);
+        free_at.sort_by(f64::total_cmp);
+        let ahead = queue.waiting;
+        let start = free_at[ahead % threads] + (ahead / threads) as f64 * duration;
+        Duration::try_from_secs_f64(start).unwrap_or(Duration::MAX)
     }
 
     /// Whether a request that already waited `waited` (upstream) may join `queue`.
@@ -139,43 +147,52 @@ mod tests {
         })
     }
 
-    fn view(waiting: usize, busy: usize, threads: usize) -> QueueView {
+    /// `busy_ms`: how long each busy thread has run its request.
+    fn view(waiting: usize, busy_ms: &[u64], threads: usize) -> QueueView {
         QueueView {
             waiting,
-            busy,
             threads,
+            busy_for: busy_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
         }
     }
 
     #[test]
     fn no_limits_admit_everything() {
         let shedder = shedder(None, None);
-        assert!(shedder.admits(&view(10_000, 4, 4), Duration::from_secs(60)));
+        assert!(shedder.admits(&view(10_000, &[0; 4], 4), Duration::from_secs(60)));
         assert!(!shedder.is_expired(Duration::from_secs(60)));
     }
 
     #[test]
     fn max_queue_at_below_and_above() {
         let shedder = shedder(Some(2), None);
-        assert!(shedder.admits(&view(1, 4, 4), Duration::ZERO));
-        assert!(!shedder.admits(&view(2, 4, 4), Duration::ZERO));
-        assert!(!shedder.admits(&view(3, 4, 4), Duration::ZERO));
+        assert!(shedder.admits(&view(1, &[0; 4], 4), Duration::ZERO));
+        assert!(!shedder.admits(&view(2, &[0; 4], 4), Duration::ZERO));
+        assert!(!shedder.admits(&view(3, &[0; 4], 4), Duration::ZERO));
     }
 
     #[test]
-    fn expected_wait_grows_with_the_queue_ahead() {
+    fn expected_wait_follows_the_busy_threads_and_the_queue_ahead() {
         let mut shedder = shedder(None, Some(300));
         shedder.record(Duration::from_millis(200));
-        // A free thread: no wait.
-        assert_eq!(shedder.expected_wait(&view(0, 1, 2)), Duration::ZERO);
-        // Two busy threads: half a duration, then another half per request ahead.
         let ms = |queue| shedder.expected_wait(&queue).as_millis();
-        assert_eq!(ms(view(0, 2, 2)), 100);
-        assert_eq!(ms(view(2, 2, 2)), 300);
-        assert!(shedder.admits(&view(1, 2, 2), Duration::ZERO));
-        assert!(!shedder.admits(&view(3, 2, 2), Duration::ZERO));
+        // A free thread: no wait.
+        assert_eq!(ms(view(0, &[150], 2)), 0);
+        // Two busy threads, 150 and 50 ms into their requests: the first is free in 50 ms.
+        assert_eq!(ms(view(0, &[150, 50], 2)), 50);
+        // One ahead: it takes that thread; this one gets the other, 150 ms from now.
+        assert_eq!(ms(view(1, &[150, 50], 2)), 150);
+        // Two ahead: the first thread again, after the one ahead's 200 ms.
+        assert_eq!(ms(view(2, &[150, 50], 2)), 250);
+        assert!(shedder.admits(&view(2, &[150, 50], 2), Duration::ZERO));
+        assert!(!shedder.admits(&view(3, &[150, 50], 2), Duration::ZERO));
+        // A request past its usual duration may end any moment.
+        assert_eq!(ms(view(0, &[900, 900], 2)), 0);
         // An upstream wait counts.
-        assert!(!shedder.admits(&view(0, 2, 2), Duration::from_millis(250)));
+        assert!(!shedder.admits(&view(0, &[150, 50], 2), Duration::from_millis(260)));
     }
 
     #[test]
@@ -183,7 +200,7 @@ mod tests {
         let mut shedder = shedder(None, Some(1000));
         shedder.record(Duration::from_millis(100));
         shedder.record(Duration::from_millis(900));
-        assert_eq!(shedder.expected_wait(&view(0, 1, 1)).as_millis(), 200);
+        assert_eq!(shedder.expected_wait(&view(0, &[0], 1)).as_millis(), 200);
     }
 
     #[test]

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.serving import wait_for_text
+
 
 def queue_time(resp) -> float:
     assert resp.status == 200, resp
@@ -96,7 +98,8 @@ OFFERED_PER_SECOND, LOAD_SECONDS = 4 * THREADS / APP_SECONDS, 3.0
 @pytest.mark.timeout(60)
 def test_shedding_keeps_accepted_requests_fast_under_four_times_capacity(serve):
     flags = ("--threads", str(THREADS), "--max-queue-time", str(MAX_QUEUE_TIME))
-    with serve("sleepy:app", *flags) as server:
+    log = ("--access-log", "-", "--access-log-format", "json")
+    with serve("sleepy:app", *flags, *log) as server:
         results: list[tuple[int, float]] = []
         lock = threading.Lock()
 
@@ -119,10 +122,25 @@ def test_shedding_keeps_accepted_requests_fast_under_four_times_capacity(serve):
         # The two threads stay busy, so about a quarter gets through.
         assert len(accepted) >= total * 0.15, (len(accepted), len(refused))
         assert len(refused) >= total * 0.5, (len(accepted), len(refused))
+        # Accepted: within the limit plus the app's own duration (and 50 ms of slack for a
+        # shared machine), as the client sees it.
         p99_accepted = percentile(accepted, 0.99)
-        p95_refused = percentile(refused, 0.95)
-        print(f"accepted {len(accepted)}, p99 {p99_accepted * 1000:.1f} ms; "
-              f"refused {len(refused)}, p50 {percentile(refused, 0.5) * 1000:.2f} ms, "
-              f"p95 {p95_refused * 1000:.2f} ms, max {max(refused) * 1000:.1f} ms")
         assert p99_accepted < MAX_QUEUE_TIME + APP_SECONDS + 0.05, p99_accepted
-        assert p95_refused < 0.005, p95_refused
+        # Refused: as the server timed them (head read to 503 written; the client's own
+        # clock adds its thread scheduling on a busy machine). Refused at once (no Python
+        # thread took them, queue_ms null) under 5 ms; the few whose estimate was short and
+        # that a thread refused when it took them waited up to the limit.
+        lines = [json.loads(m.group(0)) for m in wait_for_text(server.stdout, r"^\{.*\}$", count=total)]
+        at_once = [line["duration_ms"] for line in lines if line["status"] == 503 and line["queue_ms"] is None]
+        late = [line for line in lines if line["status"] == 503 and line["queue_ms"] is not None]
+        assert len(at_once) + len(late) == len(refused)
+        assert len(late) <= len(refused) * 0.1, (len(late), len(refused))
+        assert all(line["queue_ms"] < MAX_QUEUE_TIME * 1000 + 60 for line in late), late
+        print(
+            f"accepted {len(accepted)}, p99 {p99_accepted * 1000:.1f} ms (client); refused "
+            f"{len(refused)}: {len(at_once)} at once, server p50 {percentile(at_once, 0.5):.3f} ms, "
+            f"p99 {percentile(at_once, 0.99):.3f} ms, max {max(at_once):.3f} ms; client p50 "
+            f"{percentile(refused, 0.5) * 1000:.2f} ms; {len(late)} refused by a thread"
+        )
+        assert percentile(at_once, 0.99) < 5, sorted(at_once)[-5:]
+        assert percentile(refused, 0.5) < 0.005

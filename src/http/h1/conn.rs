@@ -21,6 +21,7 @@ use super::continue_state::{Continue, ContinueState, NOT_EXPECTED};
 use super::encode::{encode_head, ResponseFraming};
 use super::idle::ConnectionActivity;
 use super::io::{Socket, TimedWriter};
+use super::observed::note_response;
 use super::parse::{parse_head, BodyFraming, RequestHead};
 use super::write::{write_body, WriteBatch};
 use crate::config::IpRanges;
@@ -110,6 +111,25 @@ enum Written {
 }
 
 impl Written {
+    /// The status, body bytes and note of a response that went out, whole or not.
+    fn outcome(&self) -> Option<(StatusCode, u64, Option<&ResponseNote>)> {
+        match self {
+            Written::Sent {
+                status,
+                body_bytes,
+                note,
+                ..
+            }
+            | Written::Broken {
+                status,
+                body_bytes,
+                note,
+                ..
+            } => Some((*status, *body_bytes, note.as_deref())),
+            Written::NotSent(_) => None,
+        }
+    }
+
     fn may_keep_alive(&self) -> bool {
         matches!(
             self,
@@ -282,26 +302,23 @@ impl<H: Handler> HttpServer<H> {
                     respond_while_pumping(respond, pumping).await
                 }
             };
-            if let Some((metrics, _in_flight, method, started)) = &measured {
-                count_response(metrics, &written, method, started, request_info.listener);
+            if let (Some((metrics, _, method, started)), Some((status, body_bytes, note))) =
+                (&measured, written.outcome())
+            {
+                metrics.response(&ResponseFacts {
+                    method: method.as_str(),
+                    status: status.as_u16(),
+                    listener: usize::from(request_info.listener),
+                    body_bytes,
+                    duration: started.elapsed(),
+                    queue_time: note.and_then(|note| note.queue_time),
+                });
             }
-            if let Some((log, record)) = access {
-                if let Written::Sent {
-                    status,
-                    body_bytes,
-                    note,
-                    ..
-                }
-                | Written::Broken {
-                    status,
-                    body_bytes,
-                    note,
-                    ..
-                } = &written
-                {
-                    let note = note.as_deref().cloned().unwrap_or_default();
-                    log.write(&record, status.as_u16(), *body_bytes, &note);
-                }
+            if let (Some((log, record)), Some((status, body_bytes, note))) =
+                (access, written.outcome())
+            {
+                let note = note.cloned().unwrap_or_default();
+                log.write(&record, status.as_u16(), body_bytes, &note);
             }
             match next_step(written, pumped) {
                 Next::KeepAlive => {}
@@ -553,60 +570,4 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
     })
     .await;
-}
-
-/// What the access log wants of a response before it is written: the queue time and the
-/// headers its format names.
-fn note_response(log: Option<&AccessLog>, response: &Response) -> Box<ResponseNote> {
-    let wanted = log.map_or(&[][..], AccessLog::response_headers);
-    let headers = match wanted.is_empty() {
-        true => Vec::new(),
-        false => response
-            .headers
-            .lines()
-            .filter_map(|(name, value)| {
-                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-                wanted
-                    .contains(&name)
-                    .then(|| (name, String::from_utf8_lossy(value).into_owned()))
-            })
-            .collect(),
-    };
-    Box::new(ResponseNote {
-        queue_time: response.queue_time,
-        headers,
-    })
-}
-
-/// Adds a written response to the worker's counters.
-fn count_response(
-    metrics: &WorkerMetrics,
-    written: &Written,
-    method: &Method,
-    started: &std::time::Instant,
-    listener: u8,
-) {
-    let (Written::Sent {
-        status,
-        body_bytes,
-        note,
-        ..
-    }
-    | Written::Broken {
-        status,
-        body_bytes,
-        note,
-        ..
-    }) = written
-    else {
-        return;
-    };
-    metrics.response(&ResponseFacts {
-        method: method.as_str(),
-        status: status.as_u16(),
-        listener: usize::from(listener),
-        body_bytes: *body_bytes,
-        duration: started.elapsed(),
-        queue_time: note.as_ref().and_then(|note| note.queue_time),
-    });
 }

@@ -11,15 +11,66 @@
 //! A thread that does not unwind is left to `--timeout`, which aborts the worker as before.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use super::pool::{Overdue, Pool};
+use super::{Pool, ThreadState};
 use crate::python::errors::RequestTimeout;
 
 /// Longest pause between two looks for overdue requests: the timeout is kept to within this.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A request past `--request-timeout`, and the place of the thread running it.
+struct Overdue {
+    index: usize,
+    id: u64,
+    running_for: Duration,
+    label: String,
+}
+
+impl Pool {
+    /// The requests running longer than `timeout` that have not been interrupted yet; each
+    /// is marked interrupted (request_timeout.rs interrupts it).
+    fn overdue(&self, timeout: Duration) -> Vec<Overdue> {
+        let now = Instant::now();
+        let mut queue = self.lock();
+        let mut overdue = Vec::new();
+        for (index, state) in queue.threads.iter_mut().enumerate() {
+            let ThreadState::Busy(job) = state else {
+                continue;
+            };
+            let running_for = now.saturating_duration_since(job.started);
+            if job.interrupted || running_for < timeout {
+                continue;
+            }
+            job.interrupted = true;
+            let label = match &job.target {
+                Some(target) => format!("{} {target}", job.method),
+                None => job.method.to_string(),
+            };
+            overdue.push(Overdue {
+                index,
+                id: job.id,
+                running_for,
+                label,
+            });
+        }
+        overdue
+    }
+
+    /// Calls `interrupt` with the CPython id of the thread running request `id`, under the
+    /// queue's lock, so the thread cannot take another request meanwhile. Call with the GIL
+    /// held (the thread then cannot be running Python either).
+    fn with_running_thread(&self, overdue: &Overdue, interrupt: impl FnOnce(u64)) {
+        let queue = self.lock();
+        if let Some(ThreadState::Busy(job)) = queue.threads.get(overdue.index) {
+            if job.id == overdue.id {
+                interrupt(job.thread_ident);
+            }
+        }
+    }
+}
 
 /// Runs on the I/O runtime for the worker's life.
 pub async fn watch(pool: Arc<Pool>, timeout: Duration) {

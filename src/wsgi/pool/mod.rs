@@ -24,6 +24,8 @@ use http::Method;
 use pyo3::prelude::*;
 use tokio::sync::Notify;
 
+mod request_timeout;
+
 use super::blocking::threads_waiting_on_clients;
 use super::cpu_share::SmoothedShare;
 use super::environ::EnvironBuilder;
@@ -85,14 +87,6 @@ struct RunningJob {
     interrupted: bool,
 }
 
-/// A request past `--request-timeout`, and the place of the thread running it.
-pub struct Overdue {
-    pub index: usize,
-    pub id: u64,
-    pub running_for: Duration,
-    pub label: String,
-}
-
 /// How many threads are in each state.
 #[derive(Default)]
 struct Counts {
@@ -129,6 +123,18 @@ impl Queue {
             }
         }
         counts
+    }
+
+    /// How long each busy thread has been running its request (for the shedder's estimate).
+    fn busy_for(&self) -> Vec<Duration> {
+        let now = Instant::now();
+        self.threads
+            .iter()
+            .filter_map(|state| match state {
+                ThreadState::Busy(job) => Some(now.saturating_duration_since(job.started)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Waking threads that may still come: woken less than `WAKING_TIMEOUT` ago.
@@ -218,8 +224,11 @@ impl Pool {
             let counts = queue.counts();
             let view = QueueView {
                 waiting: queue.jobs.len(),
-                busy: counts.busy,
                 threads: self.wake_ups.len(),
+                busy_for: match queue.shedder.wants_durations() {
+                    true => queue.busy_for(),
+                    false => Vec::new(),
+                },
             };
             if !queue.shedder.admits(&view, job.queue_time) {
                 queue.shedder.count_shed();
@@ -317,47 +326,6 @@ impl Pool {
         }
     }
 
-    /// The requests running longer than `timeout` that have not been interrupted yet; each
-    /// is marked interrupted (request_timeout.rs interrupts it).
-    pub fn overdue(&self, timeout: Duration) -> Vec<Overdue> {
-        let now = Instant::now();
-        let mut queue = self.lock();
-        let mut overdue = Vec::new();
-        for (index, state) in queue.threads.iter_mut().enumerate() {
-            let ThreadState::Busy(job) = state else {
-                continue;
-            };
-            let running_for = now.saturating_duration_since(job.started);
-            if job.interrupted || running_for < timeout {
-                continue;
-            }
-            job.interrupted = true;
-            let label = match &job.target {
-                Some(target) => format!("{} {target}", job.method),
-                None => job.method.to_string(),
-            };
-            overdue.push(Overdue {
-                index,
-                id: job.id,
-                running_for,
-                label,
-            });
-        }
-        overdue
-    }
-
-    /// Calls `interrupt` with the CPython id of the thread running request `id`, under the
-    /// queue's lock, so the thread cannot take another request meanwhile. Call with the GIL
-    /// held (the thread then cannot be running Python either).
-    pub fn with_running_thread(&self, overdue: &Overdue, interrupt: impl FnOnce(u64)) {
-        let queue = self.lock();
-        if let Some(ThreadState::Busy(job)) = queue.threads.get(overdue.index) {
-            if job.id == overdue.id {
-                interrupt(job.thread_ident);
-            }
-        }
-    }
-
     /// Runs on the I/O runtime: while requests wait behind busy threads, puts one more thread
     /// on them each time the oldest has waited `QUEUE_LINGER`.
     pub async fn watch_lingering(self: Arc<Self>) {
@@ -426,7 +394,7 @@ impl Pool {
                 ran_for = began.map(|began| began.elapsed());
                 if self.config.request_timeout.is_some() {
                     // An interruption meant for the request just ended must not hit the next.
-                    super::request_timeout::clear_pending(py);
+                    request_timeout::clear_pending(py);
                 }
                 if ran.is_err() {
                     log::error!(
@@ -583,7 +551,7 @@ impl PythonThreads {
         &self,
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let timeout = self.pool.config.request_timeout?;
-        Some(super::request_timeout::watch(self.pool.clone(), timeout))
+        Some(request_timeout::watch(self.pool.clone(), timeout))
     }
 
     /// Lets queued and running requests finish, up to `timeout`. Call without the GIL.
