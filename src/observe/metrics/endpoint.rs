@@ -23,9 +23,12 @@ const MAX_SCRAPE_HEAD: usize = 8192;
 /// The listening socket's descriptor, for workers to close after the fork; -1 when none.
 static LISTENER_FD: AtomicI32 = AtomicI32::new(-1);
 
+/// Pending scrapes the kernel queues.
+const BACKLOG: i32 = 64;
+
 /// Binds `address` and serves `/metrics` from a thread for the life of the process.
 pub fn start(address: SocketAddr, table: MetricsTable, labels: Labels) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(address)?;
+    let listener = bind(address)?;
     let bound = listener.local_addr()?;
     LISTENER_FD.store(listener.as_raw_fd(), Ordering::Relaxed);
     std::thread::Builder::new()
@@ -39,6 +42,21 @@ pub fn start(address: SocketAddr, table: MetricsTable, labels: Labels) -> io::Re
             }
         })?;
     Ok(bound)
+}
+
+/// SO_REUSEPORT: during a SIGUSR2 upgrade the new master binds the same address while the old
+/// one still serves it (the kernel spreads scrapes over both until the old one stops).
+fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// In a worker, right after the fork: its copy of the metrics socket is not its to keep.
