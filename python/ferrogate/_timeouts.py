@@ -9,6 +9,7 @@ patch is installed before the app is imported, so ``from time import sleep`` get
 from __future__ import annotations
 
 import time
+from typing import SupportsIndex, Union
 
 #: Longest uninterruptible piece of a sleep; bounds how late a request timeout can land.
 SLICE_S = 0.05
@@ -16,12 +17,17 @@ SLICE_S = 0.05
 _real_sleep = time.sleep
 
 
-def _sliced_sleep(seconds: float) -> None:
+def _sliced_sleep(seconds: Union[float, SupportsIndex]) -> None:
     """``time.sleep(seconds)``, as interruptible by a request timeout as Python code is."""
-    if not seconds > SLICE_S:  # also NaN and non-numbers: the real sleep raises as it would
+    try:
+        # float("1") works, time.sleep("1") does not: a string stays the real sleep's.
+        length = 0.0 if isinstance(seconds, (str, bytes)) else float(seconds)
+    except (TypeError, ValueError):
+        length = 0.0  # not a number: the real sleep raises what it raises
+    if not length > SLICE_S:  # also NaN and negatives: the real sleep raises as it would
         _real_sleep(seconds)
         return
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + length
     while True:
         left = deadline - time.monotonic()
         if left <= 0:

@@ -335,7 +335,7 @@ impl AccessRecord {
                 .map(String::as_str),
         );
         push_json_field(&mut line, "listener", listener.as_deref().or(Some("unix")));
-        let _ = write!(line, ",\"worker_pid\":{}}}\n", done.pid);
+        let _ = writeln!(line, ",\"worker_pid\":{}}}", done.pid);
         line
     }
 

@@ -14,7 +14,10 @@ from tests.serving import wait_for_text
 
 
 def test_gunicorn_atoms(serve):
-    fmt = '%(h)s %(u)s "%(r)s" %(s)s %(b)s %(m)s %(U)s %(q)s %(H)s %(p)s %({x-tenant}i)s %({content-type}o)s %(Q)s %(D)s'
+    fmt = (
+        '%(h)s %(u)s "%(r)s" %(s)s %(b)s %(m)s %(U)s %(q)s %(H)s %(p)s '
+        "%({x-tenant}i)s %({content-type}o)s %(Q)s %(D)s"
+    )
     with serve("queue_time:app", "--access-log", "-", "--access-log-format", fmt) as server:
         auth = "Basic " + base64.b64encode(b"alice:secret").decode()
         headers = {"X-Tenant": "acme", "Authorization": auth}
@@ -58,7 +61,9 @@ def test_json_lines_carry_every_field(serve):
 def test_a_bad_format_is_refused_at_start_naming_the_atom(serve):
     from tests import serving
 
-    server = serving.start(["queue_time:app", "--access-log-format", "%(h)s %(zz)s"], wait_ready=False)
+    server = serving.start(
+        ["queue_time:app", "--access-log-format", "%(h)s %(zz)s"], wait_ready=False
+    )
     assert server.wait(10) == 2
     assert "unknown atom %(zz)s" in server.log()
 
@@ -67,7 +72,9 @@ def test_slow_requests_are_logged_with_their_queue_time(serve):
     with serve("queue_time:app", "--log-slow-requests", "0.3") as server:
         assert server.get("/fast").status == 200
         assert server.get("/sleep?0.5").status == 200
-        (match,) = wait_for_text(server.log, r"Slow request: GET /sleep\?0\.5 took (\S+)s \(queued (\S+)s\)")
+        (match,) = wait_for_text(
+            server.log, r"Slow request: GET /sleep\?0\.5 took (\S+)s \(queued (\S+)s\)"
+        )
         assert 0.5 <= float(match.group(1)) < 2
         assert float(match.group(2)) < 0.1
         assert "/fast" not in server.log()

@@ -9,7 +9,6 @@ import signal
 import socket
 import time
 import urllib.request
-from collections import defaultdict
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,7 +29,9 @@ def scrape(port: int) -> dict[str, list]:
 
 def value(samples, name: str, **labels) -> float:
     return sum(
-        s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
 
 
@@ -53,7 +54,12 @@ def test_counters_match_the_requests_sent(serve):
         metrics = scrape(port)
         requests = metrics["ferrogate_requests"]
         listener = f"http://127.0.0.1:{server.port}"  # as the "Listening at" line names it
-        assert value(requests, "ferrogate_requests_total", status="2xx", method="GET", listener=listener) == 6
+        assert (
+            value(
+                requests, "ferrogate_requests_total", status="2xx", method="GET", listener=listener
+            )
+            == 6
+        )
         assert value(requests, "ferrogate_requests_total", status="2xx", method="POST") == 3
         assert value(requests, "ferrogate_requests_total", status="4xx", method="GET") == 2
         duration = metrics["ferrogate_request_duration_seconds"]
@@ -65,7 +71,10 @@ def test_counters_match_the_requests_sent(serve):
         assert value(queue, "ferrogate_queue_time_seconds_count") == 11
         assert value(metrics["ferrogate_sent_bytes"], "ferrogate_sent_bytes_total") == sent_bytes
         assert value(metrics["ferrogate_received_bytes"], "ferrogate_received_bytes_total") == 30
-        assert value(metrics["ferrogate_connections_accepted"], "ferrogate_connections_accepted_total") >= 11
+        assert (
+            value(metrics["ferrogate_connections_accepted"], "ferrogate_connections_accepted_total")
+            >= 11
+        )
         assert value(metrics["ferrogate_workers"], "ferrogate_workers") == 2
         threads = {s.labels["worker"]: s.value for s in metrics["ferrogate_python_threads"]}
         assert set(threads) == {str(pid) for pid in workers}

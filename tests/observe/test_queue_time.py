@@ -130,15 +130,22 @@ def test_shedding_keeps_accepted_requests_fast_under_four_times_capacity(serve):
         # clock adds its thread scheduling on a busy machine). Refused at once (no Python
         # thread took them, queue_ms null) under 5 ms; the few whose estimate was short and
         # that a thread refused when it took them waited up to the limit.
-        lines = [json.loads(m.group(0)) for m in wait_for_text(server.stdout, r"^\{.*\}$", count=total)]
-        at_once = [line["duration_ms"] for line in lines if line["status"] == 503 and line["queue_ms"] is None]
+        lines = [
+            json.loads(m.group(0)) for m in wait_for_text(server.stdout, r"^\{.*\}$", count=total)
+        ]
+        at_once = [
+            line["duration_ms"]
+            for line in lines
+            if line["status"] == 503 and line["queue_ms"] is None
+        ]
         late = [line for line in lines if line["status"] == 503 and line["queue_ms"] is not None]
         assert len(at_once) + len(late) == len(refused)
         assert len(late) <= len(refused) * 0.1, (len(late), len(refused))
         assert all(line["queue_ms"] < MAX_QUEUE_TIME * 1000 + 60 for line in late), late
         print(
             f"accepted {len(accepted)}, p99 {p99_accepted * 1000:.1f} ms (client); refused "
-            f"{len(refused)}: {len(at_once)} at once, server p50 {percentile(at_once, 0.5):.3f} ms, "
+            f"{len(refused)}: {len(at_once)} at once, "
+            f"server p50 {percentile(at_once, 0.5):.3f} ms, "
             f"p99 {percentile(at_once, 0.99):.3f} ms, max {max(at_once):.3f} ms; client p50 "
             f"{percentile(refused, 0.5) * 1000:.2f} ms; {len(late)} refused by a thread"
         )

@@ -9,9 +9,9 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import ferrogate
 import pytest
 
-import ferrogate
 from tests.rawhttp import IncompleteResponse
 
 TIMEOUT_S = 1.0

@@ -35,10 +35,8 @@ pub fn start(address: SocketAddr, table: MetricsTable, labels: Labels) -> io::Re
         .name("ferrogate-metrics".into())
         .spawn(move || {
             let mut buffer = String::with_capacity(64 * 1024);
-            for stream in listener.incoming() {
-                if let Ok(stream) = stream {
-                    let _ = answer(stream, &table, &labels, &mut buffer);
-                }
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, &table, &labels, &mut buffer);
             }
         })?;
     Ok(bound)

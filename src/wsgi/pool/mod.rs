@@ -82,7 +82,7 @@ struct RunningJob {
     /// interrupts a thread only while it still runs the request found overdue.
     id: u64,
     /// The running thread's CPython id, for `PyThreadState_SetAsyncExc`.
-    thread_ident: u64,
+    thread_ident: std::os::raw::c_ulong,
     /// `--request-timeout` has interrupted it already.
     interrupted: bool,
 }
@@ -431,7 +431,7 @@ impl Pool {
             target: job.head.uri.path_and_query().cloned(),
             id: queue.taken,
             // SAFETY: returns the calling thread's id (pthread_self); needs no GIL.
-            thread_ident: u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() }),
+            thread_ident: unsafe { pyo3::ffi::PyThread_get_thread_ident() },
             interrupted: false,
         });
         Some(job)

@@ -62,7 +62,11 @@ impl Pool {
     /// Calls `interrupt` with the CPython id of the thread running request `id`, under the
     /// queue's lock, so the thread cannot take another request meanwhile. Call with the GIL
     /// held (the thread then cannot be running Python either).
-    fn with_running_thread(&self, overdue: &Overdue, interrupt: impl FnOnce(u64)) {
+    fn with_running_thread(
+        &self,
+        overdue: &Overdue,
+        interrupt: impl FnOnce(std::os::raw::c_ulong),
+    ) {
         let queue = self.lock();
         if let Some(ThreadState::Busy(job)) = queue.threads.get(overdue.index) {
             if job.id == overdue.id {
