@@ -151,3 +151,33 @@ def test_workers_do_not_hold_the_metrics_port(serve):
             if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
         }
         assert metrics_inodes and not metrics_inodes & inodes
+
+
+def test_the_metrics_thread_takes_no_signals_meant_for_the_master(serve):
+    # A signal sent to the master goes to any thread not blocking it: were it this one,
+    # SIGTERM's default action would end the master instead of draining it.
+    port = serving.free_port()
+    with serve("queue_time:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
+        tasks = os.listdir(f"/proc/{server.pid}/task")
+        names = {tid: open(f"/proc/{server.pid}/task/{tid}/comm").read().strip() for tid in tasks}
+        (tid,) = [tid for tid, name in names.items() if name.startswith("ferrogate-metri")]
+        status = open(f"/proc/{server.pid}/task/{tid}/status").read()
+        blocked = int(
+            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+        )
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+            signal.SIGQUIT,
+            signal.SIGTTIN,
+            signal.SIGTTOU,
+            signal.SIGCHLD,
+        ):
+            assert blocked & (1 << (sig - 1)), sig
+        for _ in range(20):
+            server.send_signal(signal.SIGUSR1)  # reopen the logs; its default would end it
+        time.sleep(0.5)
+        assert server.is_running()

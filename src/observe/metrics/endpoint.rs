@@ -34,12 +34,25 @@ pub fn start(address: SocketAddr, table: MetricsTable, labels: Labels) -> io::Re
     std::thread::Builder::new()
         .name("ferrogate-metrics".into())
         .spawn(move || {
+            take_no_signals();
             let mut buffer = String::with_capacity(64 * 1024);
             for stream in listener.incoming().flatten() {
                 let _ = answer(stream, &table, &labels, &mut buffer);
             }
         })?;
     Ok(bound)
+}
+
+/// Blocks every signal in the calling thread. Why: the master takes its signals with
+/// sigtimedwait on its main thread, and a signal sent to the process is delivered to any
+/// thread that does not block it: here, SIGTERM's default action would end the master.
+fn take_no_signals() {
+    // SAFETY: a set filled by sigfillset, applied to this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// SO_REUSEPORT: during a SIGUSR2 upgrade the new master binds the same address while the old
