@@ -108,6 +108,12 @@ pub struct ObserveSettings {
     /// summed through shared memory. Off unless given
     #[arg(long, value_name = "ADDRESS", help_heading = "Observability")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+
+    /// A Unix socket (mode 0600) on which the master takes commands from `ferrogate ctl`:
+    /// status, reload, workers +1|-1|N, kill PID, log-reopen. Its permissions are its access
+    /// control: only its owner (and root) can connect. Off unless given
+    #[arg(long, value_name = "PATH", help_heading = "Process")]
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 impl ObserveSettings {

@@ -95,6 +95,7 @@ impl fmt::Display for LoadError {
 pub const RESTART_ONLY: &[&str] = &[
     "bind",
     "metrics_bind",
+    "control_socket",
     "backlog",
     "unix_socket_perms",
     "chdir",

@@ -19,7 +19,7 @@ use crate::observe::error_log;
 use crate::observe::metrics::{self, MetricsTable};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
-use crate::supervisor::{self, PidFile, SupervisorOptions};
+use crate::supervisor::{self, control, PidFile, SupervisorOptions};
 
 /// Parses `argv` as the `ferrogate` command and serves; returns the exit code.
 #[pyfunction]
@@ -307,6 +307,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         Ok(metrics) => metrics,
         Err(code) => return code,
     };
+    let control_socket = settings.observe.control_socket.clone();
     let options = supervisor_options(settings);
     let socket_files: Vec<PathBuf> = listeners
         .iter()
@@ -335,6 +336,9 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             let _ = std::fs::remove_file(path);
         }
     }
+    if let Some(path) = &control_socket {
+        control::remove(path);
+    }
     if let Err(error) = rate_limit::remove_tables(&table_owner.to_string()) {
         log::warn!("Cannot remove the rate limit tables: {error}");
     }
@@ -342,29 +346,47 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     code
 }
 
-/// `--metrics-bind`: the workers' shared counters, and the master's endpoint serving them.
+/// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's
+/// endpoint serving them, and its control socket.
 fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<MetricsTable>, i32> {
-    let Some(address) = settings.observe.metrics_bind else {
+    let observe = &settings.observe;
+    if observe.metrics_bind.is_none() && observe.control_socket.is_none() {
         return Ok(None);
-    };
+    }
     let capacity = supervisor::slot_capacity(settings.workers as usize);
     let table = MetricsTable::new(capacity).map_err(|error| {
         log::error!("Cannot map the metrics table: {error}");
         1
     })?;
-    let labels = metrics::Labels {
-        listeners: listeners.iter().map(|l| l.to_string()).collect(),
-    };
-    match metrics::start(address, table.clone(), labels) {
-        Ok(bound) => {
-            log::info!("Serving metrics at http://{bound}/metrics");
-            Ok(Some(table))
-        }
-        Err(error) => {
-            log::error!("cannot serve metrics on {address} (--metrics-bind): {error}");
-            Err(EXIT_BIND)
+    if let Some(address) = observe.metrics_bind {
+        let labels = metrics::Labels {
+            listeners: listeners.iter().map(|l| l.to_string()).collect(),
+        };
+        match metrics::start(address, table.clone(), labels) {
+            Ok(bound) => log::info!("Serving metrics at http://{bound}/metrics"),
+            Err(error) => {
+                log::error!("cannot serve metrics on {address} (--metrics-bind): {error}");
+                return Err(EXIT_BIND);
+            }
         }
     }
+    if let Some(path) = &observe.control_socket {
+        let control = control::Control {
+            path: path.clone(),
+            metrics: Some(table.clone()),
+        };
+        match control::start(control) {
+            Ok(()) => log::info!("Control socket at {} (ferrogate ctl)", path.display()),
+            Err(error) => {
+                log::error!(
+                    "cannot listen on {} (--control-socket): {error}",
+                    path.display()
+                );
+                return Err(EXIT_BIND);
+            }
+        }
+    }
+    Ok(Some(table))
 }
 
 pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {

@@ -239,6 +239,7 @@ fn run_worker(
     let (settings, app) = (&launcher.loaded.settings, &launcher.app);
     supervisor::signals::reset_in_child();
     metrics::close_inherited();
+    supervisor::control::close_inherited();
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());

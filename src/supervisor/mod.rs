@@ -7,6 +7,7 @@
 //! worker, and gives the worker's report (`report.rs`) its Python threads' progress.
 
 mod backoff;
+pub mod control;
 mod heartbeat;
 mod launcher;
 mod master;

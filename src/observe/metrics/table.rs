@@ -150,6 +150,21 @@ impl MetricsTable {
         Some(unsafe { &*self.mapping.base.as_ptr().add(index) })
     }
 
+    /// Requests answered and Python threads busy of the worker `pid`, if it has a slot.
+    pub fn counts_of(&self, pid: u32) -> Option<(u64, u64)> {
+        let counters = (0..self.capacity())
+            .filter_map(|index| self.slot(index))
+            .find(|counters| counters.pid.load(Ordering::Acquire) == pid)?;
+        let requests = counters
+            .requests
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum();
+        Some((requests, counters.threads_busy.load(Ordering::Relaxed)))
+    }
+
     /// The handle a worker in slot `index` counts through; resets the slot's gauges.
     pub fn worker(&self, index: usize) -> Option<WorkerMetrics> {
         let counters = self.slot(index)?;
