@@ -396,6 +396,12 @@ fn spawn_connection<H: Handler, S: Socket>(
         let activity = activity.clone();
         tokio::spawn(async move {
             let served = context.server.serve(socket, &mut info, activity).await;
+            if let (Err(ConnectionError::Refused(error)), Some(metrics)) =
+                (&served, &context.server.options.metrics)
+            {
+                let status = Failure::Refused(error.clone()).status().as_u16();
+                metrics.refused(status, usize::from(info.listener));
+            }
             finish(served, &info);
         })
     };

@@ -181,3 +181,13 @@ def test_the_metrics_thread_takes_no_signals_meant_for_the_master(serve):
             server.send_signal(signal.SIGUSR1)  # reopen the logs; its default would end it
         time.sleep(0.5)
         assert server.is_running()
+
+
+def test_requests_refused_by_the_http_layer_are_counted(serve):
+    port = serving.free_port()
+    with serve("queue_time:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
+        with server.connect() as conn:
+            conn.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
+            assert conn.read_response().status == 400
+        samples = scrape(port)["ferrogate_requests"]
+        assert value(samples, "ferrogate_requests_total", status="4xx", method="other") == 1

@@ -233,6 +233,15 @@ impl WorkerMetrics {
             .fetch_add(facts.body_bytes, Ordering::Relaxed);
     }
 
+    /// A request the HTTP layer refused (400, 408, 413, 431...) before any handler saw it:
+    /// counted by status and listener, its method as "other".
+    pub fn refused(&self, status: u16, listener: usize) {
+        let class = usize::from(status / 100).clamp(1, STATUS_CLASSES) - 1;
+        let listener = listener.min(MAX_LISTENERS - 1);
+        self.counters().requests[class][METHODS.len() - 1][listener]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A request with a body of `declared_body` bytes is in flight until the guard drops.
     pub fn request(&self, declared_body: u64) -> InFlightRequest<'_> {
         let counters = self.counters();
