@@ -42,8 +42,17 @@ pub struct AccessLogOptions<'a> {
 }
 
 impl AccessLog {
-    /// Opens the target, if any.
-    pub fn open(options: AccessLogOptions<'_>) -> io::Result<AccessLog> {
+    /// Opens `target` ('-' is stdout) for combined-format lines, nothing else logged.
+    pub fn open(target: &str) -> io::Result<AccessLog> {
+        AccessLog::open_with(AccessLogOptions {
+            target: Some(target),
+            format: AccessFormat::Combined,
+            slow_after: None,
+        })
+    }
+
+    /// Opens the target, if any, for lines in `options.format`.
+    pub fn open_with(options: AccessLogOptions<'_>) -> io::Result<AccessLog> {
         let sink = match options.target {
             Some(target) => Some(Mutex::new(Sink::open(target, Sink::Stdout)?)),
             None => None,

@@ -38,7 +38,7 @@ pub fn open_access_log(settings: &Settings) -> Result<Option<Arc<AccessLog>>> {
         format: settings.observe.access_format(),
         slow_after,
     };
-    AccessLog::open(options)
+    AccessLog::open_with(options)
         .map(|log| Some(Arc::new(log)))
         .map_err(|error| {
             let target = target.unwrap_or_default();
