@@ -55,12 +55,12 @@ impl Handler for WsgiHandler {
         connection: &ConnectionInfo,
     ) -> ReplyFuture {
         let (reply, response) = Reply::new(self.pool.outbox());
-        let upstream = match head.headers.get(&X_REQUEST_START) {
-            Some(start) if connection.from_trusted_proxy => {
-                upstream_wait(start.as_bytes(), SystemTime::now())
-            }
-            _ => None,
+        let upstream = match connection.from_trusted_proxy {
+            true => head.headers.get(&X_REQUEST_START),
+            false => None,
         };
+        let upstream =
+            upstream.and_then(|start| upstream_wait(start.as_bytes(), SystemTime::now()));
         let job = Job {
             head,
             connection: *connection,
