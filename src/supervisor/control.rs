@@ -49,15 +49,12 @@ pub fn start(control: Control) -> io::Result<()> {
     std::fs::set_permissions(&control.path, std::fs::Permissions::from_mode(0o600))?;
     LISTENER_FD.store(listener.as_raw_fd(), Ordering::Relaxed);
     let started = Instant::now();
-    std::thread::Builder::new()
-        .name("ferrogate-ctl".into())
-        .spawn(move || {
-            block_all_signals();
-            for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &control, started);
-            }
-        })?;
-    Ok(())
+    let serve = move || {
+        for stream in listener.incoming().flatten() {
+            let _ = answer(stream, &control, started);
+        }
+    };
+    spawn_without_signals("ferrogate-ctl", serve)
 }
 
 /// In a worker, right after the fork: the control socket is the master's.
@@ -74,13 +71,20 @@ pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-fn block_all_signals() {
-    // SAFETY: a filled set applied to this thread only: the master's signals are its main
-    // thread's (sigtimedwait), and a default action taken here would end the master.
+/// Starts a thread born with every signal blocked (a thread inherits its creator's mask):
+/// the master's signals are its main thread's (sigtimedwait), and a default action taken on
+/// this thread would end the master.
+fn spawn_without_signals(name: &str, run: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    // SAFETY: sigfillset fills a zeroed set; pthread_sigmask changes this thread's mask only,
+    // and the old one is restored right after the spawn.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(run);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        spawned.map(drop)
     }
 }
 

@@ -158,13 +158,7 @@ def test_the_metrics_thread_takes_no_signals_meant_for_the_master(serve):
     # SIGTERM's default action would end the master instead of draining it.
     port = serving.free_port()
     with serve("queue_time:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
-        tasks = os.listdir(f"/proc/{server.pid}/task")
-        names = {tid: open(f"/proc/{server.pid}/task/{tid}/comm").read().strip() for tid in tasks}
-        (tid,) = [tid for tid, name in names.items() if name.startswith("ferrogate-metri")]
-        status = open(f"/proc/{server.pid}/task/{tid}/status").read()
-        blocked = int(
-            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
-        )
+        blocked = serving.thread_signal_mask(server.pid, "ferrogate-metri")  # 15 characters
         for sig in (
             signal.SIGTERM,
             signal.SIGINT,
@@ -189,5 +183,12 @@ def test_requests_refused_by_the_http_layer_are_counted(serve):
         with server.connect() as conn:
             conn.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
             assert conn.read_response().status == 400
-        samples = scrape(port)["ferrogate_requests"]
+        # Counted once the connection has ended (after the 400, it lingers to read what the
+        # client may still send).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            samples = scrape(port)["ferrogate_requests"]
+            if value(samples, "ferrogate_requests_total", status="4xx", method="other") == 1:
+                break
+            time.sleep(0.05)
         assert value(samples, "ferrogate_requests_total", status="4xx", method="other") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -98,3 +99,11 @@ def test_another_user_cannot_connect(serve, tmp_path):
 def test_without_a_master_ctl_says_so(tmp_path):
     done = ctl(tmp_path / "nothing.sock", "status")
     assert done.returncode == 2 and "cannot reach" in done.stderr
+
+
+def test_the_control_thread_takes_no_signals_meant_for_the_master(serve, tmp_path):
+    sock = tmp_path / "ctl.sock"
+    with serve("queue_time:app", "--control-socket", str(sock)) as server:
+        blocked = serving.thread_signal_mask(server.pid, "ferrogate-ctl")
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGTTIN):
+            assert blocked & (1 << (sig - 1)), sig

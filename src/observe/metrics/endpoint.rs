@@ -31,27 +31,31 @@ pub fn start(address: SocketAddr, table: MetricsTable, labels: Labels) -> io::Re
     let listener = bind(address)?;
     let bound = listener.local_addr()?;
     LISTENER_FD.store(listener.as_raw_fd(), Ordering::Relaxed);
-    std::thread::Builder::new()
-        .name("ferrogate-metrics".into())
-        .spawn(move || {
-            take_no_signals();
-            let mut buffer = String::with_capacity(64 * 1024);
-            for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &table, &labels, &mut buffer);
-            }
-        })?;
+    let serve = move || {
+        let mut buffer = String::with_capacity(64 * 1024);
+        for stream in listener.incoming().flatten() {
+            let _ = answer(stream, &table, &labels, &mut buffer);
+        }
+    };
+    spawn_without_signals("ferrogate-metrics", serve)?;
     Ok(bound)
 }
 
-/// Blocks every signal in the calling thread. Why: the master takes its signals with
-/// sigtimedwait on its main thread, and a signal sent to the process is delivered to any
-/// thread that does not block it: here, SIGTERM's default action would end the master.
-fn take_no_signals() {
-    // SAFETY: a set filled by sigfillset, applied to this thread only.
+/// Starts a thread born with every signal blocked (a thread inherits its creator's mask).
+/// Why: the master takes its signals with sigtimedwait on its main thread, and a signal sent
+/// to the process is delivered to any thread that does not block it: here, SIGTERM's default
+/// action would end the master.
+fn spawn_without_signals(name: &str, run: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    // SAFETY: sigfillset fills a zeroed set; pthread_sigmask changes this thread's mask only,
+    // and the old one is restored right after the spawn.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(run);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        spawned.map(drop)
     }
 }
 
