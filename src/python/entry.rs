@@ -335,9 +335,10 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         for path in socket_files {
             let _ = std::fs::remove_file(path);
         }
-    }
-    if let Some(path) = &control_socket {
-        control::remove(path);
+        // Likewise its control socket, which the new master bound again at that path.
+        if let Some(path) = &control_socket {
+            control::remove(path);
+        }
     }
     if let Err(error) = rate_limit::remove_tables(&table_owner.to_string()) {
         log::warn!("Cannot remove the rate limit tables: {error}");
