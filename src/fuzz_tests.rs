@@ -168,6 +168,8 @@ fn request_parsing_survives_mutated_requests() {
             root_path: String::new(),
             debug: false,
             socket_timeout: Duration::from_secs(1),
+            shedding: Default::default(),
+            request_timeout: None,
         };
         let mut environ = EnvironBuilder::new(py, &config).expect("an environ template");
         let mut runs = 0u64;

@@ -65,6 +65,9 @@ pub struct ConnectionInfo {
     pub mount: Option<MountPoint>,
     /// The connection's TLS facts, when it is TLS (what a proxy says does not set them).
     pub tls: Option<Arc<TlsFacts>>,
+    /// Which of the server's listeners (in `--bind` order) accepted the connection, for the
+    /// metrics' `listener` label.
+    pub listener: u8,
 }
 
 impl ConnectionInfo {
@@ -78,6 +81,7 @@ impl ConnectionInfo {
             from_trusted_proxy: false,
             mount: None,
             tls: None,
+            listener: 0,
         }
     }
 }

@@ -42,6 +42,10 @@ fn _ferrogate(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(python::log_line, module)?)?;
     module.add_class::<python::SimpleServer>()?;
     module.add_class::<wsgi::FileWrapper>()?;
+    module.add(
+        "RequestTimeout",
+        module.py().get_type::<python::errors::RequestTimeout>(),
+    )?;
     python::middleware::register(module)?;
     Ok(())
 }

@@ -200,6 +200,23 @@ class Server:
         return self.request("GET", path, headers=headers)
 
 
+def thread_signal_mask(pid: int, name: str, timeout: float = 10.0) -> int:
+    """The blocked-signal mask (SigBlk) of ``pid``'s thread named ``name``, once it exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                if (task / "comm").read_text().strip() == name:
+                    status = (task / "status").read_text()
+                    line = next(x for x in status.splitlines() if x.startswith("SigBlk:"))
+                    return int(line.split()[1], 16)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no thread named {name!r} in process {pid}")
+        time.sleep(0.05)
+
+
 def is_alive(pid: int) -> bool:
     """True for a running process; a zombie (exited, not yet reaped) counts as gone."""
     try:

@@ -54,6 +54,7 @@ import middleware_scenarios  # noqa: E402
 import paste_scenarios  # noqa: E402
 import proxy_scenarios  # noqa: E402
 import tls_scenarios  # noqa: E402
+import observe_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
@@ -126,6 +127,7 @@ SCENARIOS = {
     **paste_scenarios.scenarios(),
     **tls_scenarios.scenarios(),
     **proxy_scenarios.scenarios(),
+    **observe_scenarios.scenarios(),
 }
 
 # ----------------------------------------------------------------------------- servers

@@ -15,9 +15,17 @@ import socket
 from typing import Any, Callable, Optional
 
 from . import _ferrogate
-from ._ferrogate import FileWrapper, SimpleServer, __version__
+from ._ferrogate import FileWrapper, RequestTimeout, SimpleServer, __version__
 
-__all__ = ["FileWrapper", "SimpleServer", "__version__", "listen", "make_server", "run"]
+__all__ = [
+    "FileWrapper",
+    "RequestTimeout",
+    "SimpleServer",
+    "__version__",
+    "listen",
+    "make_server",
+    "run",
+]
 
 WsgiApp = Callable[..., Any]
 

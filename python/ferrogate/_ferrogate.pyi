@@ -25,6 +25,12 @@ def gunicorn_table() -> list[tuple[str, str, str]]:
     """gunicorn's settings as ``(gunicorn name, kind, ours or why)``; kind is ``same``,
     ``renamed``, ``ignored``, ``unsupported`` or ``hook``."""
 
+class RequestTimeout(BaseException):
+    """Raised in the thread of a request that ran past ``--request-timeout``. A
+    ``BaseException``, so ``except Exception`` does not swallow it: ``finally`` blocks and the
+    response's ``close()`` run, the client gets 504 if nothing was sent yet, and the worker
+    serves on."""
+
 class FileWrapper:
     """``wsgi.file_wrapper``: reads ``filelike`` by ``blksize``; a real file is sent zero-copy."""
 

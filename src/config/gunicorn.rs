@@ -80,7 +80,7 @@ pub const GUNICORN_SETTINGS: &[(&str, Mapping)] = &[
     ("forwarded_allow_ips", Mapping::Same),
     ("accesslog", Mapping::Renamed("access_log")),
     ("disable_redirect_access_to_syslog", Mapping::Ignored(LOGGING)),
-    ("access_log_format", Mapping::Unsupported(NOT_YET)),
+    ("access_log_format", Mapping::Same),
     ("errorlog", Mapping::Renamed("error_log")),
     ("loglevel", Mapping::Renamed("log_level")),
     ("capture_output", Mapping::Unsupported(NOT_YET)),

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use super::{BindAddress, IpRanges, MiddlewareSettings, TlsSettings};
+use super::{BindAddress, IpRanges, MiddlewareSettings, ObserveSettings, TlsSettings};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
-/// (see wsgi/pool.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
+/// (see wsgi/pool/mod.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
 /// (a 10 ms database call) keep a wrk -c64 load busy (benches/e2e "sleep 10 ms" row).
 pub const DEFAULT_THREADS: usize = 64;
 
@@ -123,6 +123,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub tls: TlsSettings,
+
+    #[command(flatten)]
+    pub observe: ObserveSettings,
 
     /// Mount prefix: becomes SCRIPT_NAME and is stripped from PATH_INFO.
     #[arg(long, value_name = "PREFIX", default_value = "", help_heading = "App")]
@@ -458,7 +461,7 @@ fn parse_umask(text: &str) -> Result<u32, String> {
 }
 
 /// A duration setting: a number of seconds from 0 to a day.
-fn parse_seconds(text: &str) -> Result<f64, String> {
+pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .parse()
@@ -487,7 +490,7 @@ fn parse_positive_seconds(text: &str) -> Result<f64, String> {
 const MAX_SETTING_SECONDS: f64 = 86_400.0;
 
 /// Seconds as a `Duration`; values come through `parse_seconds`, so the clamp is a backstop.
-fn seconds(value: f64) -> Duration {
+pub(super) fn seconds(value: f64) -> Duration {
     if value.is_nan() {
         return Duration::ZERO;
     }

@@ -94,6 +94,8 @@ impl fmt::Display for LoadError {
 /// imported before forking): a SIGHUP that finds them changed says they wait for a restart.
 pub const RESTART_ONLY: &[&str] = &[
     "bind",
+    "metrics_bind",
+    "control_socket",
     "backlog",
     "unix_socket_perms",
     "chdir",

@@ -17,6 +17,7 @@ fn resolved(
         from_trusted_proxy: true,
         mount: None,
         tls: None,
+        listener: 0,
     };
     resolve(&mut parts, &mut info, &trusted.parse().unwrap())?;
     Ok((info, parts.headers))

@@ -10,6 +10,7 @@ mod in_flight;
 pub mod limits;
 mod proxy_protocol;
 mod request_body;
+pub mod request_start;
 mod response;
 pub mod status;
 pub mod uwsgi;

@@ -87,6 +87,9 @@ pub struct Response {
     pub reason: Option<Box<[u8]>>,
     pub headers: HeaderBlock,
     pub body: ResponseBody,
+    /// How long the request waited for a Python thread, for the access log; `None` when no
+    /// Python thread answered it.
+    pub queue_time: Option<std::time::Duration>,
 }
 
 impl Response {
@@ -96,6 +99,7 @@ impl Response {
             reason: None,
             headers,
             body,
+            queue_time: None,
         }
     }
 

@@ -16,6 +16,11 @@ pub enum Failure {
     Application { detail: Option<String> },
     /// The server is stopping or its request queue is gone.
     Unavailable,
+    /// The worker sheds load: the request would wait longer than `--max-queue-time` for a
+    /// Python thread, or find `--max-queue` requests ahead of it. The app was not called.
+    Overloaded,
+    /// The app ran past `--request-timeout` before sending a response head.
+    RequestTimeout,
 }
 
 impl Failure {
@@ -37,7 +42,8 @@ impl Failure {
                 RequestError::HeadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             },
             Failure::Application { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Unavailable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::RequestTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -62,9 +68,16 @@ impl Failure {
                 text.push_str(&detail);
             }
             Failure::Application { detail: None } | Failure::Unavailable => {}
+            Failure::RequestTimeout => text.push_str("The request took too long.\n"),
+            Failure::Overloaded => text.push_str("The server is overloaded; retry shortly.\n"),
         }
-        let mut headers = HeaderBlock::with_capacity(48);
+        let mut headers = HeaderBlock::with_capacity(64);
         headers.push(b"Content-Type", b"text/plain; charset=utf-8");
+        if matches!(status, StatusCode::SERVICE_UNAVAILABLE) {
+            // RFC 9110 §10.2.3: a short overload or restart; a well-behaved client (or proxy)
+            // comes back after a second rather than at once.
+            headers.push(b"Retry-After", b"1");
+        }
         Response::new(status, headers, ResponseBody::full(Bytes::from(text)))
     }
 }
@@ -83,6 +96,19 @@ mod tests {
         }
         .into_response();
         assert!(debug.body.known_length().unwrap() > 26);
+    }
+
+    #[test]
+    fn overloaded_is_a_503_with_retry_after() {
+        let response = Failure::Overloaded.into_response();
+        assert_eq!(response.status, 503);
+        let headers = String::from_utf8_lossy(response.headers.encoded()).into_owned();
+        assert!(headers.contains("Retry-After: 1\r\n"), "{headers}");
+    }
+
+    #[test]
+    fn request_timeout_is_a_504() {
+        assert_eq!(Failure::RequestTimeout.into_response().status, 504);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use http::HeaderValue;
 use super::compress::choose;
 use super::compress_response::{self, Negotiated};
 use super::forward::{upstream_path, Forward, ForwardRequest, OutgoingBody};
+use super::health::Probes;
 use super::limit_key::{client_key, RateKey, RateLimit, Verdict};
 use super::node::Node;
 use super::refusal::Refusal;
@@ -39,6 +40,8 @@ pub struct Pipeline<H> {
     inner: H,
     /// `--root-path`: the SCRIPT_NAME every request starts with.
     root_path: Bytes,
+    /// `--health-path` / `--ready-path`, answered before the walk; `None` when neither is set.
+    probes: Option<Arc<Probes>>,
 }
 
 impl<H: Handler> Pipeline<H> {
@@ -47,7 +50,14 @@ impl<H: Handler> Pipeline<H> {
             root,
             inner,
             root_path: Bytes::copy_from_slice(root_path.trim_end_matches('/').as_bytes()),
+            probes: None,
         }
+    }
+
+    /// Answers these probe paths before anything else (health.rs).
+    pub fn with_probes(mut self, probes: Option<Probes>) -> Pipeline<H> {
+        self.probes = probes.map(Arc::new);
+        self
     }
 }
 
@@ -270,6 +280,9 @@ impl<H: Handler> Handler for Pipeline<H> {
         body: Option<RequestBody>,
         connection: &ConnectionInfo,
     ) -> Self::Future {
+        if let Some(answer) = self.probes.as_ref().and_then(|probes| probes.answer(&head)) {
+            return PipelineFuture::Ready(Some(answer));
+        }
         if self.root.is_plain_app() {
             return PipelineFuture::Direct(self.inner.call(head, body, connection));
         }

@@ -10,15 +10,18 @@ use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 use super::hooks;
 use super::launcher::{ForkLauncher, Prepared, Restart, ServedTls};
 use super::paste;
-use super::serving::{load_app, open_access_log, prepare_path, AppSource};
+use super::serving::{
+    load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
+};
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
-use crate::error::{Error, EXIT_USAGE};
+use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
+use crate::observe::metrics::{self, MetricsTable};
 use crate::server::tls::{ServerTls, TlsConfigError};
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
-use crate::supervisor::{self, PidFile, SupervisorOptions};
+use crate::supervisor::{self, control, PidFile, SupervisorOptions};
 
 /// Parses `argv` as the `ferrogate` command and serves; returns the exit code.
 #[pyfunction]
@@ -280,6 +283,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     // A successor started by SIGUSR2 under systemd (no --bind) keeps the sockets it inherited.
     let keep_all_inherited = loaded.is_default("bind") && !inherited.is_empty();
     let prepared = prepare_path(py, settings)
+        .and_then(|()| slice_sleep_for_timeouts(py, settings))
         .and_then(|()| preload(py, settings, app))
         .and_then(|app| Ok((app, open_access_log(settings)?)))
         .and_then(|(app, access_log)| {
@@ -336,6 +340,11 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::error!("{error}");
         return EXIT_USAGE;
     }
+    let metrics = match start_metrics(settings, &listeners) {
+        Ok(metrics) => metrics,
+        Err(code) => return code,
+    };
+    let control_socket = settings.observe.control_socket.clone();
     let options = supervisor_options(settings);
     let socket_files: Vec<PathBuf> = listeners
         .iter()
@@ -350,6 +359,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         identity,
         pid_file,
         tls: tls.map(|tls| ServedTls { tls, encrypted }),
+        metrics,
     };
     let restart = Restart {
         argv: start.argv,
@@ -362,6 +372,10 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     if !launcher.handed_over() {
         for path in socket_files {
             let _ = std::fs::remove_file(path);
+        }
+        // Likewise its control socket, which the new master bound again at that path.
+        if let Some(path) = &control_socket {
+            control::remove(path);
         }
     }
     if let Err(error) = rate_limit::remove_tables(&table_owner.to_string()) {
@@ -409,10 +423,54 @@ fn encrypted_listeners(
     Ok(encrypted)
 }
 
+/// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's
+/// endpoint serving them, and its control socket.
+fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<MetricsTable>, i32> {
+    let observe = &settings.observe;
+    if observe.metrics_bind.is_none() && observe.control_socket.is_none() {
+        return Ok(None);
+    }
+    let capacity = supervisor::slot_capacity(settings.workers as usize);
+    let table = MetricsTable::new(capacity).map_err(|error| {
+        log::error!("Cannot map the metrics table: {error}");
+        1
+    })?;
+    if let Some(address) = observe.metrics_bind {
+        let labels = metrics::Labels {
+            listeners: listeners.iter().map(|l| l.to_string()).collect(),
+        };
+        match metrics::start(address, table.clone(), labels) {
+            Ok(bound) => log::info!("Serving metrics at http://{bound}/metrics"),
+            Err(error) => {
+                log::error!("cannot serve metrics on {address} (--metrics-bind): {error}");
+                return Err(EXIT_BIND);
+            }
+        }
+    }
+    if let Some(path) = &observe.control_socket {
+        let control = control::Control {
+            path: path.clone(),
+            metrics: Some(table.clone()),
+        };
+        match control::start(control) {
+            Ok(()) => log::info!("Control socket at {} (ferrogate ctl)", path.display()),
+            Err(error) => {
+                log::error!(
+                    "cannot listen on {} (--control-socket): {error}",
+                    path.display()
+                );
+                return Err(EXIT_BIND);
+            }
+        }
+    }
+    Ok(Some(table))
+}
+
 pub(super) fn supervisor_options(settings: &Settings) -> SupervisorOptions {
     SupervisorOptions {
         workers: settings.workers as usize,
-        graceful_timeout: settings.graceful_timeout(),
+        // A worker first serves for the drain delay, then gets the graceful timeout.
+        graceful_timeout: settings.graceful_timeout() + settings.observe.drain_delay(),
         timeout: settings.timeout(),
     }
 }

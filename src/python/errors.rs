@@ -1,10 +1,22 @@
-//! The one place Rust errors become Python exceptions: startup errors, and request-body
-//! failures that `wsgi.input.read()` raises.
+//! The one place Rust errors become Python exceptions: startup errors, request-body
+//! failures that `wsgi.input.read()` raises, and `RequestTimeout`, raised in the thread of a
+//! request past `--request-timeout` (wsgi/pool/request_timeout.rs).
 
 use pyo3::exceptions::{
-    PyConnectionResetError, PyOSError, PyRuntimeError, PyTimeoutError, PyValueError,
+    PyBaseException, PyConnectionResetError, PyOSError, PyRuntimeError, PyTimeoutError,
+    PyValueError,
 };
 use pyo3::PyErr;
+
+pyo3::create_exception!(
+    ferrogate,
+    RequestTimeout,
+    PyBaseException,
+    "Raised in the thread of a request that ran past --request-timeout. A BaseException, so \
+     that `except Exception` in the app does not swallow it: `finally` blocks and the \
+     response's close() run, the client gets 504 if nothing was sent yet, and the worker \
+     serves on."
+);
 
 use crate::error::Error;
 use crate::http::BodyReadError;

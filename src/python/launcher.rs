@@ -15,10 +15,11 @@ use super::entry::{read_settings, supervisor_options};
 use super::hooks;
 use super::reloader::{self, ReloadOptions};
 use super::reread;
-use super::serving::{load_app, AppRuntime, AppSource};
+use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
 use crate::config::Loaded;
 use crate::config::TlsSettings;
-use crate::observe::{error_log, AccessLog};
+use crate::observe::metrics::{self, MetricsTable, ThreadsSample, WorkerMetrics};
+use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::tls::ServerTls;
 use crate::server::{self, Endpoint, Listener};
 use crate::supervisor::upgrade::{self, Successor};
@@ -43,6 +44,8 @@ pub struct ForkLauncher<'py> {
     pid_file: Option<PidFile>,
     /// A new master started by SIGUSR2 runs (or ran and was not seen to end) on our sockets.
     handed_over: bool,
+    /// `--metrics-bind`: every worker slot's counters, shared with the master.
+    metrics: Option<MetricsTable>,
     /// The TLS configuration the next workers get, when some listener serves https.
     tls: Option<ServedTls>,
 }
@@ -103,6 +106,7 @@ pub struct Prepared {
     pub identity: Option<Identity>,
     pub pid_file: Option<PidFile>,
     pub tls: Option<ServedTls>,
+    pub metrics: Option<MetricsTable>,
 }
 
 impl<'py> ForkLauncher<'py> {
@@ -115,6 +119,7 @@ impl<'py> ForkLauncher<'py> {
             identity,
             pid_file,
             tls,
+            metrics,
         } = prepared;
         ForkLauncher {
             py,
@@ -127,6 +132,7 @@ impl<'py> ForkLauncher<'py> {
             pid_file,
             handed_over: false,
             tls,
+            metrics,
         }
     }
 
@@ -286,6 +292,8 @@ fn run_worker(
 ) -> i32 {
     let (settings, app) = (&launcher.loaded.settings, &launcher.app);
     supervisor::signals::reset_in_child();
+    metrics::close_inherited();
+    supervisor::control::close_inherited();
     supervisor::signals::exit_on_quit();
     prefer_batches();
     log::info!("Booting worker with pid: {}", std::process::id());
@@ -308,7 +316,7 @@ fn run_worker(
             return supervisor::EXIT_WORKER_BOOT_FAILED;
         }
     }
-    let app = match load_app(py, app) {
+    let app = match slice_sleep_for_timeouts(py, settings).and_then(|()| load_app(py, app)) {
         Ok(app) => app,
         Err(error) => {
             log::error!("{error}");
@@ -327,7 +335,7 @@ fn run_worker(
         };
         reloader::start(py, options);
     }
-    let runtime = match AppRuntime::start(py, app, settings, launcher.access_log.clone()) {
+    let mut runtime = match AppRuntime::start(py, app, settings, launcher.access_log.clone()) {
         Ok(runtime) => runtime,
         Err(error) => {
             log::error!("{error}");
@@ -342,8 +350,14 @@ fn run_worker(
     if let Some(max) = policy.max_requests() {
         log::debug!("This worker retires after {max} requests (--max-requests and its jitter)");
     }
+    let worker_metrics = (launcher.metrics.as_ref()).and_then(|table| table.worker(slot.index()));
+    runtime.set_metrics(worker_metrics.clone());
     let probe = runtime.progress_probe();
-    let grace = settings.graceful_timeout();
+    let stopping = Stopping {
+        grace: settings.graceful_timeout(),
+        drain_delay: settings.observe.drain_delay(),
+        readiness: runtime.readiness(),
+    };
     let max_connections = settings.max_connections as usize;
     let access_log = launcher.access_log.clone();
     let reporting = slot.clone();
@@ -351,7 +365,7 @@ fn run_worker(
         tokio::spawn(reopen_logs_on_signal(access_log));
         tokio::spawn(supervisor::report(
             reporting.clone(),
-            move || progress_of(&probe),
+            move || progress_of(&probe, worker_metrics.as_ref()),
             policy,
         ));
         server::serve(
@@ -359,7 +373,7 @@ fn run_worker(
             handler,
             options,
             max_connections,
-            accepting_until_stopped(reporting, grace),
+            accepting_until_stopped(reporting, stopping),
         )
         .await
     });
@@ -382,9 +396,17 @@ fn own_listeners(listeners: Vec<Listener>, backlog: i32) -> io::Result<Vec<Liste
 }
 
 /// The pool's progress as the heartbeat reports it: the oldest request named by method and
-/// target, for the master's line if it times out.
-fn progress_of(probe: &ProgressProbe) -> Progress {
+/// target, for the master's line if it times out. The threads' state goes to the metrics.
+fn progress_of(probe: &ProgressProbe, metrics: Option<&WorkerMetrics>) -> Progress {
     let sample = probe.sample();
+    if let Some(metrics) = metrics {
+        metrics.threads(&ThreadsSample {
+            queued: sample.queued as u64,
+            started: sample.threads as u64,
+            busy: sample.busy as u64,
+            shed: sample.shed,
+        });
+    }
     Progress {
         requests: sample.requests,
         oldest_running: sample.oldest_running.map(|request| RunningRequest {
@@ -427,10 +449,20 @@ fn prefer_batches() {
     }
 }
 
+/// How a worker stops gracefully.
+struct Stopping {
+    /// `--graceful-timeout`: what in-flight requests get once accepting stops.
+    grace: Duration,
+    /// `--drain-delay`: how long the worker keeps serving, its probes saying 503, first.
+    drain_delay: Duration,
+    readiness: Arc<Readiness>,
+}
+
 /// Says in `slot` that the worker accepts, then resolves to the grace period on SIGTERM or
-/// SIGINT (SIGQUIT is `exit_on_quit`'s). `serve` first polls it once its accept loops run, and
-/// the handlers are installed before the master is told, so its SIGTERM always finds them.
-async fn accepting_until_stopped(slot: WorkerSlot, grace: Duration) -> Duration {
+/// SIGINT (SIGQUIT is `exit_on_quit`'s), after the drain delay. `serve` first polls it once
+/// its accept loops run, and the handlers are installed before the master is told, so its
+/// SIGTERM always finds them.
+async fn accepting_until_stopped(slot: WorkerSlot, stopping: Stopping) -> Duration {
     let (Ok(mut term), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -446,5 +478,15 @@ async fn accepting_until_stopped(slot: WorkerSlot, grace: Duration) -> Duration 
     }
     // A draining worker's view of the files no longer matters: its replacement watches.
     reloader::stop_watching();
-    grace
+    // The probes say 503 from now on; the load balancer needs a while to see it and stop
+    // sending requests, which are served meanwhile.
+    stopping.readiness.begin_drain();
+    if !stopping.drain_delay.is_zero() {
+        log::info!(
+            "Draining: the probes answer 503; accepting for {:.1}s more (--drain-delay)",
+            stopping.drain_delay.as_secs_f64()
+        );
+        tokio::time::sleep(stopping.drain_delay).await;
+    }
+    stopping.grace
 }

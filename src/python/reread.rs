@@ -54,7 +54,10 @@ pub fn apply(py: Python<'_>, current: &Loaded, newer: Loaded, app: &mut AppSourc
             *app = AppSource::Spec(named.clone());
         }
     }
-    let access_log = match new.access_log != old.access_log {
+    let log_changed = new.access_log != old.access_log
+        || new.observe.access_log_format != old.observe.access_log_format
+        || new.observe.log_slow_requests != old.observe.log_slow_requests;
+    let access_log = match log_changed {
         true => match open_access_log(new) {
             Ok(access_log) => Some(access_log),
             Err(error) => {

@@ -12,9 +12,10 @@ use super::middleware;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ConnectionOptions, Limits};
-use crate::middleware::{Node, Pipeline};
-use crate::observe::AccessLog;
-use crate::wsgi::{ProgressProbe, PythonThreads, WsgiConfig, WsgiHandler};
+use crate::middleware::{Node, Pipeline, Probes};
+use crate::observe::metrics::WorkerMetrics;
+use crate::observe::{AccessLog, AccessLogOptions, Readiness};
+use crate::wsgi::{ProgressProbe, PythonThreads, Shedding, WsgiConfig, WsgiHandler};
 
 /// Where a worker's app comes from.
 pub enum AppSource {
@@ -24,14 +25,25 @@ pub enum AppSource {
     Object(Py<PyAny>),
 }
 
-/// Opens `--access-log`, if given; done once, in the master.
+/// Opens `--access-log`, if given, with its format and the slow-request threshold; done
+/// once, in the master. `None` when neither an access log nor slow requests are wanted.
 pub fn open_access_log(settings: &Settings) -> Result<Option<Arc<AccessLog>>> {
-    let Some(target) = &settings.access_log else {
+    let slow_after = settings.observe.log_slow_requests();
+    let target = settings.access_log.as_deref();
+    if target.is_none() && slow_after.is_none() {
         return Ok(None);
+    }
+    let options = AccessLogOptions {
+        target,
+        format: settings.observe.access_format(),
+        slow_after,
     };
-    AccessLog::open(target)
+    AccessLog::open_with(options)
         .map(|log| Some(Arc::new(log)))
-        .map_err(|error| Error::Config(format!("cannot open the access log {target:?}: {error}")))
+        .map_err(|error| {
+            let target = target.unwrap_or_default();
+            Error::Config(format!("cannot open the access log {target:?}: {error}"))
+        })
 }
 
 /// Applies --env, --chdir and --pythonpath; done once, in the master, before binding.
@@ -53,6 +65,18 @@ pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
         })
         .map(|_| ())
         .map_err(|error| Error::Config(format!("cannot apply --env/--chdir/--pythonpath: {error}")))
+}
+
+/// With `--request-timeout`, `time.sleep` sleeps in slices the timeout can interrupt
+/// (ferrogate/_timeouts.py); done before the app is imported (master and worker).
+pub fn slice_sleep_for_timeouts(py: Python<'_>, settings: &Settings) -> Result<()> {
+    if settings.observe.request_timeout().is_none() {
+        return Ok(());
+    }
+    py.import("ferrogate._timeouts")
+        .and_then(|timeouts| timeouts.call_method0("install"))
+        .map(|_| ())
+        .map_err(|error| Error::Config(format!("cannot prepare --request-timeout: {error}")))
 }
 
 /// Imports the app named by `source`, or hands back the object given.
@@ -92,6 +116,9 @@ pub struct AppRuntime {
     /// The native middleware lifted from the app, in front of its Python apps.
     pipeline: Arc<Node>,
     root_path: String,
+    /// What `--health-path`/`--ready-path` answer; the launcher begins the drain on it.
+    readiness: Arc<Readiness>,
+    probes: Option<Probes>,
 }
 
 /// What a worker's connections call: the native middleware, then the Python threads.
@@ -123,6 +150,11 @@ impl AppRuntime {
             root_path: settings.root_path.trim_end_matches('/').to_string(),
             debug: settings.debug,
             socket_timeout: settings.socket_timeout(),
+            shedding: Shedding {
+                max_queue: settings.observe.max_queue(),
+                max_queue_time: settings.observe.max_queue_time(),
+            },
+            request_timeout: settings.observe.request_timeout(),
         };
         let options = ConnectionOptions {
             limits: Limits::from_settings(settings),
@@ -131,6 +163,7 @@ impl AppRuntime {
             proxy_protocol: settings.proxy_protocol,
             protocol: settings.protocol,
             capitalize_header_names: settings.capitalize_response_headers,
+            metrics: None,
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize
@@ -148,18 +181,39 @@ impl AppRuntime {
         let app = middleware::wrap_with_settings(py, app, settings)?;
         let lifted = middleware::lift(py, app, !settings.middleware.no_native_middleware);
         let threads = PythonThreads::start(lifted.apps, config)?;
+        // The app was imported (here, or by the master with --preload) before we got here.
+        let readiness = Arc::new(Readiness::default());
+        readiness.mark_ready();
+        let observe = &settings.observe;
+        let probes = Probes::new(
+            observe.health_path.clone(),
+            observe.ready_path.clone(),
+            readiness.clone(),
+        );
         Ok(AppRuntime {
             threads,
             runtime,
             options,
             pipeline: lifted.root,
             root_path,
+            readiness,
+            probes,
         })
     }
 
     /// Samples the Python threads' progress, for the worker's heartbeat.
     pub fn progress_probe(&self) -> ProgressProbe {
         self.threads.progress_probe()
+    }
+
+    /// Counts this worker's requests and connections into `metrics` (`--metrics-bind`).
+    pub fn set_metrics(&mut self, metrics: Option<WorkerMetrics>) {
+        self.options.metrics = metrics;
+    }
+
+    /// The worker's phase as the probes report it; a graceful stop begins its drain here.
+    pub fn readiness(&self) -> Arc<Readiness> {
+        self.readiness.clone()
     }
 
     /// Runs the future `serve` builds until it ends, with the GIL released; then lets the
@@ -185,15 +239,21 @@ impl AppRuntime {
             options,
             pipeline,
             root_path,
+            readiness: _,
+            probes,
         } = self;
         let layers = pipeline.clone();
-        let handler = Pipeline::new(pipeline, threads.handler(), &root_path);
+        let handler = Pipeline::new(pipeline, threads.handler(), &root_path).with_probes(probes);
         let lingering = threads.watch_lingering();
         let replies = threads.deliver_replies();
+        let timeouts = threads.watch_request_timeouts();
         let output = runtime.block_on(async move {
             tokio::spawn(lingering);
             tokio::spawn(replies);
             layers.start_tasks();
+            if let Some(timeouts) = timeouts {
+                tokio::spawn(timeouts);
+            }
             serve(handler, options).await
         });
         drop(runtime);

@@ -188,6 +188,9 @@ struct OpenConnection<H> {
 impl<H> Drop for OpenConnection<H> {
     fn drop(&mut self) {
         self.context.connections.forget(self.key);
+        if let Some(metrics) = &self.context.server.options.metrics {
+            metrics.connection_closed();
+        }
         if self.context.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.context.all_closed.notify_waiters();
         }
@@ -218,11 +221,12 @@ where
     let (stop_accepting, accepting) = watch::channel(false);
     let mut listening = Vec::new();
     let mut loops = Vec::new();
-    for listener in listeners {
+    for (index, listener) in listeners.into_iter().enumerate() {
         let listener = Arc::new(AsyncListener::from_std(listener)?);
         let accepting = accepting.clone();
+        let index = u8::try_from(index).unwrap_or(u8::MAX);
         loops.push(tokio::spawn(accept_loop(
-            listener.clone(),
+            (listener.clone(), index),
             context.clone(),
             accepting,
         )));
@@ -275,7 +279,7 @@ pub async fn serve_one_connection<H: Handler>(
 }
 
 async fn accept_loop<H: Handler>(
-    listener: Arc<AsyncListener>,
+    (listener, index): (Arc<AsyncListener>, u8),
     context: Arc<ConnectionContext<H>>,
     mut accepting: watch::Receiver<bool>,
 ) {
@@ -296,7 +300,7 @@ async fn accept_loop<H: Handler>(
             () = &mut stopped => return,
         };
         let accepted = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => accepted.on_listener(index),
             Err(error) => {
                 log::error!("accept() failed: {error}");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
@@ -360,6 +364,13 @@ enum Stream {
     Tls(tokio::net::TcpStream, ServerTls),
 }
 
+impl Accepted {
+    fn on_listener(mut self, index: u8) -> Accepted {
+        self.info.listener = index;
+        self
+    }
+}
+
 async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
     match listener {
         AsyncListener::Tcp {
@@ -402,6 +413,9 @@ fn spawn_connection<H: Handler>(
     accepted: Accepted,
 ) -> JoinHandle<()> {
     context.open.fetch_add(1, Ordering::AcqRel);
+    if let Some(metrics) = &context.server.options.metrics {
+        metrics.connection_opened();
+    }
     let activity = Arc::new(ConnectionActivity::default());
     let Accepted { stream, mut info } = accepted;
     let peer = info.clone();
@@ -419,6 +433,12 @@ fn spawn_connection<H: Handler>(
                     Box::pin(serve_tls(server, socket, &tls, &mut info, activity)).await
                 }
             };
+            if let (Err(ConnectionError::Refused(error)), Some(metrics)) =
+                (&served, &server.options.metrics)
+            {
+                let status = Failure::Refused(error.clone()).status().as_u16();
+                metrics.refused(status, usize::from(info.listener));
+            }
             finish(served, &info);
         })
     };

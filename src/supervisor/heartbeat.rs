@@ -225,6 +225,11 @@ impl WorkerSlot {
         self.mapping.slot(self.index)
     }
 
+    /// The slot's place in the mapping (the worker's block in the metrics table too).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     // -- the worker's side ----------------------------------------------------------------
 
     /// The app is loaded and the accept loops run: the master may retire whoever this

@@ -13,11 +13,12 @@
 use std::time::{Duration, Instant};
 
 use super::backoff;
-use super::heartbeat::{monotonic_ns, Heartbeats};
+use super::heartbeat::{monotonic_ns, Heartbeats, Retirement};
 use super::launcher::{MasterEvent, SupervisorOptions, WorkerLauncher};
 use super::roster::{PendingStart, Role, Roster, Succession, Worker};
 use super::signals::{self, ChildExit, Signal};
 use super::watchdog::{self, Stuck};
+use crate::observe::metrics::{count_restart, RestartCause};
 
 /// A worker exits with this when the app cannot be loaded. Before any worker serves, the
 /// master then stops and exits with the same code; later it keeps the others serving.
@@ -52,6 +53,11 @@ const WATCH_GAP: Duration = Duration::from_secs(2);
 const SLOTS_PER_WORKER: usize = 4;
 const SPARE_SLOTS: usize = 64;
 
+/// Worker slots the master maps for `workers` (the metrics table has as many).
+pub fn slot_capacity(workers: usize) -> usize {
+    workers * SLOTS_PER_WORKER + SPARE_SLOTS
+}
+
 enum Phase {
     Running,
     Stopping { kill_at: Instant, exit_code: i32 },
@@ -81,7 +87,7 @@ pub fn supervise(options: SupervisorOptions, launcher: &mut dyn WorkerLauncher) 
         log::error!("Cannot set up signal handling: {error}");
         return 1;
     }
-    let capacity = options.workers * SLOTS_PER_WORKER + SPARE_SLOTS;
+    let capacity = slot_capacity(options.workers);
     let heartbeats = match Heartbeats::new(capacity) {
         Ok(heartbeats) => heartbeats,
         Err(error) => {
@@ -229,6 +235,10 @@ impl Master<'_> {
                     reading.requests
                 );
                 worker.role = Role::Outgoing(Succession::Asked(why));
+                count_restart(match why {
+                    Retirement::MaxRequests => RestartCause::MaxRequests,
+                    Retirement::Memory => RestartCause::Memory,
+                });
             }
             let Some(timeout) = self.options.timeout else {
                 continue;
@@ -271,6 +281,7 @@ impl Master<'_> {
             self.options.timeout.unwrap_or_default().as_secs_f64()
         );
         signals::send(pid, libc::SIGABRT);
+        count_restart(RestartCause::Timeout);
         worker.role = Role::Aborted {
             kill_at: Some(Instant::now() + ABORT_GRACE),
         };
@@ -408,6 +419,7 @@ impl Master<'_> {
         );
         for worker in self.roster.workers.values_mut() {
             if worker.role == Role::Keeper {
+                count_restart(RestartCause::Reload);
                 worker.role = Role::Outgoing(Succession::Reload);
             }
         }
@@ -521,6 +533,7 @@ impl Master<'_> {
                     false => backoff::next_streak(worker.crash_streak, lived),
                 };
                 let pause = backoff::pause(crash_streak);
+                count_restart(RestartCause::Died);
                 let when = match crash_streak {
                     0 => String::new(),
                     n => format!(" in {}s ({n} early exit(s) in a row)", pause.as_secs()),

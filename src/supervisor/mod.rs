@@ -7,6 +7,7 @@
 //! worker, and gives the worker's report (`report.rs`) its Python threads' progress.
 
 mod backoff;
+pub mod control;
 mod heartbeat;
 mod launcher;
 mod master;
@@ -20,7 +21,7 @@ mod watchdog;
 
 pub use heartbeat::WorkerSlot;
 pub use launcher::{MasterEvent, SupervisorOptions, WorkerLauncher};
-pub use master::{supervise, EXIT_WORKER_BOOT_FAILED, EXIT_WORKER_RETIRED};
+pub use master::{slot_capacity, supervise, EXIT_WORKER_BOOT_FAILED, EXIT_WORKER_RETIRED};
 pub use open_files::raise_open_file_limit;
 pub use process::{resolve_identity, set_umask, Identity, PidFile};
 pub use report::{report, Progress, RetirementPolicy, RunningRequest};

@@ -3,7 +3,7 @@
 //! still running) and, by writing at all, that the I/O loop runs; and that decides when the
 //! worker asks to retire (`--max-requests` plus its jitter, `--max-worker-memory`).
 //!
-//! Nothing here runs per request: the threads keep their own state (wsgi/pool.rs), this task
+//! Nothing here runs per request: the threads keep their own state (wsgi/pool/mod.rs), this task
 //! samples it ten times a second. Knows nothing of Python: the progress comes from a closure
 //! the worker passes in (python/launcher.rs).
 

@@ -10,6 +10,8 @@ use super::input::WsgiInput;
 use super::response::{self, Outcome};
 use super::start_response::StartResponse;
 use super::WsgiConfig;
+use crate::http::status::Failure;
+use crate::python::errors::RequestTimeout;
 
 /// How much longer than `--socket-timeout` a thread waits for room to send: the connection
 /// cuts a client that reads nothing off first, and says why.
@@ -26,8 +28,10 @@ pub fn run_job(
         head,
         connection,
         input,
-        reply,
+        mut reply,
+        queue_time,
     } = job;
+    reply.set_queue_time(queue_time);
     // The client left while the request waited in the queue: running the app would be wasted.
     if reply.is_client_gone() {
         return;
@@ -53,7 +57,14 @@ pub fn run_job(
             return;
         }
     };
-    let outcome = match environ.build(py, &head, &connection, input.clone()) {
+    let built = environ.build(py, &head, &connection, input.clone());
+    // Seconds as a float, as time.monotonic() differences are (issue 14).
+    let built = built.and_then(|environ| {
+        let key = pyo3::intern!(py, "ferrogate.queue_time");
+        environ.set_item(key, queue_time.as_secs_f64())?;
+        Ok(environ)
+    });
+    let outcome = match built {
         Err(error) => Outcome::Raised(error),
         Ok(environ) => match app.call1((environ, &start_response)) {
             Err(error) => Outcome::Raised(error),
@@ -68,6 +79,11 @@ pub fn run_job(
     let request = || format!("{} {}", head.method, head.uri);
     let (message, detail) = match outcome {
         Outcome::Done => return,
+        Outcome::Raised(error) if error.is_instance_of::<RequestTimeout>(py) => {
+            // request_timeout.rs logged it when it interrupted the thread.
+            fail(py, &start_response, Failure::RequestTimeout);
+            return;
+        }
         Outcome::Raised(error) => {
             let traceback = format_traceback(py, &error);
             (
@@ -95,8 +111,14 @@ pub fn run_job(
         ),
     };
     py.detach(|| log::error!("{message}"));
+    let detail = config.debug.then_some(detail);
+    fail(py, &start_response, Failure::Application { detail });
+}
+
+/// Answers a failed request with `failure` if its head was not sent yet, else aborts it.
+fn fail(py: Python<'_>, start_response: &Bound<'_, StartResponse>, failure: Failure) {
     match start_response.try_borrow_mut() {
-        Ok(mut state) => state.fail(py, config.debug.then_some(detail)),
+        Ok(mut state) => state.fail(py, failure),
         // Only the app's other thread can hold it; dropping its reply gives the client a 500.
         Err(_) => log::error!(
             "Could not answer the failed request: the response is in use by another thread"

@@ -17,6 +17,7 @@ mod pool;
 mod reply;
 mod response;
 mod response_head;
+mod shedding;
 mod start_response;
 
 pub use file_wrapper::FileWrapper;
@@ -34,4 +35,17 @@ pub struct WsgiConfig {
     pub debug: bool,
     /// `--socket-timeout`: how long a thread waits on its client (body data, room to send).
     pub socket_timeout: std::time::Duration,
+    /// `--max-queue` and `--max-queue-time`: when the pool sheds load (pool/mod.rs).
+    pub shedding: Shedding,
+    /// `--request-timeout`: how long an app call may run before it is interrupted.
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+/// When a worker answers 503 rather than queue a request for its Python threads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shedding {
+    /// Most requests waiting in the queue.
+    pub max_queue: Option<usize>,
+    /// Longest wait for a thread, counting a trusted proxy's `X-Request-Start`.
+    pub max_queue_time: Option<std::time::Duration>,
 }

@@ -50,12 +50,19 @@ pub struct ClientGone;
 pub struct Reply {
     tx: oneshot::Sender<Response>,
     outbox: Arc<Outbox>,
+    /// The request's wait for a Python thread, carried on the response for the access log.
+    queue_time: Option<std::time::Duration>,
 }
 
 impl Reply {
     pub fn new(outbox: Arc<Outbox>) -> (Reply, oneshot::Receiver<Response>) {
         let (tx, rx) = oneshot::channel();
-        (Reply { tx, outbox }, rx)
+        let reply = Reply {
+            tx,
+            outbox,
+            queue_time: None,
+        };
+        (reply, rx)
     }
 
     /// Whether the connection this response was for has closed.
@@ -64,7 +71,13 @@ impl Reply {
     }
 
     /// Queues `response` for delivery; fails (dropping it) if the client is already gone.
-    pub fn send(self, response: Response) -> Result<(), ClientGone> {
+    /// Notes the request's queue time on whatever response is sent.
+    pub fn set_queue_time(&mut self, queue_time: std::time::Duration) {
+        self.queue_time = Some(queue_time);
+    }
+
+    pub fn send(self, mut response: Response) -> Result<(), ClientGone> {
+        response.queue_time = self.queue_time;
         if self.tx.is_closed() {
             return Err(ClientGone);
         }

@@ -165,11 +165,12 @@ impl StartResponse {
         }
     }
 
-    /// The app failed: a 500 if nothing was sent yet, else an aborted connection.
-    pub fn fail(&mut self, py: Python<'_>, detail: Option<String>) {
+    /// The app failed: `failure` (a 500, a 504) if nothing was sent yet, else an aborted
+    /// connection.
+    pub fn fail(&mut self, py: Python<'_>, failure: Failure) {
         match std::mem::replace(&mut self.progress, Progress::Finished) {
             Progress::AwaitingStart(reply) | Progress::HeadPending(reply, _) => {
-                let _ = reply.send(Failure::Application { detail }.into_response());
+                let _ = reply.send(failure.into_response());
             }
             Progress::Streaming(tx) => {
                 if let Err(mpsc::error::TrySendError::Full(item)) =

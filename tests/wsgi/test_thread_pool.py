@@ -1,4 +1,4 @@
-"""The adaptive Python thread pool of a worker (src/wsgi/pool.rs, apps/sleepy.py).
+"""The adaptive Python thread pool of a worker (src/wsgi/pool/mod.rs, apps/sleepy.py).
 
 Threads start only when requests queue behind busy ones, up to ``--threads`` (default 64):
 a fast app served one request at a time stays on one thread, requests that block get a
@@ -34,7 +34,7 @@ MAX_POOL_THREADS_WHEN_SEQUENTIAL = 3
 SLEEP_S = 0.5
 #: Most pool threads CPU-bound requests from 16 clients at once may leave. Observed: 1-2 (a
 #: request queued behind a thread that keeps the GIL busy gets no thread of its own, up to
-#: SATURATED_LINGER = 50 ms in src/wsgi/pool.rs); each client's requests would otherwise
+#: SATURATED_LINGER = 50 ms in src/wsgi/pool/mod.rs); each client's requests would otherwise
 #: soon get a thread each, 16.
 MAX_POOL_THREADS_WHEN_CPU_BOUND = 4
 

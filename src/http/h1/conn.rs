@@ -12,9 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use bytes::BytesMut;
-use http::header::{REFERER, USER_AGENT};
-use http::request::Parts;
-use http::{HeaderValue, Method, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -23,6 +21,7 @@ use super::continue_state::{Continue, ContinueState, NOT_EXPECTED};
 use super::encode::{encode_head, ResponseFraming};
 use super::idle::ConnectionActivity;
 use super::io::{Socket, TimedWriter};
+use super::observed::note_response;
 use super::parse::{parse_head, BodyFraming, RequestHead};
 use super::send_file::SendFile;
 use super::write::{write_body, WriteBatch};
@@ -34,7 +33,8 @@ use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
 use crate::http::uwsgi::{self, GatewayFacts};
 use crate::http::{forwarded, BodyError, InFlight, Response};
-use crate::observe::{AccessLog, AccessRecord};
+use crate::observe::metrics::{ResponseFacts, WorkerMetrics};
+use crate::observe::{AccessLog, ResponseNote};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -54,6 +54,8 @@ pub struct ConnectionOptions {
     pub protocol: Protocol,
     /// `--capitalize-response-headers`: names go out as `Foo-Bar` (eventlet.wsgi's habit).
     pub capitalize_header_names: bool,
+    /// This worker's counters, with `--metrics-bind`.
+    pub metrics: Option<WorkerMetrics>,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -102,16 +104,38 @@ enum Written {
         status: StatusCode,
         body_bytes: u64,
         keep_alive: bool,
+        /// What the access log notes of the response; `None` without one.
+        note: Option<Box<ResponseNote>>,
     },
     /// The head went out, the body broke off.
     Broken {
         status: StatusCode,
         body_bytes: u64,
         error: ConnectionError,
+        note: Option<Box<ResponseNote>>,
     },
 }
 
 impl Written {
+    /// The status, body bytes and note of a response that went out, whole or not.
+    fn outcome(&self) -> Option<(StatusCode, u64, Option<&ResponseNote>)> {
+        match self {
+            Written::Sent {
+                status,
+                body_bytes,
+                note,
+                ..
+            }
+            | Written::Broken {
+                status,
+                body_bytes,
+                note,
+                ..
+            } => Some((*status, *body_bytes, note.as_deref())),
+            Written::NotSent(_) => None,
+        }
+    }
+
     fn may_keep_alive(&self) -> bool {
         matches!(
             self,
@@ -211,6 +235,19 @@ impl<H: Handler> HttpServer<H> {
             };
             let _in_progress = activity.request_started();
             let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
+            let measured = options.metrics.as_ref().map(|metrics| {
+                let declared = match head.framing {
+                    BodyFraming::Length(length) => length,
+                    _ => 0,
+                };
+                let started = std::time::Instant::now();
+                (
+                    metrics,
+                    metrics.request(declared),
+                    head.parts.method.clone(),
+                    started,
+                )
+            });
             let mut request_info = info.clone();
             if let Some(gateway) = head.gateway.take() {
                 // Believed as proxy headers are: only from a trusted web server.
@@ -228,10 +265,10 @@ impl<H: Handler> HttpServer<H> {
                     return Err(refuse(&mut reader, &mut writer, &mut batch, error).await);
                 }
             }
-            let access = options
-                .access_log
-                .as_ref()
-                .map(|log| (log, access_record(&head.parts, &request_info)));
+            let access = options.access_log.as_ref().map(|log| {
+                let record = log.capture(&head.parts, request_info.peer, request_info.local);
+                (log, record)
+            });
             let facts = RequestFacts {
                 is_head: head.parts.method == Method::HEAD,
                 // uwsgi: a body of unknown length ends with the connection, as uWSGI's do (a
@@ -289,16 +326,23 @@ impl<H: Handler> HttpServer<H> {
                     respond_while_pumping(respond, pumping).await
                 }
             };
-            if let Some((log, record)) = access {
-                if let Written::Sent {
-                    status, body_bytes, ..
-                }
-                | Written::Broken {
-                    status, body_bytes, ..
-                } = &written
-                {
-                    log.write(&record, status.as_u16(), *body_bytes);
-                }
+            if let (Some((metrics, _, method, started)), Some((status, body_bytes, note))) =
+                (&measured, written.outcome())
+            {
+                metrics.response(&ResponseFacts {
+                    method: method.as_str(),
+                    status: status.as_u16(),
+                    listener: usize::from(request_info.listener),
+                    body_bytes,
+                    duration: started.elapsed(),
+                    queue_time: note.and_then(|note| note.queue_time),
+                });
+            }
+            if let (Some((log, record)), Some((status, body_bytes, note))) =
+                (access, written.outcome())
+            {
+                let note = note.cloned().unwrap_or_default();
+                log.write(&record, status.as_u16(), body_bytes, &note);
             }
             match next_step(written, pumped) {
                 Next::KeepAlive => {}
@@ -371,6 +415,9 @@ impl<H: Handler> HttpServer<H> {
         }
         encode_head(&mut batch.text, &response, framing, connection_header);
         let status = response.status;
+        let options = &self.options;
+        let note = (options.access_log.is_some() || options.metrics.is_some())
+            .then(|| note_response(options.access_log.as_deref(), &response));
         let Response { body, .. } = response;
         let sent = if sends_body {
             write_body(writer, batch, body, framing).await
@@ -386,11 +433,13 @@ impl<H: Handler> HttpServer<H> {
                 status,
                 body_bytes,
                 keep_alive,
+                note,
             },
             Err((error, body_bytes)) => Written::Broken {
                 status,
                 body_bytes,
                 error,
+                note,
             },
         }
     }
@@ -585,19 +634,4 @@ async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
     })
     .await;
-}
-
-fn access_record(head: &Parts, connection: &ConnectionInfo) -> AccessRecord {
-    let header = |name| {
-        head.headers
-            .get(name)
-            .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default()
-    };
-    AccessRecord {
-        remote: connection.peer,
-        request_line: format!("{} {} {:?}", head.method, head.uri, head.version),
-        referer: header(REFERER),
-        user_agent: header(USER_AGENT),
-    }
 }

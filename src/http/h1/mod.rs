@@ -11,6 +11,7 @@ mod encode;
 mod fields;
 mod idle;
 mod io;
+mod observed;
 mod parse;
 mod send_file;
 mod target;

@@ -12,10 +12,14 @@
 //! is kept in the queue, one place per thread, and every count the policy uses is
 //! derived from those states. The oldest busy request is what the worker's heartbeat reports
 //! for `--timeout` (`progress`, read by supervisor/report.rs through python/launcher.rs).
+//!
+//! A thread taking a request reads the clock once: its queue time (`ferrogate.queue_time`)
+//! and its start for `--timeout` and `--request-timeout` (`request_timeout.rs`, which
+//! interrupts a thread still running an overdue request). `--max-queue`/`--max-queue-time`
+//! refuse requests as they are queued or taken (`../shedding.rs`).
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,13 +29,17 @@ use http::Method;
 use pyo3::prelude::*;
 use tokio::sync::Notify;
 
+mod request_timeout;
+
 use super::blocking::threads_waiting_on_clients;
 use super::cpu_share::SmoothedShare;
 use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
 use super::job::run_job;
 use super::reply::Outbox;
+use super::shedding::{QueueView, Shedder};
 use super::WsgiConfig;
+use crate::http::status::Failure;
 
 /// How long a request may wait in the queue behind busy threads before another thread is
 /// put on it. Short against a slow request, long against a hello world (~10 µs), so a
@@ -75,6 +83,13 @@ struct RunningJob {
     /// path and query only, not the whole `Uri` (benches/README.md, "worker heartbeat").
     method: Method,
     target: Option<PathAndQuery>,
+    /// Which request this is (the pool's count of requests taken): `--request-timeout`
+    /// interrupts a thread only while it still runs the request found overdue.
+    id: u64,
+    /// The running thread's CPython id, for `PyThreadState_SetAsyncExc`.
+    thread_ident: std::os::raw::c_ulong,
+    /// `--request-timeout` has interrupted it already.
+    interrupted: bool,
 }
 
 /// How many threads are in each state.
@@ -95,6 +110,8 @@ struct Queue {
     threads: Vec<ThreadState>,
     /// Requests the threads have taken so far, for `--max-requests`.
     taken: u64,
+    /// `--max-queue` / `--max-queue-time`: which requests are answered 503 instead.
+    shedder: Shedder,
     closed: bool,
     handles: Vec<JoinHandle<()>>,
 }
@@ -111,6 +128,18 @@ impl Queue {
             }
         }
         counts
+    }
+
+    /// How long each busy thread has been running its request (for the shedder's estimate).
+    fn busy_for(&self) -> Vec<Duration> {
+        let now = Instant::now();
+        self.threads
+            .iter()
+            .filter_map(|state| match state {
+                ThreadState::Busy(job) => Some(now.saturating_duration_since(job.started)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Waking threads that may still come: woken less than `WAKING_TIMEOUT` ago.
@@ -137,10 +166,6 @@ pub struct Pool {
     apps: Vec<Py<PyAny>>,
     config: WsgiConfig,
     outbox: Arc<Outbox>,
-    /// A clock of `progress`'s cadence (0.1 s in a worker) for `take`: when `progress` last
-    /// ran, in nanoseconds since `epoch`.
-    epoch: Instant,
-    progress_seen_ns: AtomicU64,
 }
 
 /// What the Python threads have done so far, for the worker's heartbeat.
@@ -148,6 +173,11 @@ pub struct PoolProgress {
     /// Requests taken by a thread.
     pub requests: u64,
     pub oldest_running: Option<OldestRequest>,
+    /// Requests waiting for a thread, threads started and busy, and requests shed so far.
+    pub queued: usize,
+    pub threads: usize,
+    pub busy: usize,
+    pub shed: u64,
 }
 
 /// The request that has been running longest.
@@ -159,9 +189,14 @@ pub struct OldestRequest {
     pub target: Option<PathAndQuery>,
 }
 
-/// The worker is stopping and takes no more requests.
+/// Why the pool did not queue a request.
 #[derive(Debug)]
-pub struct PoolClosed;
+pub enum Refused {
+    /// The worker is stopping and takes no more requests.
+    Closed,
+    /// The queue is too long (`--max-queue`, `--max-queue-time`): shed load.
+    Overloaded,
+}
 
 /// What the I/O side must do after queueing, done outside the lock.
 enum Wake {
@@ -182,18 +217,30 @@ impl Pool {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request; fails (dropping it) once the pool is closed.
-    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), PoolClosed> {
+    /// Queues a request; fails (dropping it) once the pool is closed, or when it sheds load.
+    pub fn submit(self: &Arc<Self>, job: Job) -> Result<(), Refused> {
         // Allocated before the lock is taken: the threads wait on it.
         let job = Box::new(job);
         let wake = {
             let mut queue = self.lock();
             if queue.closed {
-                return Err(PoolClosed);
+                return Err(Refused::Closed);
+            }
+            let counts = queue.counts();
+            let view = QueueView {
+                waiting: queue.jobs.len(),
+                threads: self.wake_ups.len(),
+                busy_for: match queue.shedder.wants_durations() {
+                    true => queue.busy_for(),
+                    false => Vec::new(),
+                },
+            };
+            if !queue.shedder.admits(&view, job.queue_time) {
+                queue.shedder.count_shed();
+                return Err(Refused::Overloaded);
             }
             let queued = Instant::now();
             queue.jobs.push_back((job, queued));
-            let counts = queue.counts();
             if counts.waking > 0 {
                 // That thread will drain the queue; the check covers it being slow to come.
                 Wake::ArmLingerCheck
@@ -259,8 +306,6 @@ impl Pool {
 
     /// The requests taken so far and the oldest one still running, for the heartbeat.
     pub fn progress(&self) -> PoolProgress {
-        let seen = self.epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.progress_seen_ns.store(seen, Ordering::Relaxed);
         let queue = self.lock();
         let oldest_running = queue
             .threads
@@ -275,9 +320,14 @@ impl Pool {
                 method: job.method.clone(),
                 target: job.target.clone(),
             });
+        let counts = queue.counts();
         PoolProgress {
             requests: queue.taken,
             oldest_running,
+            queued: queue.jobs.len(),
+            threads: counts.idle + counts.waking + counts.busy,
+            busy: counts.busy,
+            shed: queue.shedder.shed(),
         }
     }
 
@@ -336,12 +386,21 @@ impl Pool {
                 }
             };
             let apps: Vec<_> = self.apps.iter().map(|app| app.bind(py).clone()).collect();
-            while let Some(job) = self.next_job(py, index) {
+            // Only --max-queue-time estimates waits from durations: a clock read per request.
+            let timed = self.lock().shedder.wants_durations();
+            let mut ran_for = None;
+            while let Some(job) = self.next_job(py, index, ran_for.take()) {
+                let began = timed.then(Instant::now);
                 // A bug of ours must cost one request (its client gets a 500 from the
                 // dropped reply), not this thread.
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_job(py, &apps, &mut environ, &self.config, *job)
                 }));
+                ran_for = began.map(|began| began.elapsed());
+                if self.config.request_timeout.is_some() {
+                    // An interruption meant for the request just ended must not hit the next.
+                    request_timeout::clear_pending(py);
+                }
                 if ran.is_err() {
                     log::error!(
                         "Internal error (a panic) while handling a request; the client got a 500"
@@ -351,28 +410,54 @@ impl Pool {
         });
     }
 
-    /// The oldest queued request, now run by the thread at `index`.
+    /// The oldest queued request, now run by the thread at `index`. Requests that waited
+    /// past `--max-queue-time` are answered 503 on the way, without the app.
     fn take(&self, queue: &mut Queue, index: usize) -> Option<Box<Job>> {
-        let (job, queued) = queue.jobs.pop_front()?;
+        if queue.jobs.is_empty() {
+            return None;
+        }
+        // The queue time (`ferrogate.queue_time`) and when it started, for --timeout: one
+        // clock read (vDSO, tens of ns) per request taken.
+        let now = Instant::now();
+        let job = loop {
+            let (mut job, queued) = queue.jobs.pop_front()?;
+            job.queue_time += now.saturating_duration_since(queued);
+            if !queue.shedder.is_expired(job.queue_time) {
+                break job;
+            }
+            queue.shedder.count_shed();
+            // Only a bounded queue of replies to push: no I/O, and no Python.
+            job.reply.set_queue_time(job.queue_time);
+            let _ = job.reply.send(Failure::Overloaded.into_response());
+        };
         queue.taken += 1;
-        // When it started, for --timeout: when it was queued, unless it waited behind busy
-        // threads meanwhile; then no earlier than the heartbeat's last look (at most 0.1 s
-        // ago), so waiting does not count as running, and no clock is read per request.
-        let seen = self.epoch + Duration::from_nanos(self.progress_seen_ns.load(Ordering::Relaxed));
         queue.threads[index] = ThreadState::Busy(RunningJob {
-            started: queued.max(seen),
+            started: now,
             method: job.head.method.clone(),
             target: job.head.uri.path_and_query().cloned(),
+            id: queue.taken,
+            // SAFETY: returns the calling thread's id (pthread_self); needs no GIL.
+            thread_ident: unsafe { pyo3::ffi::PyThread_get_thread_ident() },
+            interrupted: false,
         });
         Some(job)
     }
 
     /// The next request for the thread at `index`, waiting without the GIL if there is
-    /// none. `None`: the pool closed.
-    fn next_job(&self, py: Python<'_>, index: usize) -> Option<Box<Job>> {
+    /// none; `ran_for`: how long its last one took, when durations are wanted. `None`: the
+    /// pool closed.
+    fn next_job(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        ran_for: Option<Duration>,
+    ) -> Option<Box<Job>> {
         // PERF: a request already queued is taken without giving up the GIL.
         {
             let mut queue = self.lock();
+            if let Some(duration) = ran_for {
+                queue.shedder.record(duration);
+            }
             if let Some(job) = self.take(&mut queue, index) {
                 return Some(job);
             }
@@ -431,6 +516,7 @@ impl PythonThreads {
             jobs: VecDeque::new(),
             threads: Vec::new(),
             taken: 0,
+            shedder: Shedder::new(config.shedding),
             closed: false,
             handles: Vec::new(),
         };
@@ -441,8 +527,6 @@ impl PythonThreads {
             apps,
             config,
             outbox: Arc::default(),
-            epoch: Instant::now(),
-            progress_seen_ns: AtomicU64::new(0),
         };
         Ok(PythonThreads {
             pool: Arc::new(pool),
@@ -466,6 +550,14 @@ impl PythonThreads {
     /// The lingering check; spawn it on the I/O runtime.
     pub fn watch_lingering(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.pool.clone().watch_lingering()
+    }
+
+    /// The `--request-timeout` watch, when it is set; spawn it on the I/O runtime.
+    pub fn watch_request_timeouts(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let timeout = self.pool.config.request_timeout?;
+        Some(request_timeout::watch(self.pool.clone(), timeout))
     }
 
     /// Lets queued and running requests finish, up to `timeout`. Call without the GIL.
