@@ -51,10 +51,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
 import middleware_scenarios  # noqa: E402
+import observe_scenarios  # noqa: E402
 import paste_scenarios  # noqa: E402
 import proxy_scenarios  # noqa: E402
 import tls_scenarios  # noqa: E402
-import observe_scenarios  # noqa: E402
 from definitions import HOST, Scenario, Server, expect_body, expect_json  # noqa: E402
 
 # ----------------------------------------------------------------------------- scenarios
