@@ -15,5 +15,5 @@ pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
-pub use settings::{LogLevel, Protocol, Settings, DEFAULT_THREADS};
+pub use settings::{HttpVersions, LogLevel, Protocol, Settings, DEFAULT_THREADS};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};

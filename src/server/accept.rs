@@ -217,6 +217,7 @@ where
     }
     tokio::time::sleep(NEW_CONNECTION_GRACE.min(grace)).await;
     context.server.stopping.store(true, Ordering::Relaxed);
+    context.server.stop_signal.notify_waiters();
     let _ = stop_tx.send(true);
     let open = context.open.load(Ordering::Acquire);
     if open > 0 {

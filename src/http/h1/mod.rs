@@ -1,6 +1,6 @@
 //! HTTP/1.0 and 1.1 on the wire: the connection driver and one file per job (parse, target
 //! and field rules, body decoding, the body pump and direct reads, encoding, writing, the idle
-//! watch). Knows nothing of WSGI or Python; an `h2` driver can sit beside it.
+//! watch). Knows nothing of WSGI or Python; the `h2` driver sits beside it.
 
 mod body_pump;
 mod conn;
@@ -17,6 +17,7 @@ mod target;
 mod write;
 
 pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
+pub(crate) use {conn::access_record, io::TimedWriter};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
