@@ -35,10 +35,11 @@ cargo-test: venv
 # Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,
 # through its stream module) and redis-server (the rate limit's store shared across hosts; it
 # brings redis-cli). Installed when missing; a test whose tool is missing fails.
-TEST_DEBS := nginx libnginx-mod-stream redis-server
+TEST_DEBS := nginx libnginx-mod-stream redis-server nghttp2-client curl
 test-tools:
 	@if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
-		|| ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then \
+		|| ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
+		|| ! command -v nghttp >/dev/null || ! command -v h2load >/dev/null || ! command -v curl >/dev/null; then \
 		echo "installing $(TEST_DEBS) for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
 	fi

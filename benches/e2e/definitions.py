@@ -37,6 +37,9 @@ class Scenario:
     apps: dict = field(default_factory=dict)
     server_args: dict = field(default_factory=dict)
     labels: dict = field(default_factory=dict)
+    # The load generator: "wrk" (HTTP/1), or "h2load" (HTTP/2 with prior knowledge; then
+    # wrk_args are h2load's and the check request goes through curl --http2-prior-knowledge).
+    load: str = "wrk"
 
     def runs_on(self, server: "Server") -> bool:
         return server.name in self.servers if self.servers else not server.opt_in
