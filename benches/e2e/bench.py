@@ -34,8 +34,8 @@ import signal
 import socket
 import statistics
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from typing import Optional
 
@@ -557,8 +557,11 @@ def run_h2load(cfg, sc: Scenario, port: int, duration: float, out_path: Optional
 def parse_h2load(text: str, rc: int = 0) -> dict:
     res: dict = {"ok": False}
     r = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text)
-    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
-                  r"(\d+) errored, (\d+) timeout", text)
+    m = re.search(
+        r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        text,
+    )
     c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
     if not (r and m and c):
         res["error"] = f"h2load failed (rc={rc}): {' '.join(text.split())[:300]}"
@@ -574,8 +577,17 @@ def parse_h2load(text: str, rc: int = 0) -> dict:
 def _http2(port: int, sc: Scenario, timeout: float = 10.0) -> tuple:
     """The check request of an HTTP/2 row, through curl --http2-prior-knowledge."""
     with tempfile.NamedTemporaryFile() as body_file:
-        argv = ["curl", "-sS", "--http2-prior-knowledge", "-o", body_file.name,
-                "-w", "%{http_code} %{http_version}", "-m", str(timeout)]
+        argv = [
+            "curl",
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            body_file.name,
+            "-w",
+            "%{http_code} %{http_version}",
+            "-m",
+            str(timeout),
+        ]
         if sc.method == "POST":
             argv += ["--data-binary", "@-", "-H", "Content-Type: application/octet-stream"]
         argv.append(f"http://{HOST}:{port}{sc.path}")

@@ -89,8 +89,12 @@ def test_http1_still_served_on_the_same_port(server):
 
 def test_upgrade_h2c_is_not_offered(server):
     response = httpx.get(
-        server.url("/env"), headers={"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
-                                     "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA"}
+        server.url("/env"),
+        headers={
+            "Connection": "Upgrade, HTTP2-Settings",
+            "Upgrade": "h2c",
+            "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
+        },
     )
     assert response.status_code == 200
     assert response.http_version == "HTTP/1.1"

@@ -13,8 +13,8 @@ import time
 import h2.errors
 import h2.events
 import h2.settings
-from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame
 import pytest
+from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame
 
 from tests import serving
 from tests.http2.h2raw import FrameReader, H2Client
@@ -103,7 +103,8 @@ def test_hpack_bomb_is_refused():
 
 
 def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+    header = struct.pack(">I", len(payload))[1:] + bytes([kind, flags])
+    return header + struct.pack(">I", stream) + payload
 
 
 def test_continuation_flood_is_cut_off():
@@ -154,9 +155,7 @@ def test_settings_flood_from_a_client_that_never_reads_is_cut_off():
 
 def test_client_that_never_opens_its_window_is_cut_off_by_socket_timeout():
     with serving.serve(APP, "--socket-timeout", "2") as server:
-        client = H2Client(
-            server.port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
-        )
+        client = H2Client(server.port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
         started = time.monotonic()
         stream = client.request("/big?1048576")
         with pytest.raises(ConnectionResetError):

@@ -30,11 +30,11 @@ use super::write::{write_body, WriteBatch};
 use crate::config::{HttpVersions, IpRanges, Protocol};
 use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::error::RequestError;
+use crate::http::h2::{is_preface_start, Duplex, Http2Options, PREFACE};
 use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
 use crate::http::uwsgi::{self, GatewayFacts};
-use crate::http::h2::{is_preface_start, Duplex, Http2Options, PREFACE};
 use crate::http::{forwarded, BodyError, InFlight, Response};
 use crate::observe::{AccessLog, AccessRecord};
 
@@ -220,9 +220,7 @@ impl<H: Handler> HttpServer<H> {
                 // h2c with prior knowledge (RFC 9113 §3.3): the preface is no HTTP/1 head.
                 // PERF: looked for only once the HTTP/1 parser refuses the first head, so an
                 // HTTP/1 request pays nothing for it.
-                Err(ConnectionError::Refused(_))
-                    if first && h2c && is_preface_start(&buf) =>
-                {
+                Err(ConnectionError::Refused(_)) if first && h2c && is_preface_start(&buf) => {
                     read_preface(&mut reader, &mut buf, limits).await?;
                     let io = Duplex::new(buf.split().freeze(), reader, writer);
                     return self.serve_h2_io(io, info, activity).await;

@@ -17,11 +17,11 @@ mod target;
 mod write;
 
 pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
-pub(crate) use {conn::access_record, io::TimedWriter};
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
 pub use send_file::SendFile;
+pub(crate) use {conn::access_record, io::TimedWriter};
 /// For the uwsgi protocol (http/uwsgi.rs), which makes the same heads from its packets.
 pub(crate) use {fields::BodyFraming, parse::RequestHead};
 

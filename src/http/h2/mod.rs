@@ -88,7 +88,9 @@ mod tests {
         assert!(is_preface_start(b"P"));
         assert!(is_preface_start(b"PRI * HTTP/2.0\r\n"));
         assert!(is_preface_start(PREFACE));
-        assert!(is_preface_start(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00"));
+        assert!(is_preface_start(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00"
+        ));
         assert!(!is_preface_start(b"POST / HTTP/1.1\r\n"));
         assert!(!is_preface_start(b""));
     }

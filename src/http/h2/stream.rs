@@ -347,3 +347,55 @@ impl Sender<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{HeaderBlock, ResponseBody};
+
+    fn parts(request: http::request::Builder) -> Parts {
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn authority_becomes_host_and_the_uri_its_origin_form() {
+        let mut head = parts(Request::get("http://example.com:8080/a%20b?x=1"));
+        into_origin_form(&mut head);
+        assert_eq!(head.uri, "/a%20b?x=1");
+        assert_eq!(head.headers[HOST], "example.com:8080");
+        assert_eq!(head.version, Version::HTTP_2);
+    }
+
+    #[test]
+    fn cookie_crumbs_are_joined_with_semicolons() {
+        let mut head = parts(
+            Request::get("http://h/")
+                .header(COOKIE, "a=1")
+                .header(COOKIE, "b=2")
+                .header(COOKIE, "c=3"),
+        );
+        into_origin_form(&mut head);
+        let cookies: Vec<_> = head.headers.get_all(COOKIE).iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3"]);
+    }
+
+    #[test]
+    fn response_names_are_lowercased_and_connection_fields_dropped() {
+        let mut headers = HeaderBlock::default();
+        headers.push(b"Content-Type", b"text/plain");
+        headers.push(b"Connection", b"close");
+        headers.push(b"Keep-Alive", b"timeout=5");
+        headers.push(b"X-Custom", b"Value");
+        let response = Response::new(
+            http::StatusCode::OK,
+            headers,
+            ResponseBody::full(Bytes::from_static(b"hello")),
+        );
+        let head = response_head(&response);
+        let names: Vec<_> = head.headers().keys().map(|n| n.as_str()).collect();
+        assert!(names.contains(&"content-type") && names.contains(&"x-custom"));
+        assert!(!names.contains(&"connection") && !names.contains(&"keep-alive"));
+        assert_eq!(head.headers()[CONTENT_LENGTH], "5");
+        assert_eq!(head.headers()[SERVER], "ferrogate");
+    }
+}
