@@ -186,3 +186,14 @@ def test_http_2_setting_serves_only_http2():
         assert "SERVER_PROTOCOL=HTTP/2" in out
         with pytest.raises(httpx.HTTPError):
             httpx.get(server.url("/env"), timeout=5)
+
+
+def test_access_log_names_http2():
+    with serving.serve(APP, "--access-log", "-") as server:
+        subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", server.url("/env?q=1")],
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
+        serving.wait_for_text(server.stdout, r'"GET /env\?q=1 HTTP/2.0" 200 \d+')

@@ -87,6 +87,7 @@ impl<H: Handler> HttpServer<H> {
             options: self.options.clone(),
             info: *info,
             cancelled: AtomicU32::new(0),
+            in_flight: self.in_flight.clone(),
         });
         let mut streams = JoinSet::new();
         let mut stopped = pin!(self.stopped());

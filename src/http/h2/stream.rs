@@ -20,7 +20,7 @@ use crate::http::body::{FileRange, Source};
 use crate::http::error::RequestError;
 use crate::http::h1::{access_record, ConnectionActivity, ConnectionOptions};
 use crate::http::status::Failure;
-use crate::http::{forwarded, BodyError, Response};
+use crate::http::{forwarded, BodyError, InFlight, Response};
 
 /// Bytes of a file body read per blocking read, as for HTTP/1 over TLS.
 const FILE_READ_BYTES: usize = 256 * 1024;
@@ -32,6 +32,8 @@ pub struct StreamShared<H> {
     pub info: ConnectionInfo,
     /// Streams the client reset before their response ended (rapid reset, CVE-2023-44487).
     pub cancelled: AtomicU32,
+    /// The server's requests in flight, which defer accepting (`max_in_flight`), as over HTTP/1.
+    pub in_flight: std::sync::Arc<InFlight>,
 }
 
 /// Serves one stream to its end. Returns whether the client reset it before the response ended.
@@ -42,6 +44,7 @@ pub async fn serve_stream<H: Handler>(
     activity: std::sync::Arc<ConnectionActivity>,
 ) {
     let _in_progress = activity.request_started();
+    let _in_flight = (shared.options.max_in_flight > 0).then(|| shared.in_flight.enter());
     let limits = &shared.options.limits;
     let (mut parts, recv) = request.into_parts();
     into_origin_form(&mut parts);
