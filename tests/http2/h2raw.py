@@ -90,6 +90,8 @@ class FrameReader:
         self.sock = sock
         self.buffer = b""
         self.decoder = hpack.Decoder()
+        #: The server reset the connection (it closed with our frames unread).
+        self.reset = False
 
     def next(self, timeout: float = 10.0) -> Frame | None:
         """The next frame, or None once the server has closed."""
@@ -101,7 +103,11 @@ class FrameReader:
                     frame.parse_body(memoryview(self.buffer[9 : 9 + length]))
                     self.buffer = self.buffer[9 + length :]
                     return frame
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                self.reset = True
+                return None
             if not data:
                 return None
             self.buffer += data

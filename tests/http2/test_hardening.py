@@ -4,6 +4,7 @@ PING floods, a client that never opens its window; and a reset stream runs the a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,6 +63,28 @@ def test_rapid_reset_is_throttled_then_disconnected():
         headers, _ = fresh.response(fresh.request("/env"))
         assert headers[":status"] == "200"
         fresh.close()
+
+
+def test_resets_after_the_stream_was_accepted_spend_a_budget():
+    """Paced so that each stream reaches the app before its reset (h2's own guard counts only
+    resets before accept): past 100 streams + 100 in 10 s, GOAWAY ENHANCE_YOUR_CALM."""
+    with serving.serve(APP) as server:
+        client = H2Client(server.port)
+        with contextlib.suppress(OSError):
+            for _ in range(400):
+                stream = client.request("/slow?0.2")
+                time.sleep(0.003)
+                client.conn.reset_stream(stream, h2.errors.ErrorCodes.CANCEL)
+                client.flush()
+        reader = FrameReader(client.sock)
+        codes = []
+        while (frame := reader.next()) is not None:
+            if isinstance(frame, GoAwayFrame):
+                codes.append(frame.error_code)
+        # Our frames still unread when it closes, the kernel may reset before the GOAWAY.
+        assert codes == [h2.errors.ErrorCodes.ENHANCE_YOUR_CALM] or (reader.reset and not codes)
+        server.wait_for_log("reset too many streams")
+        client.close()
 
 
 @pytest.mark.parametrize("size, status", [(60_000, "200"), (65_536, "431"), (70_000, "431")])
