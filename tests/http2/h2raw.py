@@ -21,6 +21,8 @@ class H2Client:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
         self.conn = h2.connection.H2Connection(config=config)
+        #: Events read while waiting for another stream's, kept for their own stream.
+        self.pending: list[h2.events.Event] = []
         self.conn.initiate_connection()
         if settings:
             self.conn.update_settings(settings)
@@ -59,12 +61,17 @@ class H2Client:
         headers: dict[str, str] = {}
         body = bytearray()
         deadline = time.monotonic() + timeout
+        backlog, self.pending = self.pending, []
         while time.monotonic() < deadline:
-            events = self.events(timeout=max(0.1, deadline - time.monotonic()))
-            if not events and self.conn.state_machine.state.name == "CLOSED":
-                break
-            for event in events:
+            if backlog:
+                events, backlog = backlog, []
+            else:
+                events = self.events(timeout=max(0.1, deadline - time.monotonic()))
+                if not events and self.conn.state_machine.state.name == "CLOSED":
+                    break
+            for i, event in enumerate(events):
                 if getattr(event, "stream_id", None) != stream:
+                    self.pending.append(event)
                     continue
                 if isinstance(event, h2.events.ResponseReceived):
                     headers = dict(event.headers)
@@ -73,8 +80,10 @@ class H2Client:
                     self.conn.acknowledge_received_data(event.flow_controlled_length, stream)
                     self.flush()
                 elif isinstance(event, h2.events.StreamEnded):
+                    self.pending += events[i + 1 :] + backlog
                     return headers, bytes(body)
                 elif isinstance(event, h2.events.StreamReset):
+                    self.pending += events[i + 1 :] + backlog
                     raise ConnectionResetError(f"stream {stream} reset: {event.error_code!r}")
         raise TimeoutError(f"no whole response on stream {stream}")
 

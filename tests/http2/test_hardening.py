@@ -231,3 +231,27 @@ def test_graceful_stop_sends_goaway_and_lets_open_streams_finish():
         assert (status, body) == ("200", b"slept")
         assert server.wait(10) == 0
         client.close()
+
+
+def test_idle_connection_gets_goaway_before_the_keep_alive_timeout_closes_it():
+    with serving.serve(APP, "--keep-alive", "1") as server:
+        client = H2Client(server.port)
+        headers, _ = client.response(client.request("/env"))
+        assert headers[":status"] == "200"
+        started = time.monotonic()
+        reader = FrameReader(client.sock)
+        codes = []
+        while (frame := reader.next()) is not None:
+            if isinstance(frame, GoAwayFrame):
+                codes.append(frame.error_code)
+                # The client answers the PING that follows the first GOAWAY (RFC 9113 §6.8).
+            elif frame.type == 0x6 and "ACK" not in frame.flags:
+                client.sock.sendall(frame_bytes_ping_ack(frame.opaque_data))
+        elapsed = time.monotonic() - started
+        assert codes and set(codes) == {h2.errors.ErrorCodes.NO_ERROR}, codes
+        assert 0.7 < elapsed < 1.6, elapsed
+        client.close()
+
+
+def frame_bytes_ping_ack(opaque: bytes) -> bytes:
+    return frame(6, 0x1, 0, opaque)

@@ -32,6 +32,10 @@ use crate::http::h1::{ConnectionActivity, ConnectionError, HttpServer, Socket, T
 const RESET_ALLOWANCE: u32 = 100;
 const RESET_WINDOW: Duration = Duration::from_secs(10);
 
+/// An HTTP/2 connection without streams for this share of the keep-alive timeout is sent
+/// GOAWAY, before the idle watch (which looks after 1 to 1.5 timeouts) would close it.
+const IDLE_GOAWAY_FRACTION: f64 = 0.9;
+
 /// Resets the client may make before we accept the stream (h2's own rapid-reset guard; the
 /// crate's default).
 const MAX_PENDING_ACCEPT_RESETS: usize = 20;
@@ -93,12 +97,24 @@ impl<H: Handler> HttpServer<H> {
         let mut stopped = pin!(self.stopped());
         let mut going_away = false;
         let mut budget = ResetBudget::new(self.options.http2.max_concurrent_streams);
+        // Why our own idle timer: the connection's idle watch (server/accept.rs) would close
+        // the socket without a word; a GOAWAY first tells the client no request was lost.
+        let idle_after = limits.idle_timeout().mul_f64(IDLE_GOAWAY_FRACTION);
+        let mut idle = pin!(tokio::time::sleep(idle_after));
+        let mut busy = false;
         loop {
             let event = poll_fn(|cx| {
                 if !going_away && stopped.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Event::Stop);
                 }
                 while let Poll::Ready(Some(_)) = streams.poll_join_next(cx) {}
+                if busy && streams.is_empty() {
+                    busy = false;
+                    idle.as_mut().reset(Instant::now() + idle_after);
+                }
+                if !going_away && !busy && idle.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Stop);
+                }
                 conn.poll_accept(cx).map(Event::Accepted)
             })
             .await;
@@ -118,6 +134,7 @@ impl<H: Handler> HttpServer<H> {
                         conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
                         continue;
                     }
+                    busy = true;
                     streams.spawn(serve_stream(
                         shared.clone(),
                         request,
