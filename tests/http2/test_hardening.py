@@ -58,6 +58,7 @@ def test_rapid_reset_is_throttled_then_disconnected():
         goaways = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
         assert goaways, f"no GOAWAY after {sent} rapid resets"
         assert goaways[0].error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        server.wait_for_log(r"\[WARNING\] Sent HTTP/2 client 127\.0\.0\.1:\d+ away")
         # Others are still served.
         fresh = H2Client(server.port)
         headers, _ = fresh.response(fresh.request("/env"))
@@ -122,6 +123,7 @@ def test_hpack_bomb_is_refused():
         assert isinstance(frame, GoAwayFrame), frame
         assert frame.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
         assert reader.next() is None
+        server.wait_for_log(r"\[WARNING\] Sent HTTP/2 client 127\.0\.0\.1:\d+ away")
         client.close()
 
 

@@ -25,6 +25,7 @@ use super::stream::{serve_stream, StreamShared};
 use super::{Duplex, Http2Options};
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::h1::{ConnectionActivity, ConnectionError, HttpServer, Socket, TimedWriter};
+use crate::observe::LogThrottle;
 
 /// Streams the client may reset before their response ends, per `RESET_WINDOW`, beyond the
 /// concurrent-stream limit. Why: a browser cancels a few streams when the user navigates
@@ -124,7 +125,10 @@ impl<H: Handler> HttpServer<H> {
                     conn.graceful_shutdown();
                 }
                 Event::Accepted(None) => return Ok(()),
-                Event::Accepted(Some(Err(error))) => return Err(h2_error(error)),
+                Event::Accepted(Some(Err(error))) => {
+                    log_client_fault(&error, info);
+                    return Err(h2_error(error));
+                }
                 Event::Accepted(Some(Ok((request, respond)))) => {
                     if budget.is_spent(shared.cancelled.swap(0, Ordering::Relaxed)) {
                         log::warn!(
@@ -202,6 +206,28 @@ impl ResetBudget {
         }
         self.spent = self.spent.saturating_add(resets);
         self.spent > self.allowed
+    }
+}
+
+/// Lines a second about HTTP/2 clients the h2 crate sent away (a header list far over the
+/// limit, resets before accept, a protocol error). Why a bound: clients cause them.
+static CLIENT_FAULT_LOG: LogThrottle = LogThrottle::new(20);
+
+/// One line when the h2 crate itself ended the connection for the client's fault (GOAWAY
+/// with an error code); a client that merely went away is not worth one.
+fn log_client_fault(error: &h2::Error, info: &ConnectionInfo) {
+    let faulty = error
+        .reason()
+        .is_some_and(|reason| reason != Reason::NO_ERROR);
+    if !(faulty && error.is_go_away() && error.is_library()) {
+        return;
+    }
+    if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
+        let note = match withheld {
+            0 => String::new(),
+            n => format!(" ({n} similar lines withheld)"),
+        };
+        log::warn!("Sent HTTP/2 client {} away: {error}{note}", peer_name(info));
     }
 }
 
