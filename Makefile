@@ -34,13 +34,15 @@ cargo-test: venv
 
 # Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,
 # through its stream module), redis-server (the rate limit's store shared across hosts; it
-# brings redis-cli), curl (the README's example commands; TLS: curl --cacert) and openssl
-# (openssl s_client). Installed when missing; a test whose tool is missing fails.
-TEST_DEBS := nginx libnginx-mod-stream redis-server curl openssl
+# brings redis-cli), curl (the README's example commands; TLS: curl --cacert; HTTP/2:
+# curl --http2), openssl (openssl s_client) and nghttp2-client (nghttp, h2load). Installed when
+# missing; a test whose tool is missing fails.
+TEST_DEBS := nginx libnginx-mod-stream redis-server curl openssl nghttp2-client
 test-tools:
 	@if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
 		|| ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null \
-		|| ! command -v curl >/dev/null || ! command -v openssl >/dev/null; then \
+		|| ! command -v curl >/dev/null || ! command -v openssl >/dev/null \
+		|| ! command -v nghttp >/dev/null || ! command -v h2load >/dev/null; then \
 		echo "installing $(TEST_DEBS) for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_DEBS) >/dev/null; \
 	fi

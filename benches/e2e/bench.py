@@ -38,6 +38,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Optional
 
@@ -50,6 +51,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
+import http2_scenarios  # noqa: E402
 import middleware_scenarios  # noqa: E402
 import observe_scenarios  # noqa: E402
 import paste_scenarios  # noqa: E402
@@ -128,6 +130,7 @@ SCENARIOS = {
     **tls_scenarios.scenarios(),
     **proxy_scenarios.scenarios(),
     **observe_scenarios.scenarios(),
+    **http2_scenarios.scenarios(),
 }
 
 # ----------------------------------------------------------------------------- servers
@@ -446,7 +449,8 @@ class ServerProcess:
         """Wait until the port accepts *and* an HTTP request is answered; error or None."""
         deadline = time.monotonic() + timeout
         last = "no answer"
-        probe = Scenario("probe", sc.app, "", check=None, tls=sc.tls)
+        probe = Scenario("probe", sc.app, "", check=None, tls=sc.tls, load=sc.load)
+        ask = _http2 if sc.load == "h2load" else _http
         while time.monotonic() < deadline:
             err = self.exited()
             if err:
@@ -454,7 +458,7 @@ class ServerProcess:
             try:
                 with socket.create_connection((HOST, self.port), timeout=1):
                     pass
-                _http(self.port, probe, timeout=5)  # answered: the worker is up
+                ask(self.port, probe, timeout=5)  # answered: the worker is up
                 return None
             except (OSError, http.client.HTTPException) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -500,6 +504,8 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 def run_wrk(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[str]) -> dict:
+    if sc.load == "h2load":
+        return run_h2load(cfg, sc, port, duration, out_path)
     argv = [
         "taskset",
         "-c",
@@ -545,6 +551,77 @@ def parse_wrk(text: str, rc: int = 0) -> dict:
     return res
 
 
+def run_h2load(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[str]) -> dict:
+    """The HTTP/2 rows (http2_scenarios.py): h2load with prior knowledge, as many connections
+    as wrk would open, for `duration` seconds; its figures in run_wrk's shape (no p99)."""
+    argv = [
+        "taskset",
+        "-c",
+        cfg.wrk_cpu,
+        "h2load",
+        "-t",
+        str(cfg.threads),
+        "-c",
+        str(cfg.connections),
+        "-D",
+        str(max(1, round(duration))),
+        *sc.wrk_args,
+        f"http://{HOST}:{port}{sc.path}",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    text = proc.stdout + proc.stderr
+    if out_path:
+        with open(out_path, "w") as fh:
+            fh.write(" ".join(argv) + "\n\n" + text)
+    return parse_h2load(text, proc.returncode)
+
+
+def parse_h2load(text: str, rc: int = 0) -> dict:
+    res: dict = {"ok": False}
+    r = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text)
+    m = re.search(
+        r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        text,
+    )
+    c = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if not (r and m and c):
+        res["error"] = f"h2load failed (rc={rc}): {' '.join(text.split())[:300]}"
+        return res
+    done, _, failed, errored, timeout = map(int, m.groups())
+    res.update(ok=True, requests=done, rps=float(r.group(1)), p99_ms=None)
+    res["socket_errors"] = errored + timeout
+    res["socket_detail"] = {"failed": failed, "errored": errored, "timeout": timeout}
+    res["non2xx"] = sum(int(x) for x in c.groups()[1:])
+    return res
+
+
+def _http2(port: int, sc: Scenario, timeout: float = 10.0) -> tuple:
+    """The check request of an HTTP/2 row, through curl --http2-prior-knowledge."""
+    with tempfile.NamedTemporaryFile() as body_file:
+        argv = [
+            "curl",
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            body_file.name,
+            "-w",
+            "%{http_code} %{http_version}",
+            "-m",
+            str(timeout),
+        ]
+        if sc.method == "POST":
+            argv += ["--data-binary", "@-", "-H", "Content-Type: application/octet-stream"]
+        argv.append(f"http://{HOST}:{port}{sc.path}")
+        done = subprocess.run(argv, input=sc.body, capture_output=True, timeout=timeout + 5)
+        if done.returncode != 0:
+            raise OSError(f"curl: {done.stderr.decode(errors='replace').strip()}")
+        status, version = done.stdout.decode().split()
+        if version != "2":
+            raise OSError(f"curl got HTTP/{version}, not HTTP/2")
+        return int(status), {"Content-Length": "h2"}, open(body_file.name, "rb").read()
+
+
 # ----------------------------------------------------------------------------- one measurement
 
 
@@ -558,7 +635,8 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
         if err:
             return {"ok": False, "reason": err, "fatal": True}
         try:
-            status, headers, body = _http(sp.port, sc, timeout=cfg.check_timeout)
+            check = _http2 if sc.load == "h2load" else _http
+            status, headers, body = check(sp.port, sc, timeout=cfg.check_timeout)
         except socket.timeout:
             return {
                 "ok": False,
@@ -1033,7 +1111,7 @@ def main(argv=None) -> int:
     # Ctrl-C or SIGTERM: stop the current server group, write what was measured, exit.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    for tool in ("wrk", "taskset"):
+    for tool in ("wrk", "taskset", "h2load", "curl"):
         if not shutil.which(tool):
             print(
                 f"error: {tool} not found (run benches/e2e/run.sh, which installs it)",

@@ -40,6 +40,9 @@ class Scenario:
     # Served over https: the servers get the scenario's certificate flags (server_args),
     # and wrk and the check request speak TLS (without verifying the test certificate).
     tls: bool = False
+    # The load generator: "wrk" (HTTP/1), or "h2load" (HTTP/2 with prior knowledge; then
+    # wrk_args are h2load's and the check request goes through curl --http2-prior-knowledge).
+    load: str = "wrk"
 
     def runs_on(self, server: "Server") -> bool:
         return server.name in self.servers if self.servers else not server.opt_in

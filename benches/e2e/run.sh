@@ -13,6 +13,8 @@ dpkg -s libev-dev >/dev/null 2>&1 || need_apt+=(libev-dev)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the static rows' anchor (middleware_scenarios.py)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the TLS rows' certificate (tls_scenarios.py)
+command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)  # the HTTP/2 rows (http2_scenarios.py)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)  # their check request
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "[e2e] apt-get install ${need_apt[*]}" >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

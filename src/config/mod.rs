@@ -18,6 +18,6 @@ pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
 pub use observe_settings::ObserveSettings;
-pub use settings::{LogLevel, Protocol, Settings, DEFAULT_THREADS};
+pub use settings::{HttpVersions, LogLevel, Protocol, Settings, DEFAULT_THREADS};
 pub use sources::{command, load, report, LoadError, Loaded, Source, RESTART_ONLY};
 pub use tls_settings::{CertReqs, TlsSettings, TlsVersion};

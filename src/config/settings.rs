@@ -32,6 +32,21 @@ pub enum Protocol {
     Uwsgi,
 }
 
+/// Which HTTP versions the listeners speak (`--http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum HttpVersions {
+    /// HTTP/1.1 and 1.0 only.
+    #[value(name = "1")]
+    One,
+    /// HTTP/2 only: h2c with prior knowledge on plain ports, ALPN `h2` over TLS.
+    #[value(name = "2")]
+    Two,
+    /// HTTP/1 and HTTP/2: h2c when a client opens with the HTTP/2 preface, `h2` when ALPN
+    /// asks for it.
+    #[default]
+    Auto,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "ferrogate",
@@ -356,6 +371,40 @@ pub struct Settings {
     /// believed from peers in --forwarded-allow-ips.
     #[arg(long, value_enum, default_value = "http", help_heading = "Proxies")]
     pub protocol: Protocol,
+
+    /// HTTP versions served: `1`, `2` (HTTP/2 only), or `auto` (HTTP/1, and HTTP/2 for
+    /// clients that open with its preface (h2c prior knowledge) or ask for it by ALPN).
+    /// `Upgrade: h2c` is not offered.
+    #[arg(long, value_enum, default_value = "auto", help_heading = "HTTP/2")]
+    pub http: HttpVersions,
+
+    /// Streams (requests) one HTTP/2 client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, value_name = "STREAMS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "HTTP/2")]
+    pub http2_max_concurrent_streams: u32,
+
+    /// Largest HTTP/2 header list (names and values decoded, plus 32 bytes a field) a client
+    /// may send; bigger is refused. Bounds HPACK bombs and CONTINUATION floods.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(1024..=16_777_216), help_heading = "HTTP/2")]
+    pub http2_max_header_list_size: u32,
+
+    /// Request body bytes an HTTP/2 client may send on one stream ahead of the app reading
+    /// them (SETTINGS_INITIAL_WINDOW_SIZE).
+    #[arg(long, value_name = "BYTES", default_value_t = 262_144,
+          value_parser = clap::value_parser!(u32).range(1024..=2_147_483_647), help_heading = "HTTP/2")]
+    pub http2_initial_stream_window_size: u32,
+
+    /// Request body bytes an HTTP/2 client may send on all its streams together ahead of the
+    /// app reading them (the connection window).
+    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647), help_heading = "HTTP/2")]
+    pub http2_initial_connection_window_size: u32,
+
+    /// Largest HTTP/2 frame payload a client may send (SETTINGS_MAX_FRAME_SIZE, RFC 9113 §6.5.2).
+    #[arg(long, value_name = "BYTES", default_value_t = 16_384,
+          value_parser = clap::value_parser!(u32).range(16_384..=16_777_215), help_heading = "HTTP/2")]
+    pub http2_max_frame_size: u32,
 
     /// Access log: a file path, or '-' for stdout. Off unless given.
     #[arg(

@@ -1,11 +1,12 @@
 //! HTTP for the handler chain: request heads and bodies off the wire, responses onto it, the
 //! limits, trusted-proxy resolution, and the one mapping from failures to status codes. The
-//! HTTP/1 driver is `h1/`. Knows nothing of WSGI or Python.
+//! HTTP/1 driver is `h1/`, the HTTP/2 one `h2/`. Knows nothing of WSGI or Python.
 
 mod body;
 pub mod error;
 pub(crate) mod forwarded;
 pub mod h1;
+pub mod h2;
 mod in_flight;
 pub mod limits;
 mod proxy_protocol;

@@ -265,7 +265,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
                 return EXIT_USAGE;
             }
         };
-    let tls = match ServerTls::from_settings(&settings.tls) {
+    let tls = match ServerTls::from_settings(&settings.tls, settings.http) {
         Ok(tls) => tls,
         Err(error) => {
             log::error!("{error}");

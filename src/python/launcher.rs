@@ -17,7 +17,7 @@ use super::reloader::{self, ReloadOptions};
 use super::reread;
 use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
 use crate::config::Loaded;
-use crate::config::TlsSettings;
+use crate::config::Settings;
 use crate::observe::metrics::{self, MetricsTable, ThreadsSample, WorkerMetrics};
 use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::tls::ServerTls;
@@ -72,8 +72,8 @@ impl ServedTls {
 
     /// SIGHUP: the certificate and key files (and the other TLS settings) read again. A
     /// configuration that does not load is logged, and the one in use is kept.
-    fn reload(&mut self, settings: &TlsSettings) {
-        match ServerTls::from_settings(settings) {
+    fn reload(&mut self, settings: &Settings) {
+        match ServerTls::from_settings(&settings.tls, settings.http) {
             Ok(Some(tls)) => {
                 self.tls = tls;
                 log::info!("SIGHUP: loaded the TLS certificate again for new connections");
@@ -187,7 +187,7 @@ impl WorkerLauncher for ForkLauncher<'_> {
             ),
         }
         match &mut self.tls {
-            Some(tls) => tls.reload(&self.loaded.settings.tls),
+            Some(tls) => tls.reload(&self.loaded.settings),
             None if self.loaded.settings.tls.certfile.is_some() => log::warn!(
                 "SIGHUP: no listener serves TLS, so --certfile takes effect only when \
                  ferrogate restarts (or upgrades with SIGUSR2)"

@@ -11,6 +11,7 @@ use pyo3::types::PyList;
 use super::middleware;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::http::h2::Http2Options;
 use crate::http::{ConnectionOptions, Limits};
 use crate::middleware::{Node, Pipeline, Probes};
 use crate::observe::metrics::WorkerMetrics;
@@ -164,6 +165,14 @@ impl AppRuntime {
             protocol: settings.protocol,
             capitalize_header_names: settings.capitalize_response_headers,
             metrics: None,
+            http2: Http2Options {
+                versions: settings.http,
+                max_concurrent_streams: settings.http2_max_concurrent_streams,
+                max_header_list_bytes: settings.http2_max_header_list_size,
+                stream_window_bytes: settings.http2_initial_stream_window_size,
+                connection_window_bytes: settings.http2_initial_connection_window_size,
+                max_frame_bytes: settings.http2_max_frame_size,
+            },
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
                 settings.threads as usize

@@ -98,7 +98,7 @@ impl SimpleServer {
         let mut settings = Settings::defaults();
         settings.tls.certfile = certfile;
         settings.tls.keyfile = keyfile;
-        let tls = ServerTls::from_settings(&settings.tls)
+        let tls = ServerTls::from_settings(&settings.tls, settings.http)
             .map_err(|error| to_python(Error::Config(error.to_string())))?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
         let address = BindAddress::Tcp {
@@ -137,7 +137,7 @@ impl SimpleServer {
             (local.ip().to_string(), local.port())
         });
         // `--certfile` in argv: every connection speaks TLS (`ferrogate.wrap_ssl`).
-        let tls = ServerTls::from_settings(&settings.tls)
+        let tls = ServerTls::from_settings(&settings.tls, settings.http)
             .map_err(|error| to_python(Error::Config(error.to_string())))?;
         Ok(SimpleServer {
             app,

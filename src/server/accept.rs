@@ -244,6 +244,7 @@ where
     }
     tokio::time::sleep(NEW_CONNECTION_GRACE.min(grace)).await;
     context.server.stopping.store(true, Ordering::Relaxed);
+    context.server.stop_signal.notify_waiters();
     let _ = stop_tx.send(true);
     let open = context.open.load(Ordering::Acquire);
     if open > 0 {
@@ -483,7 +484,11 @@ async fn serve_tls<H: Handler>(
         Ok(Handshake::Done(socket, facts)) => {
             info.scheme = Scheme::Https;
             info.tls = Some(facts);
-            server.serve(socket, info, activity).await
+            if crate::http::h2::speaks_h2(socket.alpn(), server.options.http2.versions) {
+                server.serve_http2(socket, info, activity).await
+            } else {
+                server.serve(socket, info, activity).await
+            }
         }
         Ok(Handshake::PlainHttp(socket)) => {
             Err(refuse_connection(socket, RequestError::PlainHttpOnTlsPort).await)

@@ -48,6 +48,7 @@ struct Keys {
     empty: Py<PyString>,
     http10: Py<PyString>,
     http11: Py<PyString>,
+    http2: Py<PyString>,
     methods: [(Method, Py<PyString>); 5],
 }
 
@@ -72,6 +73,7 @@ impl Keys {
             empty: key(""),
             http10: key("HTTP/1.0"),
             http11: key("HTTP/1.1"),
+            http2: key("HTTP/2"),
             methods: [
                 Method::GET,
                 Method::POST,
@@ -297,6 +299,7 @@ impl EnvironBuilder {
         environ.set_item(keys.request_uri.bind(py), &target)?;
         let protocol = match head.version {
             Version::HTTP_10 => keys.http10.bind(py),
+            Version::HTTP_2 => keys.http2.bind(py),
             _ => keys.http11.bind(py),
         };
         environ.set_item(keys.server_protocol.bind(py), protocol)?;

@@ -11,6 +11,7 @@ import time
 from wsgiref.validate import validator
 
 KEYS = (
+    "SERVER_PROTOCOL",
     "wsgi.url_scheme",
     "HTTPS",
     "SSL_PROTOCOL",

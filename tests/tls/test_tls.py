@@ -169,8 +169,10 @@ def s_client(server, *args: str) -> subprocess.CompletedProcess:
 def test_openssl_s_client_sees_alpn_and_no_tls_1_1(optional_mtls, pki):
     done = s_client(optional_mtls, "-CAfile", str(pki.ca.path), "-alpn", "h2,http/1.1")
     out = done.stdout.decode()
-    assert "ALPN protocol: http/1.1" in out, out
+    assert "ALPN protocol: h2" in out, out  # --http auto: h2 first
     assert "Verify return code: 0 (ok)" in out, out
+    older = s_client(optional_mtls, "-CAfile", str(pki.ca.path), "-alpn", "http/1.1")
+    assert "ALPN protocol: http/1.1" in older.stdout.decode()
     old = s_client(optional_mtls, "-tls1_1")
     assert old.returncode != 0
     assert "Cipher is (NONE)" in old.stdout.decode() or b"alert" in old.stderr

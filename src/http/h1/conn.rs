@@ -14,6 +14,7 @@ use std::task::Poll;
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::body_pump::{take_body, BodySource, Pumped};
@@ -25,9 +26,10 @@ use super::observed::note_response;
 use super::parse::{parse_head, BodyFraming, RequestHead};
 use super::send_file::SendFile;
 use super::write::{write_body, WriteBatch};
-use crate::config::{IpRanges, Protocol};
+use crate::config::{HttpVersions, IpRanges, Protocol};
 use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::error::RequestError;
+use crate::http::h2::{is_preface_start, Duplex, Http2Options, PREFACE};
 use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
@@ -56,6 +58,8 @@ pub struct ConnectionOptions {
     pub capitalize_header_names: bool,
     /// This worker's counters, with `--metrics-bind`.
     pub metrics: Option<WorkerMetrics>,
+    /// `--http` and the `--http2-*` settings.
+    pub http2: Http2Options,
 }
 
 /// Why a connection ended early; `accept` turns it into one log line.
@@ -85,6 +89,8 @@ pub struct HttpServer<H> {
     pub in_flight: Arc<InFlight>,
     /// Set when the server stops: responses from then on close their connection.
     pub stopping: AtomicBool,
+    /// Notified when `stopping` is set, for HTTP/2 connections to send GOAWAY at once.
+    pub stop_signal: Notify,
 }
 
 /// What the response writer needs to know of its request.
@@ -183,6 +189,7 @@ impl<H: Handler> HttpServer<H> {
             options,
             in_flight: Arc::default(),
             stopping: AtomicBool::new(false),
+            stop_signal: Notify::new(),
         }
     }
 
@@ -214,7 +221,16 @@ impl<H: Handler> HttpServer<H> {
         }
         let trusted = options.trusted_proxies.contains_peer(info.peer);
         info.from_trusted_proxy = trusted;
+        let h2c = match (options.protocol, options.http2.versions) {
+            (Protocol::Uwsgi, _) | (_, HttpVersions::One) => false,
+            (Protocol::Http, HttpVersions::Two) => {
+                let io = Duplex::new(buf.split().freeze(), reader, writer);
+                return self.serve_h2_io(io, info, activity).await;
+            }
+            (Protocol::Http, HttpVersions::Auto) => true,
+        };
         let mut next_head = None;
+        let mut first = true;
         loop {
             let read = read_head(
                 &mut reader,
@@ -225,11 +241,20 @@ impl<H: Handler> HttpServer<H> {
             );
             match read.await {
                 Ok(()) => {}
+                // h2c with prior knowledge (RFC 9113 §3.3): the preface is no HTTP/1 head.
+                // PERF: looked for only once the HTTP/1 parser refuses the first head, so an
+                // HTTP/1 request pays nothing for it.
+                Err(ConnectionError::Refused(_)) if first && h2c && is_preface_start(&buf) => {
+                    read_preface(&mut reader, &mut buf, limits).await?;
+                    let io = Duplex::new(buf.split().freeze(), reader, writer);
+                    return self.serve_h2_io(io, info, activity).await;
+                }
                 Err(ConnectionError::Refused(error)) => {
                     return Err(refuse(&mut reader, &mut writer, &mut batch, error).await)
                 }
                 Err(error) => return Err(error),
             }
+            first = false;
             let Some(mut head) = next_head.take() else {
                 return Ok(());
             };
@@ -483,6 +508,31 @@ async fn respond_while_pumping(
 /// watch leaves it to that timeout. PERF: a head that arrives in one read arms no timer, and
 /// the ~250-byte head is written to the caller's place instead of being returned through
 /// this future's output and the caller's match (benches/callgrind hello).
+/// Reads until `buf` holds the whole HTTP/2 preface, within `--header-timeout`; an error if
+/// what arrives is not the preface after all.
+async fn read_preface<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<(), ConnectionError> {
+    let deadline = Instant::now() + limits.header_timeout;
+    while buf.len() < PREFACE.len() {
+        match tokio::time::timeout_at(deadline, reader.read_buf(buf)).await {
+            Ok(Ok(0)) => return Err(ConnectionError::IncompleteHead),
+            Ok(read) => read?,
+            Err(_) => {
+                return Err(ConnectionError::Refused(RequestError::HeadTimeout(
+                    limits.header_timeout,
+                )))
+            }
+        };
+    }
+    match buf.starts_with(PREFACE) {
+        true => Ok(()),
+        false => Err(ConnectionError::Refused(RequestError::UnsupportedVersion)),
+    }
+}
+
 async fn read_head<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,

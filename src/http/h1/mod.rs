@@ -1,6 +1,6 @@
 //! HTTP/1.0 and 1.1 on the wire: the connection driver and one file per job (parse, target
 //! and field rules, body decoding, the body pump and direct reads, encoding, writing, the idle
-//! watch). Knows nothing of WSGI or Python; an `h2` driver can sit beside it.
+//! watch). Knows nothing of WSGI or Python; the `h2` driver sits beside it.
 
 mod body_pump;
 mod conn;
@@ -21,6 +21,7 @@ pub use conn::{refuse_connection, ConnectionError, ConnectionOptions, HttpServer
 pub use direct_body::DirectBody;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
+pub(crate) use io::TimedWriter;
 pub use send_file::SendFile;
 /// For the uwsgi protocol (http/uwsgi.rs), which makes the same heads from its packets.
 pub(crate) use {fields::BodyFraming, parse::RequestHead};

@@ -14,11 +14,8 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{CertReqs, TlsSettings, TlsVersion};
-
-/// ALPN protocols offered, most preferred first. Only HTTP/1.1 until the HTTP/2 driver
-/// exists (issue 13): offering `h2` without serving it would break clients that pick it.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
+use crate::config::{CertReqs, HttpVersions, TlsSettings, TlsVersion};
+use crate::http::h2::alpn_protocols;
 
 /// What a TLS listener hands each connection: the configuration, shared.
 #[derive(Clone)]
@@ -73,7 +70,10 @@ fn file_error(setting: &'static str, path: &Path, why: impl fmt::Display) -> Tls
 
 impl ServerTls {
     /// The configuration the settings describe, or `None` when no certificate is set.
-    pub fn from_settings(settings: &TlsSettings) -> Result<Option<ServerTls>, TlsConfigError> {
+    pub fn from_settings(
+        settings: &TlsSettings,
+        http: HttpVersions,
+    ) -> Result<Option<ServerTls>, TlsConfigError> {
         let Some(certfile) = &settings.certfile else {
             return Ok(None);
         };
@@ -95,7 +95,9 @@ impl ServerTls {
         let mut config = builder
             .with_single_cert(chain, key)
             .map_err(|error| file_error("keyfile", keyfile, error))?;
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        // ALPN: what `--http` allows, h2 first (`--http 1` never offers h2: a client that
+        // picked it would get HTTP/1 back).
+        config.alpn_protocols = alpn_protocols(http).iter().map(|p| p.to_vec()).collect();
         // Stateless resumption tickets: the key is made here, in the master, so the workers
         // forked with this configuration share it and mostly resume each other's sessions (a
         // worker's first resumption of a session begun elsewhere was seen to fall back to a

@@ -1,6 +1,7 @@
 //! The TLS settings turned into a rustls configuration, and the errors that name the setting.
 
 use super::*;
+use crate::config::HttpVersions;
 use crate::config::Settings;
 
 fn settings(args: &[&str]) -> TlsSettings {
@@ -13,7 +14,9 @@ fn settings(args: &[&str]) -> TlsSettings {
 
 #[test]
 fn no_certificate_no_configuration() {
-    assert!(ServerTls::from_settings(&settings(&[])).unwrap().is_none());
+    assert!(ServerTls::from_settings(&settings(&[]), HttpVersions::Auto)
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -54,8 +57,11 @@ fn default_versions_are_1_3_and_1_2_and_min_1_3_drops_1_2() {
 
 #[test]
 fn a_missing_certificate_file_is_named() {
-    let error = ServerTls::from_settings(&settings(&["--certfile", "/nonexistent/cert.pem"]))
-        .expect_err("refused");
+    let error = ServerTls::from_settings(
+        &settings(&["--certfile", "/nonexistent/cert.pem"]),
+        HttpVersions::Auto,
+    )
+    .expect_err("refused");
     assert!(
         error
             .to_string()

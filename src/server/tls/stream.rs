@@ -41,6 +41,13 @@ impl Socket for TlsSocket {
     }
 }
 
+impl TlsSocket {
+    /// The protocol ALPN settled on (`h2`, `http/1.1`), if the client offered any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.0.get_ref().1.alpn_protocol()
+    }
+}
+
 /// rustls encrypts in user space, so the kernel cannot send a file's pages: file bodies are
 /// read in blocks off the I/O thread instead (http/h1/write.rs), never mapped.
 impl SendFile for tokio::io::WriteHalf<&mut TlsStream<TcpStream>> {}
