@@ -25,6 +25,7 @@ __all__ = [
     "listen",
     "make_server",
     "run",
+    "wrap_ssl",
 ]
 
 WsgiApp = Callable[..., Any]
@@ -132,4 +133,68 @@ def listen(
         sock.close()
         raise
     return sock
+
+
+class SSLListener:
+    """What :func:`wrap_ssl` returns: the listening socket and the TLS files for it.
+
+    ``ferrogate.wsgi.server`` serves it with TLS (rustls: Python's ``ssl`` module is not
+    involved, and the handshake runs on ferrogate's I/O thread).
+    """
+
+    def __init__(self, sock: socket.socket, flags: list[str]) -> None:
+        self.sock = sock
+        #: The command-line settings that turn TLS on for this socket.
+        self.tls_flags = flags
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def getsockname(self) -> Any:
+        return self.sock.getsockname()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "SSLListener":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def wrap_ssl(
+    sock: socket.socket,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
+    server_side: bool = True,
+    cert_reqs: Optional[int] = None,
+    ssl_version: Any = None,
+    ca_certs: Optional[str] = None,
+    do_handshake_on_connect: bool = True,
+    suppress_ragged_eofs: bool = True,
+    ciphers: Optional[str] = None,
+) -> SSLListener:
+    """``eventlet.wrap_ssl`` for a listening socket given to ``ferrogate.wsgi.server``:
+    ``certfile`` (PEM, the certificate then its chain), ``keyfile`` (default: the key in
+    ``certfile``), ``ca_certs`` and ``cert_reqs`` (``ssl.CERT_NONE``, ``CERT_OPTIONAL``,
+    ``CERT_REQUIRED``: client certificates), ``ciphers`` (rustls's names). ``ssl_version``,
+    ``do_handshake_on_connect`` and ``suppress_ragged_eofs`` are accepted and ignored (TLS 1.2
+    and 1.3 are served; see ``--ssl-min-version``). Only server sockets can be wrapped.
+    """
+    del ssl_version, do_handshake_on_connect, suppress_ragged_eofs
+    if not server_side:
+        raise ValueError("ferrogate.wrap_ssl wraps listening sockets only (server_side=True)")
+    if not certfile:
+        raise ValueError("ferrogate.wrap_ssl needs certfile")
+    flags = ["--certfile", str(certfile)]
+    if keyfile:
+        flags += ["--keyfile", str(keyfile)]
+    if ca_certs:
+        flags += ["--ca-certs", str(ca_certs)]
+    if cert_reqs is not None:
+        flags += ["--cert-reqs", str(int(cert_reqs))]
+    if ciphers:
+        flags += ["--ciphers", ciphers]
+    return SSLListener(sock, flags)
 

@@ -14,6 +14,7 @@ Module limits, honoured when set before ``server()`` is called (as OpenStack ser
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from typing import Any, Callable, Iterable, Optional
@@ -101,6 +102,34 @@ def _access_log_target(log: Any, log_output: bool) -> Optional[str]:
     return f"/dev/fd/{write_end}"
 
 
+#: eventlet's ``log_format`` variables as the access log's atoms.
+_EVENTLET_ATOMS = {
+    "client_ip": "h",
+    "date_time": "t",
+    "request_line": "r",
+    "status_code": "s",
+    "body_length": "B",
+    "wall_seconds": "L",
+}
+
+
+def access_log_format(log_format: str) -> str:
+    """eventlet's ``log_format`` (``%(client_ip)s``, ``%(date_time)s``, ``%(request_line)s``,
+    ``%(status_code)s``, ``%(body_length)s``, ``%(wall_seconds).6f``) as an
+    ``--access-log-format``. ``[%(date_time)s]`` becomes the access log's bracketed time
+    (``[05/Dec/2026:21:00:00 +0000]``); an unknown variable is a ``ValueError`` naming it."""
+
+    def atom(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in _EVENTLET_ATOMS:
+            known = ", ".join(sorted(_EVENTLET_ATOMS))
+            raise ValueError(f"log_format: unknown variable %({name})s (known: {known})")
+        return f"%({_EVENTLET_ATOMS[name]})s"
+
+    text = log_format.replace("[%(date_time)s]", "%(date_time)s")
+    return re.sub(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]", atom, text)
+
+
 def _with_environ(site: WsgiApp, extra: dict[str, Any], minimum_chunk_size: int) -> WsgiApp:
     """``environ`` keys merged into every request's environ, and yields smaller than
     ``minimum_chunk_size`` joined before they are sent, as eventlet does."""
@@ -165,7 +194,8 @@ def server(
         raise ValueError(
             f"max_http_version must be 'HTTP/1.1' or 'HTTP/1.0', not {max_http_version!r}"
         )
-    del log_x_forwarded_for, log_format  # see the README's table
+    del log_x_forwarded_for  # see the README's table
+    line_format = access_log_format(log_format)
     argv = ["ferrogate", "--workers", "1", "--limit-request-fields", "0"]
     # eventlet limits the URL; ferrogate the whole line: room for the longest method and version.
     argv += ["--limit-request-line", str(min(MAX_REQUEST_LINE, url_length_limit + 30))]
@@ -187,7 +217,8 @@ def server(
         argv.append("--capitalize-response-headers")
     target = _access_log_target(log, log_output)
     if target is not None:
-        argv += ["--access-log", target]
+        argv += ["--access-log", target, "--access-log-format", line_format]
+    argv += list(getattr(sock, "tls_flags", []))  # ferrogate.wrap_ssl
     if environ is not None or minimum_chunk_size is not None:
         chunk = MINIMUM_CHUNK_SIZE if minimum_chunk_size is None else minimum_chunk_size
         site = _with_environ(site, dict(environ or {}), chunk)

@@ -63,14 +63,8 @@ impl SimpleServer {
 
     /// `--access-log` when the settings name one (`adopt`); `make_server` logs no access.
     fn access_log(&self) -> PyResult<Option<Arc<AccessLog>>> {
-        let Some(target) = &self.settings.access_log else {
-            return Ok(None);
-        };
-        AccessLog::open(target)
-            .map(|log| Some(Arc::new(log)))
-            .map_err(|error| {
-                PyOSError::new_err(format!("cannot open the access log {target:?}: {error}"))
-            })
+        // The same as the command's: --access-log-format and --log-slow-requests apply.
+        super::serving::open_access_log(&self.settings).map_err(to_python)
     }
 
     fn set_running(&self, running: bool) {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import time
 
@@ -118,6 +119,36 @@ def test_the_access_log_goes_to_the_log_object(tmp_path, kind):
             time.sleep(0.05)
     line = path.read_text().strip().splitlines()[-1]
     assert line.startswith("127.0.0.1 ") and '"GET /logged-path HTTP/1.1" 200 ' in line
+
+
+def read_access_line(path, marker: str) -> str:
+    deadline = time.monotonic() + 5
+    while marker not in (path.read_text() if path.exists() else ""):
+        assert time.monotonic() < deadline, "no access line reached the log object"
+        time.sleep(0.05)
+    return [line for line in path.read_text().splitlines() if marker in line][-1]
+
+
+def test_the_default_log_format_gives_eventlets_fields_in_its_order(tmp_path):
+    shape = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /shape HTTP/1\.1" 200 \d+ \d+\.\d+$')
+    for backend in ("eventlet", "ferrogate"):
+        path = tmp_path / f"{backend}.log"
+        with Script(backend, {"log": f"object:{path}"}) as script:
+            script.get("/shape")
+            line = read_access_line(path, "/shape")
+        assert shape.match(line), (backend, line)
+
+
+def test_a_custom_log_format_is_translated_and_an_unknown_variable_refused(tmp_path):
+    path = tmp_path / "custom.log"
+    options = {"log": f"object:{path}", "log_format": "%(status_code)s %(request_line)s"}
+    with Script("ferrogate", options) as script:
+        script.get("/custom")
+        assert read_access_line(path, "/custom") == "200 GET /custom HTTP/1.1"
+    from ferrogate.wsgi import access_log_format
+
+    with pytest.raises(ValueError, match=r"unknown variable %\(user\)s"):
+        access_log_format("%(user)s")
 
 
 def test_log_output_false_writes_no_access_line(tmp_path):

@@ -4,7 +4,8 @@
 
 The JSON keywords go to ``wsgi.server``; ``"log": "object:PATH"`` passes an object with only
 a ``write`` method (OpenStack's WritableLogger) that appends to PATH, ``"log": "file:PATH"``
-an open file; ``"server_event": true`` passes an event whose server is stopped by
+an open file; ``"wrap_ssl": {"certfile": ..., "keyfile": ...}`` wraps the socket in TLS
+first; ``"server_event": true`` passes an event whose server is stopped by
 GET /stop. LIMITS-JSON sets module attributes of ``wsgi`` (MAX_HEADER_LINE...) first. SIGTERM
 ends the server (server() returns; exit code 0).
 """
@@ -84,5 +85,8 @@ if isinstance(log, str):
     kwargs["log"] = WritableLogger(path) if kind == "object" else open(path, "a")  # noqa: SIM115
 if kwargs.pop("server_event", False):
     kwargs["server_event"] = Event()
-wsgi.server(eventlet.listen(("127.0.0.1", PORT)), hello_world, **kwargs)
+listening = eventlet.listen(("127.0.0.1", PORT))
+if "wrap_ssl" in kwargs:  # the example's SSL variant
+    listening = eventlet.wrap_ssl(listening, server_side=True, **kwargs.pop("wrap_ssl"))
+wsgi.server(listening, hello_world, **kwargs)
 print("server returned", flush=True)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from tests.serving import APPS_DIR, free_port, server_env, start_script
@@ -50,3 +51,16 @@ def test_run_takes_certfile_and_keyfile(pki, tmp_path):
     finally:
         assert server.stop() == 0
         server.kill()
+
+
+def test_the_eventlet_example_ssl_variant_serves_https(pki):
+    """eventlet's SSL example: wsgi.server(wrap_ssl(listen(...), certfile=..., keyfile=...,
+    server_side=True), app), with ferrogate's imports (tests/apps/eventlet_style.py)."""
+    from tests.api.test_eventlet_compat import Script
+
+    options = {"wrap_ssl": {"certfile": str(pki.server.cert), "keyfile": str(pki.server.key)}}
+    with Script("ferrogate", options) as script:
+        response = requests.get(f"https://localhost:{script.port}/", verify=str(pki.ca.path))
+        assert (response.status_code, response.content) == (200, b"Hello, World!\r\n")
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"https://localhost:{script.port}/", verify=True)
