@@ -72,7 +72,7 @@ def worker_instructions(outdir: str, master_pid: int) -> int:
     return totals[0]
 
 
-def measure(app: str, count: int, path: str) -> int:
+def measure(app: str, count: int, path: str, extra: list[str]) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as outdir:
         command = [
@@ -90,6 +90,7 @@ def measure(app: str, count: int, path: str) -> int:
             "1",
             "--log-level",
             "error",
+            *extra,
         ]
         server = subprocess.Popen(command, cwd=APPS_DIR, stderr=subprocess.DEVNULL)
         try:
@@ -106,10 +107,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--app", default="apps:hello")
     parser.add_argument("--path", default="/")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="one more ferrogate argument (repeat; e.g. --server-arg=--metrics-bind=127.0.0.1:0)",
+    )
     args = parser.parse_args()
     half = args.requests // 2
-    small = measure(args.app, half, args.path)
-    large = measure(args.app, args.requests, args.path)
+    small = measure(args.app, half, args.path, args.server_arg)
+    large = measure(args.app, args.requests, args.path, args.server_arg)
     per_request = (large - small) / (args.requests - half)
     print(
         f"{args.app} {args.path}: {per_request:,.0f} instructions per request "

@@ -33,6 +33,7 @@ mod options;
 mod range;
 mod resolve;
 mod respond;
+mod root;
 
 #[cfg(test)]
 mod fixture;
@@ -101,7 +102,7 @@ impl StaticFiles {
                     options: &self.options,
                     is_head,
                 };
-                respond::file(&context, &file)
+                respond::file(&context, file)
             }
             Resolution::AddSlash(location) => {
                 StaticAnswer::Respond(respond::add_slash_redirect(location))

@@ -2,18 +2,19 @@
 //! claims a request path. Pure byte comparisons, no disk after construction. Knows nothing
 //! of files below a root (resolve.rs) nor of HTTP.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::error::StaticError;
+use super::root::Root;
 
 /// One URL prefix served from one directory.
 #[derive(Debug)]
 pub(super) struct Mount {
     /// Decoded URL prefix without a trailing '/', so "/" becomes "" and matches everything.
     prefix: Vec<u8>,
-    /// Canonical root, computed once: containment checks compare canonical paths, so a root
-    /// that is itself a symlink (a common deploy layout) still works.
-    pub(super) root: PathBuf,
+    /// The root directory, opened once (a root that is itself a symlink, a common deploy
+    /// layout, is pinned to what it named then).
+    pub(super) root: Root,
 }
 
 /// The mounts, longest prefix first, so the first match is the most specific one.
@@ -28,7 +29,7 @@ impl MountTable {
         for (prefix, root) in mounts {
             table.push(Mount {
                 prefix: normalized_prefix(&prefix)?,
-                root: canonical_root(&root)?,
+                root: Root::open(&root)?,
             });
         }
         // Longest prefix wins: "/static/vendor" before "/static".
@@ -52,17 +53,6 @@ fn normalized_prefix(prefix: &str) -> Result<Vec<u8>, StaticError> {
         return Err(StaticError::InvalidPrefix(prefix.to_owned()));
     }
     Ok(prefix.trim_end_matches('/').as_bytes().to_vec())
-}
-
-fn canonical_root(root: &Path) -> Result<PathBuf, StaticError> {
-    let canonical = root.canonicalize().map_err(|source| StaticError::Root {
-        root: root.to_path_buf(),
-        source,
-    })?;
-    if !canonical.is_dir() {
-        return Err(StaticError::RootNotADirectory(root.to_path_buf()));
-    }
-    Ok(canonical)
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 //! URL path → file on disk, traversal-proof. Owns the segment rules (no `..`, no
 //! backslashes, no NUL, no drive letters, dotfiles only when allowed), the containment
-//! check on canonical paths (symlinks leaving the root), "regular files only", and the
-//! directory rules (index.html, the redirect adding a '/'). Knows nothing of headers,
+//! check (symlinks leaving the root), "regular files only", and the
+//! directory rules (index.html, the redirect adding a '/'); root.rs does the opening, with
+//! the kernel's containment check. Knows nothing of headers,
 //! methods or encodings; answers "this file", "redirect there" or "nothing here".
 //!
 //! Every refusal looks exactly like a missing file (SharedDataMiddleware's behaviour), so a
 //! client cannot probe what exists outside the root or behind a dotfile.
 
 use std::ffi::OsStr;
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::options::StaticOptions;
+use super::root::{Opened, Root};
 
 /// The name served for a directory request when `StaticOptions::index` is on.
 const INDEX_FILE: &str = "index.html";
@@ -29,78 +30,58 @@ pub(super) enum Resolution {
 
 #[derive(Debug)]
 pub(super) struct ResolvedFile {
-    /// The path as requested under the root (not canonical): its name picks the MIME type
-    /// and the cache rule, and precompressed siblings are looked for next to it.
+    /// The path as requested, relative to the root (not canonical): its name picks the MIME
+    /// type and the cache rule, and precompressed siblings are looked for next to it.
     pub(super) requested: PathBuf,
-    /// Where it really is, after symlinks; this is what gets opened.
-    pub(super) canonical: PathBuf,
+    /// The file itself, already open: what was checked is what gets read.
+    pub(super) opened: Opened,
 }
 
 /// Resolves `rest` (the decoded path after the mount prefix, "" or starting with '/')
-/// against `root` (canonical). `full_path` is the whole request path, used only to name
-/// the directory in a redirect.
+/// below `root`. `full_path` is the whole request path, used only to name the directory in
+/// a redirect. Blocking (opens files): run it off the I/O thread.
 pub(super) fn resolve(
-    root: &Path,
+    root: &Root,
     rest: &[u8],
     full_path: &[u8],
     options: &StaticOptions,
 ) -> Resolution {
-    let Some(relative) = relative_path(rest, options) else {
+    let Some(requested) = relative_path(rest, options) else {
         return Resolution::Nothing;
     };
-    let requested = root.join(relative);
-    let Some((canonical, metadata)) = contained(root, &requested, options) else {
+    let Some(opened) = root.open_below(&requested, options.follow_symlinks) else {
         return Resolution::Nothing;
     };
     let wants_directory = rest.last() == Some(&b'/');
-    if metadata.is_file() {
+    if opened.metadata.is_file() {
         // "/app.css/" names a directory that is not there: nginx answers 404 (ENOTDIR).
         return match wants_directory {
             true => Resolution::Nothing,
-            false => Resolution::File(ResolvedFile {
-                requested,
-                canonical,
-            }),
+            false => Resolution::File(ResolvedFile { requested, opened }),
         };
     }
-    if !metadata.is_dir() || !options.index {
+    if !opened.metadata.is_dir() || !options.index {
         // Devices, fifos and sockets are never served: reading one could block forever or
         // expose something that is not a file's content.
         return Resolution::Nothing;
     }
     let index = requested.join(INDEX_FILE);
-    let Some((index_canonical, index_metadata)) = contained(root, &index, options) else {
+    let Some(index_opened) = root.open_below(&index, options.follow_symlinks) else {
         return Resolution::Nothing;
     };
-    if !index_metadata.is_file() {
+    if !index_opened.metadata.is_file() {
         return Resolution::Nothing;
     }
     if wants_directory {
         return Resolution::File(ResolvedFile {
             requested: index,
-            canonical: index_canonical,
+            opened: index_opened,
         });
     }
     match directory_location(full_path) {
         Some(location) => Resolution::AddSlash(location),
         None => Resolution::Nothing,
     }
-}
-
-/// The canonical form of `candidate` and its metadata (symlinks followed), or `None` when
-/// it does not exist or, unless `follow_symlinks`, when it lies outside `root`. `root` is
-/// canonical, so a prefix check on canonical paths is exact: no `..`, no symlink left.
-pub(super) fn contained(
-    root: &Path,
-    candidate: &Path,
-    options: &StaticOptions,
-) -> Option<(PathBuf, Metadata)> {
-    let canonical = candidate.canonicalize().ok()?;
-    if !options.follow_symlinks && !canonical.starts_with(root) {
-        return None;
-    }
-    let metadata = std::fs::metadata(&canonical).ok()?;
-    Some((canonical, metadata))
 }
 
 /// The relative path named by the decoded `rest`, or `None` when a segment is refused.

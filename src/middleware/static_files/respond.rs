@@ -3,7 +3,7 @@
 //! Range and HEAD to build the status, headers and body. Owns the header set of each
 //! status. Knows nothing of URL paths (resolve.rs did that) nor of the wire.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::path::Path;
 
 use super::conditional::Validators;
@@ -12,13 +12,14 @@ use super::headers;
 use super::multipart;
 use super::options::StaticOptions;
 use super::range::{self, ByteRange, RangePlan};
-use super::resolve::{self, ResolvedFile};
+use super::resolve::ResolvedFile;
+use super::root::{Opened, Root};
 use super::{StaticAnswer, StaticBody, StaticRequest, StaticResponse};
 
 /// What `file` needs besides the file itself.
 pub(super) struct Context<'a> {
-    /// The mount's canonical root: siblings must stay inside it too.
-    pub(super) root: &'a Path,
+    /// The mount's root: siblings must stay inside it too.
+    pub(super) root: &'a Root,
     pub(super) request: &'a StaticRequest<'a>,
     pub(super) options: &'a StaticOptions,
     pub(super) is_head: bool,
@@ -42,19 +43,20 @@ pub(super) fn add_slash_redirect(location: String) -> StaticResponse {
 }
 
 /// GET or HEAD of a resolved regular file.
-pub(super) fn file(context: &Context<'_>, file: &ResolvedFile) -> StaticAnswer {
-    let Some(representation) = representation(context, file) else {
+pub(super) fn file(context: &Context<'_>, file: ResolvedFile) -> StaticAnswer {
+    let ResolvedFile { requested, opened } = file;
+    let Some(representation) = representation(context, &requested, opened) else {
         // Deleted, replaced by a non-file, or unreadable since it was resolved.
         return StaticAnswer::FallThrough;
     };
     let request = context.request;
-    let content_type = headers::content_type(&file.requested);
+    let content_type = headers::content_type(&requested);
     let mut validator_headers = vec![("ETag", representation.validators.etag.clone())];
     if let Some(last_modified) = representation.validators.last_modified() {
         validator_headers.push(("Last-Modified", last_modified));
     }
     let mut cache_headers = Vec::new();
-    if let Some(cache_control) = headers::cache_control(&file.requested, context.options) {
+    if let Some(cache_control) = headers::cache_control(&requested, context.options) {
         cache_headers.push(("Cache-Control", cache_control));
     }
     if context.options.precompressed {
@@ -154,58 +156,41 @@ fn file_body(file: File, offset: u64, len: u64) -> StaticBody {
 /// offsets in the decoded bytes, and a 206 with Content-Encoding is mishandled by enough
 /// clients that nginx-style "ranges of the .gz" is not worth it. The ETags differ anyway,
 /// so an If-Range from a coded response never matches the identity one (200, whole file).
-fn representation(context: &Context<'_>, file: &ResolvedFile) -> Option<Representation> {
+fn representation(
+    context: &Context<'_>,
+    requested: &Path,
+    opened: Opened,
+) -> Option<Representation> {
     let request = context.request;
     if context.options.precompressed && request.range.is_none() {
         for encoding in encoding::preferred(request.accept_encoding) {
-            let mut sibling = file.requested.clone().into_os_string();
+            let mut sibling = requested.as_os_str().to_owned();
             sibling.push(encoding.file_suffix());
-            let Some((canonical, metadata)) =
-                resolve::contained(context.root, Path::new(&sibling), context.options)
+            let Some(opened) = context
+                .root
+                .open_below(sibling.as_ref(), context.options.follow_symlinks)
             else {
                 continue;
             };
-            if !metadata.is_file() {
-                continue;
-            }
-            if let Some(found) = open_regular(&canonical, Some(encoding)) {
+            if let Some(found) = regular(opened, Some(encoding)) {
                 return Some(found);
             }
         }
     }
-    open_regular(&file.canonical, None)
+    regular(opened, None)
 }
 
-/// Opens `path` for reading if it is (still) a regular file. Metadata comes from the open
-/// handle, so the size and validators describe exactly what will be read, even if the
-/// path was replaced since it was resolved.
-fn open_regular(path: &Path, encoding: Option<Encoding>) -> Option<Representation> {
-    let file = open_nonblocking(path).ok()?;
-    let metadata: Metadata = file.metadata().ok()?;
-    if !metadata.is_file() {
+/// The representation of `opened` if it is a regular file. Size and validators come from
+/// the open handle, so they describe exactly what will be read.
+fn regular(opened: Opened, encoding: Option<Encoding>) -> Option<Representation> {
+    if !opened.metadata.is_file() {
         return None;
     }
-    let size = metadata.len();
+    let size = opened.metadata.len();
     Some(Representation {
-        file,
+        file: opened.file,
         size,
         encoding,
-        validators: Validators::new(size, metadata.modified().ok(), encoding),
+        validators: Validators::new(size, opened.metadata.modified().ok(), encoding),
     })
-}
-
-/// O_NONBLOCK: if the path became a fifo after it was resolved, opening it must not hang
-/// the worker waiting for a writer. It changes nothing for a regular file's reads.
-#[cfg(unix)]
-fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_nonblocking(path: &Path) -> std::io::Result<File> {
-    File::open(path)
 }
