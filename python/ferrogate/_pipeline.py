@@ -1,8 +1,9 @@
 """Builds the layers the middleware settings declare (``--mount``, ``--forward``, ``--static``,
-``--allow``,
-``--deny``, ``--rate-limit``, ``--request-id``, ``--compress``) around the app, as
+``--allow``, ``--deny``, ``--rate-limit``, ``--request-id``, ``--compress``) around the app, as
 ``ferrogate.middleware`` objects, in the documented order: request id, IP filter, rate limit,
-static files, compression, mount, app. Called by the server (src/python/middleware)."""
+static files, compression, mount, app; or, with ``--pipeline`` (``[[pipeline]]`` tables), the
+wrapping layers in the order given, around the mount. Called by the server
+(src/python/middleware); the layer syntax is checked first by src/config/pipeline_layers.rs."""
 
 from __future__ import annotations
 
@@ -77,6 +78,79 @@ def _forward(spec: str) -> tuple[str, Any]:
         raise ValueError(f"--forward {spec!r}: {error}") from None
 
 
+def _flag(option: str, value: str) -> bool:
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError(f"{option}={value!r}: write true or false")
+
+
+def _layer(app: Any, spec: str, request_id_trusted: Optional[str]) -> Any:
+    """One ``--pipeline`` value (``KIND`` or ``KIND:name=value,...``) around ``app``."""
+    kind, _, rest = spec.partition(":")
+    options: dict[str, list[str]] = {}
+    directories: dict[str, str] = {}
+    for item in (part.strip() for part in rest.split(",")):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        if name.startswith("/"):
+            directories[name] = value
+        else:
+            options.setdefault(name, []).append(value)
+
+    def last(name: str) -> Optional[str]:
+        return options[name][-1] if name in options else None
+
+    def number(name: str) -> Optional[int]:
+        value = last(name)
+        return None if value is None else int(value)
+
+    try:
+        if kind == "request_id":
+            return middleware.RequestId(app, trusted=request_id_trusted)
+        if kind == "ip_filter":
+            return middleware.IPFilter(
+                app, allow=options.get("allow"), deny=options.get("deny"),
+                allow_file=last("allow_file"), deny_file=last("deny_file"),
+            )
+        if kind == "rate_limit":
+            keywords: dict[str, Any] = {"key": last("key") or "client_ip"}
+            if "burst" in options:
+                keywords["burst"] = number("burst")
+            if "slots" in options:
+                keywords["slots"] = number("slots")
+            if "store" in options:
+                keywords["store"] = last("store")
+            if "redis_timeout" in options:
+                keywords["redis_timeout"] = float(options["redis_timeout"][-1])
+            if "fail" in options:
+                fail = options["fail"][-1]
+                if fail not in ("open", "closed"):
+                    raise ValueError(f"fail={fail!r}: write open or closed")
+                keywords["fail_open"] = fail == "open"
+            return middleware.RateLimit(app, options["rate"][-1], **keywords)
+        if kind == "static":
+            flags = {
+                name: _flag(name, options[name][-1])
+                for name in ("index", "follow_symlinks", "allow_dotfiles", "precompressed",
+                             "immutable_hashed")
+                if name in options
+            }
+            return middleware.StaticFiles(app, directories, max_age=number("max_age"), **flags)
+        if kind == "compress":
+            compress: dict[str, Any] = {}
+            if "min_size" in options:
+                compress["min_size"] = number("min_size")
+            if "level" in options:
+                compress["level"] = number("level")
+            if "encodings" in options:
+                compress["encodings"] = options["encodings"]
+            return middleware.Compress(app, **compress)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"--pipeline {spec!r}: {error}") from None
+    raise ValueError(f"--pipeline {spec!r}: {kind!r} is not a layer")
+
+
 def build(
     app: Any,
     *,
@@ -92,11 +166,14 @@ def build(
     request_id: bool = False,
     request_id_trusted: Optional[str] = None,
     compress: bool = False,
+    pipeline: Sequence[str] = (),
 ) -> Any:
     if mounts or forwards:
         apps = {prefix: _loader.load(spec) for prefix, spec in _pairs(mounts)}
         apps.update(_forward(spec) for spec in forwards)
         app = middleware.Mount(apps, default=app)
+    for spec in reversed(pipeline):
+        app = _layer(app, spec, request_id_trusted)
     if compress:
         app = middleware.Compress(app)
     if statics:

@@ -158,6 +158,10 @@ pub fn read_toml(path: &Path, format: FileFormat) -> Result<Vec<FileEntry>, File
                 ("forward", toml::Value::Array(items)) => {
                     FileValue::List(items.into_iter().map(forward_entry).collect())
                 }
+                // `[[pipeline]]`: each table is one --pipeline value.
+                ("pipeline", toml::Value::Array(items)) => {
+                    FileValue::List(items.into_iter().map(pipeline_entry).collect())
+                }
                 (_, value) => from_toml(value),
             };
             FileEntry { line, key, value }
@@ -179,6 +183,17 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn forward_entry(value: toml::Value) -> FileValue {
     match value {
         toml::Value::Table(table) => match super::middleware_settings::forward_from_table(&table) {
+            Ok(spec) => FileValue::Text(spec),
+            Err(why) => FileValue::Other(format!("a table ({why})")),
+        },
+        other => from_toml(other),
+    }
+}
+
+/// One `[[pipeline]]` table as the `--pipeline` value it stands for.
+fn pipeline_entry(value: toml::Value) -> FileValue {
+    match value {
+        toml::Value::Table(table) => match super::pipeline_layers::layer_from_table(&table) {
             Ok(spec) => FileValue::Text(spec),
             Err(why) => FileValue::Other(format!("a table ({why})")),
         },

@@ -2,7 +2,7 @@
 //! `Settings` under the "Middleware" section. They wrap the app in a fixed order (request id
 //! → IP filter → rate limit → static files → compression → mount (with the forwards) → app),
 //! as the WSGI objects of `ferrogate.middleware` would (python/ferrogate/_pipeline.py builds
-//! them).
+//! them), or in the order `--pipeline` gives (pipeline_layers.rs).
 
 use clap::Args;
 
@@ -82,6 +82,25 @@ pub struct MiddlewareSettings {
     #[arg(long, help_heading = "Middleware")]
     pub compress: bool,
 
+    /// The wrapping layers in an order of your own, outermost first, instead of the fixed
+    /// order of the settings above (repeat; a kind may appear more than once): `request_id`,
+    /// `ip_filter:allow=CIDR,deny=CIDR`, `rate_limit:rate=100/s,burst=N,key=...`,
+    /// `static:/prefix=DIR,max_age=N`, `compress:level=N`. --mount and --forward stay the
+    /// innermost layer. In a config file, `[[pipeline]]` tables with `layer = "KIND"` and the
+    /// options as keys. Not together with --static, --allow, --deny, --rate-limit,
+    /// --request-id or --compress
+    #[arg(
+        long = "pipeline",
+        value_name = "LAYER",
+        value_parser = super::pipeline_layers::parse_layer,
+        conflicts_with_all = [
+            "static", "static_max_age", "allow", "deny", "allow_file", "deny_file",
+            "rate_limit", "request_id", "compress",
+        ],
+        help_heading = "Middleware"
+    )]
+    pub pipeline: Vec<String>,
+
     /// Debugging: run the app's ferrogate.middleware layers (and the middleware settings) as
     /// plain WSGI middleware on the Python threads instead of lifting them into the native
     /// pipeline. Same answers, slower
@@ -102,6 +121,7 @@ impl MiddlewareSettings {
             || self.rate_limit.is_some()
             || self.request_id
             || self.compress
+            || !self.pipeline.is_empty()
     }
 }
 

@@ -8,6 +8,7 @@ mod gunicorn;
 mod ip_ranges;
 mod middleware_settings;
 mod observe_settings;
+mod pipeline_layers;
 mod settings;
 mod sources;
 mod tls_settings;

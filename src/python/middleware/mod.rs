@@ -77,6 +77,7 @@ pub fn wrap_with_settings(
             settings.forwarded_allow_ips.to_string(),
         )?;
         options.set_item("compress", layers.compress)?;
+        options.set_item("pipeline", &layers.pipeline)?;
         py.import("ferrogate._pipeline")?
             .call_method("build", (app,), Some(&options))
             .map(Bound::unbind)
