@@ -283,6 +283,15 @@ def start(
     return server
 
 
+def refused(args: Sequence[str], cwd: Path = APPS_DIR) -> tuple[int, str]:
+    """Start ``python -m ferrogate ARGS`` on a free port, expecting it to refuse to start:
+    its exit code and log, once it has exited (or been killed after 30 s)."""
+    server = start(args, binds=[f"127.0.0.1:{free_port()}"], cwd=cwd, wait_ready=False)
+    code = server.wait(30)
+    server.kill()
+    return code, server.log()
+
+
 def start_script(argv: Sequence[str], bind: str, cwd: Path = APPS_DIR, env=None) -> Server:
     """Run ``python ARGV`` (a script that serves through the Python API) until ``bind`` accepts."""
     server = start([], cwd=cwd, env=env, wait_ready=False, argv_prefix=[sys.executable, *argv])

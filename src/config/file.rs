@@ -155,12 +155,13 @@ pub fn read_toml(path: &Path, format: FileFormat) -> Result<Vec<FileEntry>, File
             let key = key.into_inner();
             let value = match (key.as_str(), value.into_inner()) {
                 // `[[forward]]`: each table is one --forward value.
-                ("forward", toml::Value::Array(items)) => {
-                    FileValue::List(items.into_iter().map(forward_entry).collect())
-                }
+                ("forward", toml::Value::Array(items)) => FileValue::List(tables(
+                    items,
+                    super::middleware_settings::forward_from_table,
+                )),
                 // `[[pipeline]]`: each table is one --pipeline value.
                 ("pipeline", toml::Value::Array(items)) => {
-                    FileValue::List(items.into_iter().map(pipeline_entry).collect())
+                    FileValue::List(tables(items, super::pipeline_layers::layer_from_table))
                 }
                 (_, value) => from_toml(value),
             };
@@ -179,10 +180,14 @@ fn line_of(text: &str, offset: usize) -> usize {
         .count()
 }
 
-/// One `[[forward]]` table as the `--forward` value it stands for.
-fn forward_entry(value: toml::Value) -> FileValue {
+/// One `[[forward]]` or `[[pipeline]]` table as the flag value it stands for, which
+/// `as_flag` makes (and checks).
+fn table_entry(
+    value: toml::Value,
+    as_flag: fn(&toml::Table) -> Result<String, String>,
+) -> FileValue {
     match value {
-        toml::Value::Table(table) => match super::middleware_settings::forward_from_table(&table) {
+        toml::Value::Table(table) => match as_flag(&table) {
             Ok(spec) => FileValue::Text(spec),
             Err(why) => FileValue::Other(format!("a table ({why})")),
         },
@@ -190,15 +195,14 @@ fn forward_entry(value: toml::Value) -> FileValue {
     }
 }
 
-/// One `[[pipeline]]` table as the `--pipeline` value it stands for.
-fn pipeline_entry(value: toml::Value) -> FileValue {
-    match value {
-        toml::Value::Table(table) => match super::pipeline_layers::layer_from_table(&table) {
-            Ok(spec) => FileValue::Text(spec),
-            Err(why) => FileValue::Other(format!("a table ({why})")),
-        },
-        other => from_toml(other),
-    }
+fn tables(
+    items: Vec<toml::Value>,
+    as_flag: fn(&toml::Table) -> Result<String, String>,
+) -> Vec<FileValue> {
+    items
+        .into_iter()
+        .map(|item| table_entry(item, as_flag))
+        .collect()
 }
 
 fn from_toml(value: toml::Value) -> FileValue {

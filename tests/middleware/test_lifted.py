@@ -149,12 +149,9 @@ def test_middleware_settings_build_the_layers_without_code(static_root, tmp_path
 )
 def test_a_bad_middleware_setting_is_refused_naming_it(flags, message, tmp_path):
     (tmp_path / "front.py").write_text("def app(e, s):\n    return []\n")
-    server = serving.start(["front:app", *flags], binds=[f"127.0.0.1:{serving.free_port()}"],
-                           cwd=tmp_path, wait_ready=False)
-    code = server.wait(30)
-    server.kill()
-    assert code in (2, 3), server.log()
-    assert message in server.log()
+    code, log = serving.refused(["front:app", *flags], cwd=tmp_path)
+    assert code in (2, 3), log
+    assert message in log
 
 
 def test_middleware_settings_from_a_config_file(static_root, tmp_path):

@@ -83,12 +83,9 @@ def test_pipeline_tables_in_ferrogate_toml_stack_two_rate_limits(tmp_path, nativ
 )
 def test_a_bad_pipeline_layer_is_refused_naming_it(flags, message, tmp_path):
     (tmp_path / "front.py").write_text(FRONT)
-    server = serving.start(["front:app", *flags], binds=[f"127.0.0.1:{serving.free_port()}"],
-                           cwd=tmp_path, wait_ready=False)
-    code = server.wait(30)
-    server.kill()
-    assert code in (2, 3), server.log()
-    assert message in server.log()
+    code, log = serving.refused(["front:app", *flags], cwd=tmp_path)
+    assert code in (2, 3), log
+    assert message in log
 
 
 def test_a_bad_pipeline_table_names_the_file_and_line(tmp_path):
@@ -96,10 +93,6 @@ def test_a_bad_pipeline_table_names_the_file_and_line(tmp_path):
     (tmp_path / "ferrogate.toml").write_text(
         'workers = 1\n[[pipeline]]\nlayer = "compress"\nlevle = 3\n'
     )
-    server = serving.start(["front:app"], binds=[f"127.0.0.1:{serving.free_port()}"],
-                           cwd=tmp_path, wait_ready=False)
-    code = server.wait(30)
-    server.kill()
-    assert code == 2, server.log()
-    log = server.log()
+    code, log = serving.refused(["front:app"], cwd=tmp_path)
+    assert code == 2, log
     assert "ferrogate.toml line 2" in log and '"levle" is not one of its options' in log, log
