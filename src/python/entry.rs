@@ -13,7 +13,9 @@ use super::paste;
 use super::serving::{
     load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
-use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
+use crate::config::{
+    self, BindAddress, BindScheme, FileEntry, FileValue, LoadError, Loaded, Protocol, Settings,
+};
 use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
@@ -301,7 +303,8 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             return error.exit_code();
         }
     };
-    let encrypted = match encrypted_listeners(binds, &listeners, tls.is_some(), settings) {
+    let schemes = listener_schemes(binds, &listeners);
+    let encrypted = match encrypted_listeners(&schemes, &listeners, tls.is_some(), settings) {
         Ok(encrypted) => encrypted,
         Err(error) => {
             log::error!("{error}");
@@ -324,11 +327,15 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::info!("Workers run as {}", identity.describe());
     }
     supervisor::raise_open_file_limit(u64::from(settings.max_connections));
-    for (listener, tls) in listeners.iter().zip(&encrypted) {
+    for ((listener, tls), scheme) in listeners.iter().zip(&encrypted).zip(&schemes) {
         let shown = listener.to_string();
-        let shown = match tls {
-            true => shown.replacen("http://", "https://", 1),
-            false => shown,
+        let shown = match (tls, scheme.protocol(settings.protocol)) {
+            (true, _) => shown.replacen("http://", "https://", 1),
+            (false, Protocol::Uwsgi) if shown.starts_with("http://") => {
+                shown.replacen("http://", "uwsgi://", 1)
+            }
+            (false, Protocol::Uwsgi) => format!("uwsgi://{shown}"),
+            (false, Protocol::Http) => shown,
         };
         log::info!(
             "Listening at {shown} (workers: {}, threads: {})",
@@ -359,6 +366,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         identity,
         pid_file,
         tls: tls.map(|tls| ServedTls { tls, encrypted }),
+        schemes,
         metrics,
     };
     let restart = Restart {
@@ -385,30 +393,48 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     code
 }
 
+/// The scheme each listener's `--bind` wrote; sockets inherited whole from an old master
+/// (or from systemd without one bind each) have none, so they follow `--certfile` and
+/// `--protocol`.
+fn listener_schemes(binds: &[BindAddress], listeners: &[Listener]) -> Vec<BindScheme> {
+    match binds.len() == listeners.len() {
+        true => binds.iter().map(BindAddress::scheme).collect(),
+        false => vec![BindScheme::Unspecified; listeners.len()],
+    }
+}
+
 /// Which listeners serve TLS: an `https://` bind, or with `--certfile` a TCP bind without a
-/// scheme (sockets taken over whole from an old master follow `--certfile`).
+/// scheme. Such a bind under `--protocol uwsgi` is refused, naming it: a web server speaking
+/// uwsgi does not wrap it in TLS (an `https://` bind says HTTP, whatever `--protocol` says).
 fn encrypted_listeners(
-    binds: &[BindAddress],
+    schemes: &[BindScheme],
     listeners: &[Listener],
     has_certificate: bool,
     settings: &Settings,
 ) -> Result<Vec<bool>, TlsConfigError> {
-    let encrypted: Vec<bool> = match binds.len() == listeners.len() {
-        true => binds
-            .iter()
-            .map(|bind| match bind {
-                BindAddress::Tcp { scheme, .. } => scheme.is_tls(has_certificate),
-                BindAddress::Fd(_) => has_certificate,
-                BindAddress::Unix(_) => false,
-            })
-            .collect(),
-        false => vec![has_certificate; listeners.len()],
-    };
-    let encrypted: Vec<bool> = encrypted
-        .into_iter()
+    let encrypted: Vec<bool> = schemes
+        .iter()
         .zip(listeners)
-        .map(|(tls, listener)| tls && listener.local_addr().is_some())
+        .map(|(scheme, listener)| {
+            scheme.is_tls(has_certificate) && listener.local_addr().is_some()
+        })
         .collect();
+    let uwsgi_over_tls = encrypted
+        .iter()
+        .zip(schemes)
+        .zip(listeners)
+        .find(|((tls, scheme), _)| **tls && scheme.protocol(settings.protocol) == Protocol::Uwsgi);
+    if let Some((_, listener)) = uwsgi_over_tls {
+        return Err(TlsConfigError::Setting {
+            setting: "bind",
+            why: format!(
+                "{} serves TLS (--certfile, no scheme) and --protocol uwsgi is not served \
+                 over TLS (a web server speaks uwsgi in plain text); bind it as \
+                 uwsgi://host:port, or https://host:port for HTTPS",
+                listener.to_string().replacen("http://", "", 1)
+            ),
+        });
+    }
     if encrypted.contains(&true) && !has_certificate {
         return Err(TlsConfigError::NoCertificate);
     }
