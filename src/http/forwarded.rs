@@ -105,7 +105,8 @@ pub fn resolve_honoured(
     let read = |on: bool, name: &HeaderName| if on { first(headers, name) } else { None };
     let proto = read(honoured.x_forwarded_proto, &X_FORWARDED_PROTO)
         .map(|p| p.eq_ignore_ascii_case("https"));
-    let ssl = read(honoured.x_forwarded_ssl, &X_FORWARDED_SSL).map(|s| s.eq_ignore_ascii_case("on"));
+    let ssl =
+        read(honoured.x_forwarded_ssl, &X_FORWARDED_SSL).map(|s| s.eq_ignore_ascii_case("on"));
     let https = match (proto, ssl) {
         (Some(proto), Some(ssl)) if proto != ssl => {
             return Err(RequestError::malformed(

@@ -252,7 +252,11 @@ mod tests {
             ],
             Some("site"),
         );
-        let to = |host: &str, scheme| *t.route(b"/x", Some(host.as_bytes()), scheme).unwrap().target;
+        let to = |host: &str, scheme| {
+            *t.route(b"/x", Some(host.as_bytes()), scheme)
+                .unwrap()
+                .target
+        };
         assert_eq!(to("API.example.com:8080", Scheme::Http), "8080");
         assert_eq!(to("api.example.com:8081", Scheme::Http), "site");
         assert_eq!(to("api.example.com", Scheme::Http), "site");
@@ -266,10 +270,15 @@ mod tests {
         // Paste's urlmap sorts its keys by domain, "a.org" before "a.org:8080".
         let key = |k: &str| MountKey::parse(k).unwrap();
         let t = Mount::new(
-            vec![(key("http://a.org:8080/v1"), "port"), (key("http://a.org/"), "any")],
+            vec![
+                (key("http://a.org:8080/v1"), "port"),
+                (key("http://a.org/"), "any"),
+            ],
             None,
         );
-        let routed = t.route(b"/v1/x", Some(b"a.org:8080"), Scheme::Http).unwrap();
+        let routed = t
+            .route(b"/v1/x", Some(b"a.org:8080"), Scheme::Http)
+            .unwrap();
         assert_eq!(*routed.target, "any");
     }
 }

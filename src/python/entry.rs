@@ -415,9 +415,7 @@ fn encrypted_listeners(
     let encrypted: Vec<bool> = schemes
         .iter()
         .zip(listeners)
-        .map(|(scheme, listener)| {
-            scheme.is_tls(has_certificate) && listener.local_addr().is_some()
-        })
+        .map(|(scheme, listener)| scheme.is_tls(has_certificate) && listener.local_addr().is_some())
         .collect();
     let uwsgi_over_tls = encrypted
         .iter()

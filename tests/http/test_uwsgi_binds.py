@@ -14,8 +14,8 @@ import pytest
 
 from tests.http.test_uwsgi import SPOOFED, UWSGI_PARAMS, exchange, fetch, packet
 from tests.nginx import running_nginx
-from tests.tls.certs import Authority
 from tests.serving import APPS_DIR, free_port, serve, server_env, start, wait_until_ready
+from tests.tls.certs import Authority
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -114,8 +114,8 @@ def test_uwsgi_over_tls_is_refused_at_start_naming_the_bind(tmp_path):
     issued = authority.issue("server")
     certificate = ("--certfile", str(issued.cert), "--keyfile", str(issued.key))
     plain, implied = free_port(), free_port()
-    result = start_and_fail("--protocol", "uwsgi", *certificate, "--bind",
-                            f"uwsgi://127.0.0.1:{plain}", "--bind", f"127.0.0.1:{implied}")  # fmt: skip
+    binds = ("--bind", f"uwsgi://127.0.0.1:{plain}", "--bind", f"127.0.0.1:{implied}")
+    result = start_and_fail("--protocol", "uwsgi", *certificate, *binds)
     assert result.returncode == 2, result.stderr
     assert (f"--bind: 127.0.0.1:{implied} serves TLS (--certfile, no scheme) and --protocol "
             "uwsgi is not served over TLS") in result.stderr  # fmt: skip

@@ -85,7 +85,9 @@ impl ProxyHeaders {
             return refuse(py, start_response, &refusal, &[]);
         }
         if connection.peer != peer {
-            let client = connection.peer.expect("invariant: a resolved client is an address");
+            let client = connection
+                .peer
+                .expect("invariant: a resolved client is an address");
             environ.set_item("REMOTE_ADDR", client.ip().to_string())?;
             let port = match client.port() {
                 0 => String::new(),
@@ -125,7 +127,9 @@ fn peer_of(environ: &Bound<'_, PyDict>) -> PyResult<Option<SocketAddr>> {
     let Some(ip) = text("REMOTE_ADDR")?.and_then(|a| a.parse::<IpAddr>().ok()) else {
         return Ok(None);
     };
-    let port = text("REMOTE_PORT")?.and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port = text("REMOTE_PORT")?
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     Ok(Some(SocketAddr::new(ip, port)))
 }
 
