@@ -14,13 +14,13 @@ use super::serving::{
     load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
 use crate::config::{
-    self, BindAddress, BindScheme, FileEntry, FileValue, LoadError, Loaded, Protocol, Settings,
+    self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Protocol, Settings,
 };
 use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
 use crate::observe::metrics::{self, MetricsTable};
-use crate::server::tls::{ServerTls, TlsConfigError};
+use crate::server::tls::ServerTls;
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
 use crate::supervisor::{self, control, PidFile, SupervisorOptions};
@@ -303,14 +303,15 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             return error.exit_code();
         }
     };
-    let schemes = listener_schemes(binds, &listeners);
-    let encrypted = match encrypted_listeners(&schemes, &listeners, tls.is_some(), settings) {
-        Ok(encrypted) => encrypted,
-        Err(error) => {
-            log::error!("{error}");
-            return EXIT_USAGE;
-        }
-    };
+    let schemes = server::roles::listener_schemes(binds, &listeners);
+    let encrypted =
+        match server::roles::encrypted_listeners(&schemes, &listeners, tls.is_some(), settings) {
+            Ok(encrypted) => encrypted,
+            Err(error) => {
+                log::error!("{error}");
+                return EXIT_USAGE;
+            }
+        };
     if let Err(code) = give_socket_files(settings, &listeners, identity.as_ref()) {
         return code;
     }
@@ -391,60 +392,6 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     }
     hooks::run_logged(py, "on_exit", 0);
     code
-}
-
-/// The scheme each listener's `--bind` wrote; sockets inherited whole from an old master
-/// (or from systemd without one bind each) have none, so they follow `--certfile` and
-/// `--protocol`.
-fn listener_schemes(binds: &[BindAddress], listeners: &[Listener]) -> Vec<BindScheme> {
-    match binds.len() == listeners.len() {
-        true => binds.iter().map(BindAddress::scheme).collect(),
-        false => vec![BindScheme::Unspecified; listeners.len()],
-    }
-}
-
-/// Which listeners serve TLS: an `https://` bind, or with `--certfile` a TCP bind without a
-/// scheme. Such a bind under `--protocol uwsgi` is refused, naming it: a web server speaking
-/// uwsgi does not wrap it in TLS (an `https://` bind says HTTP, whatever `--protocol` says).
-fn encrypted_listeners(
-    schemes: &[BindScheme],
-    listeners: &[Listener],
-    has_certificate: bool,
-    settings: &Settings,
-) -> Result<Vec<bool>, TlsConfigError> {
-    let encrypted: Vec<bool> = schemes
-        .iter()
-        .zip(listeners)
-        .map(|(scheme, listener)| scheme.is_tls(has_certificate) && listener.local_addr().is_some())
-        .collect();
-    let uwsgi_over_tls = encrypted
-        .iter()
-        .zip(schemes)
-        .zip(listeners)
-        .find(|((tls, scheme), _)| **tls && scheme.protocol(settings.protocol) == Protocol::Uwsgi);
-    if let Some((_, listener)) = uwsgi_over_tls {
-        return Err(TlsConfigError::Setting {
-            setting: "bind",
-            why: format!(
-                "{} serves TLS (--certfile, no scheme) and --protocol uwsgi is not served \
-                 over TLS (a web server speaks uwsgi in plain text); bind it as \
-                 uwsgi://host:port, or https://host:port for HTTPS",
-                listener.to_string().replacen("http://", "", 1)
-            ),
-        });
-    }
-    if encrypted.contains(&true) && !has_certificate {
-        return Err(TlsConfigError::NoCertificate);
-    }
-    if encrypted.contains(&true) && settings.proxy_protocol {
-        return Err(TlsConfigError::Setting {
-            setting: "proxy-protocol",
-            why: "not supported yet on TLS listeners (the preamble comes before the \
-                  handshake); terminate TLS at the proxy or serve plain HTTP behind it"
-                .into(),
-        });
-    }
-    Ok(encrypted)
 }
 
 /// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's

@@ -97,22 +97,21 @@ def test_same_request_same_environ_under_every_server(wsgiref_port):
         assert (status, environ) == (200, expected), name
 
 
-def test_an_empty_trusted_list_trusts_nobody():
-    with serve("--paste", f"{INI}#nobody", "--forwarded-allow-ips", "",
+@pytest.mark.parametrize(
+    ("pipeline", "seen"),
+    [
+        # trusted = (nothing): nobody's headers are believed.
+        ("nobody", ("127.0.0.1", "http", "internal.example:8080")),
+        # headers = X-Forwarded-For: the client, not the scheme or the host.
+        ("only_for", ("203.0.113.7", "http", "internal.example:8080")),
+    ],
+)
+def test_trust_and_the_honoured_headers_are_the_filters_options(pipeline, seen):
+    with serve("--paste", f"{INI}#{pipeline}", "--forwarded-allow-ips", "",
                cwd=PASTE_DIR) as server:  # fmt: skip
         status, environ = fetch(server.port, PROXIED["for-proto-host"])
     assert status == 200
-    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"], environ["HTTP_HOST"]) == (
-        "127.0.0.1", "http", "internal.example:8080")
-
-
-def test_only_the_named_headers_are_honoured():
-    with serve("--paste", f"{INI}#only_for", "--forwarded-allow-ips", "",
-               cwd=PASTE_DIR) as server:  # fmt: skip
-        status, environ = fetch(server.port, PROXIED["for-proto-host"])
-    assert status == 200
-    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"], environ["HTTP_HOST"]) == (
-        "203.0.113.7", "http", "internal.example:8080")
+    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"], environ["HTTP_HOST"]) == seen
 
 
 def test_contradicting_scheme_headers_are_a_400_lifted_or_not():
