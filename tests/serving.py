@@ -50,7 +50,7 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def _parse_bind(bind: str) -> tuple[int, object]:
     """(socket family, address) to connect to for one ``--bind`` value."""
-    bind = bind.removeprefix("https://").removeprefix("http://")
+    bind = bind.removeprefix("https://").removeprefix("http://").removeprefix("uwsgi://")
     if bind.startswith("unix:"):
         return socket.AF_UNIX, bind[len("unix:") :]
     if bind.startswith("["):

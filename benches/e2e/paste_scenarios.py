@@ -30,7 +30,11 @@ PASTE_SERVERS = ("ferrogate-paste", "gunicorn-paste", "uwsgi-paste")
 
 def _ini() -> str:
     """The example's ini with a rate limit no wrk run reaches, so that every request is
-    counted by the limiter and none is refused (the row measures the pipeline, not 429s)."""
+    counted by the limiter and none is refused (the row measures the pipeline, not 429s), and
+    0.0.0.0 on the IP filter's allow list: uWSGI 2.0.31's --http11-socket gives every request
+    after the first on a keep-alive connection REMOTE_ADDR 0.0.0.0 (the first gets
+    127.0.0.1), which the example's list would refuse with 403s. Every server gets the copy;
+    only uWSGI's requests need the entry."""
     directory = os.path.join(tempfile.gettempdir(), "ferrogate-bench-paste")
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(EXAMPLE, "api-paste.ini")) as fh:
@@ -38,6 +42,7 @@ def _ini() -> str:
     text = text.replace("rate = 1000/s", "rate = 10000000/s").replace(
         "burst = 2000", "burst = 10000000"
     )
+    text = text.replace("allow = 127.0.0.1 ", "allow = 127.0.0.1 0.0.0.0 ")
     path = os.path.join(directory, "api-paste.ini")
     with open(path, "w") as fh:
         fh.write(text)

@@ -100,6 +100,22 @@ class IPFilter:
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 
+class ProxyHeaders:
+    """A trusted proxy's ``Forwarded`` / ``X-Forwarded-For``, ``-Proto``, ``-Ssl``, ``-Host``
+    and ``-Port`` believed, as the server's ``--forwarded-allow-ips`` resolution does (the same
+    code): REMOTE_ADDR, REMOTE_PORT, wsgi.url_scheme, HTTP_HOST, SERVER_NAME and SERVER_PORT
+    rewritten for requests whose REMOTE_ADDR is in ``trusted`` (addresses, CIDR ranges,
+    ``unix``; none by default, so an empty list trusts nobody). ``headers`` limits which of the
+    six are read (default all). Contradicting scheme headers: 400."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        trusted: Optional[str | list[str]] = None,
+        headers: Optional[list[str]] = None,
+    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+
 class RequestId:
     """Gives each request an id: the ``X-Request-ID`` a trusted peer sent (``trusted``:
     addresses and CIDR ranges, default this host; under ferrogate, peers in

@@ -26,12 +26,35 @@ the I/O thread, and under any other server the same Rust client runs with the GI
 ``RateLimit(..., store="redis://host:6379/0")`` counts in Redis, across every host that
 uses the same store; lifted, the round trip is awaited on the I/O thread, never blocking it.
 
+``ProxyHeaders(app, trusted=["10.0.0.0/8"])`` believes a trusted proxy's ``Forwarded`` and
+``X-Forwarded-*`` headers as the server's ``--forwarded-allow-ips`` does (the same Rust code),
+for an app that says whom it trusts itself; put it outermost, so the layers inside see the
+real client.
+
 Lifting stops at any Python middleware between these layers: it, and everything it wraps,
 runs as Python. At debug level ferrogate logs which layers it lifted.
 """
 
 from __future__ import annotations
 
-from ._ferrogate import Compress, Forward, IPFilter, Mount, RateLimit, RequestId, StaticFiles
+from ._ferrogate import (
+    Compress,
+    Forward,
+    IPFilter,
+    Mount,
+    ProxyHeaders,
+    RateLimit,
+    RequestId,
+    StaticFiles,
+)
 
-__all__ = ["Compress", "Forward", "IPFilter", "Mount", "RateLimit", "RequestId", "StaticFiles"]
+__all__ = [
+    "Compress",
+    "Forward",
+    "IPFilter",
+    "Mount",
+    "ProxyHeaders",
+    "RateLimit",
+    "RequestId",
+    "StaticFiles",
+]

@@ -47,6 +47,7 @@ from . import _ferrogate, middleware, run
 __all__ = [
     "compress_filter",
     "ipfilter_filter",
+    "proxyheaders_filter",
     "ratelimit_filter",
     "requestid_filter",
     "server_factory",
@@ -191,6 +192,21 @@ def requestid_filter(global_conf: Mapping[str, Any], **options: str) -> Filter:
     return lambda app: middleware.RequestId(app, trusted=trusted)
 
 
+def proxyheaders_filter(global_conf: Mapping[str, Any], **options: str) -> Filter:
+    """``egg:ferrogate#proxyheaders``: ``trusted``, the proxies whose ``Forwarded`` and
+    ``X-Forwarded-*`` headers are believed (addresses, CIDR ranges and ``unix``; none by
+    default: an empty list trusts nobody), and ``headers``, the ones honoured (default all of
+    ``Forwarded X-Forwarded-For X-Forwarded-Proto X-Forwarded-Ssl X-Forwarded-Host
+    X-Forwarded-Port``)."""
+    del global_conf
+    keywords: dict[str, Any] = {"trusted": _list(options.pop("trusted", ""))}
+    if "headers" in options:
+        keywords["headers"] = _list(options.pop("headers"))
+    _refuse_unknown("egg:ferrogate#proxyheaders", options, ("trusted", "headers"))
+    middleware.ProxyHeaders(_never_called, **keywords)  # a bad range or name fails at load time
+    return lambda app: middleware.ProxyHeaders(app, **keywords)
+
+
 def compress_filter(global_conf: Mapping[str, Any], **options: str) -> Filter:
     """``egg:ferrogate#compress``: ``min_size`` (bytes), ``level`` and ``encodings`` (the
     server's preference among ``br``, ``zstd`` and ``gzip``)."""
@@ -228,12 +244,13 @@ def _never_called(environ: Any, start_response: Any) -> Any:
 
 
 def _mount_key(expression: str) -> str:
-    """Paste urlmap's key syntax (``/v1``, ``domain api.example.com /v1``,
-    ``http://api.example.com/v1``) as a :class:`~ferrogate.middleware.Mount` key."""
+    """Paste urlmap's key syntax (``/v1``, ``domain api.example.com [port 8080] /v1``,
+    ``http://api.example.com[:8080]/v1``) as a :class:`~ferrogate.middleware.Mount` key."""
     parts = expression.split()
     if len(parts) == 1 and re.match(r"https?://", parts[0], re.IGNORECASE):
         return parts[0]
     domain: Optional[str] = None
+    port: Optional[str] = None
     path: Optional[str] = None
     while parts:
         word = parts.pop(0)
@@ -242,10 +259,9 @@ def _mount_key(expression: str) -> str:
                 raise ValueError(f"urlmap key {expression!r}: 'domain' takes one host name")
             domain = parts.pop(0)
         elif word == "port":
-            raise ValueError(
-                f"urlmap key {expression!r}: egg:ferrogate#urlmap matches hosts, not ports "
-                "(egg:Paste#urlmap does)"
-            )
+            if not parts or port:
+                raise ValueError(f"urlmap key {expression!r}: 'port' takes one port number")
+            port = parts.pop(0)
         elif path is None:
             path = word
         else:
@@ -253,12 +269,16 @@ def _mount_key(expression: str) -> str:
     path = path or "/"
     if not path.startswith("/"):
         raise ValueError(f"urlmap key {expression!r}: a path starts with '/'")
-    return f"domain:{domain}{path}" if domain else path
+    if port and not domain:
+        # Paste's rule: a port belongs to a domain.
+        raise ValueError(f"urlmap key {expression!r}: 'port' needs a 'domain'")
+    host = f"{domain}:{port}" if port else domain
+    return f"domain:{host}{path}" if host else path
 
 
 def urlmap(loader: Any, global_conf: Mapping[str, Any], **local_conf: str) -> WsgiApp:
-    """``egg:ferrogate#urlmap``: Paste's urlmap (path keys, ``domain HOST /path`` and
-    ``http://host/path`` keys, ``not_found_app``) built as the native
+    """``egg:ferrogate#urlmap``: Paste's urlmap (path keys, ``domain HOST [port N] /path``
+    and ``http://host[:port]/path`` keys, ``not_found_app``) built as the native
     :class:`~ferrogate.middleware.Mount`."""
     not_found = local_conf.pop("not_found_app", None) or global_conf.get("not_found_app")
     default = loader.get_app(not_found, global_conf=global_conf) if not_found else None

@@ -1,10 +1,13 @@
 //! `--bind` addresses: `host:port`, `[v6]:port`, `:port`, `unix:/path`, `fd://N` (a listening
-//! socket inherited from the process that started ferrogate), and `https://` or `http://` in
-//! front of a TCP address to say whether it serves TLS.
+//! socket inherited from the process that started ferrogate), `https://` or `http://` in
+//! front of a TCP address to say whether it serves TLS, and `uwsgi://` in front of a TCP
+//! address or `unix:/path` to say it speaks the uwsgi protocol whatever `--protocol` says.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+use super::Protocol;
 
 /// What a TCP address serves, as its `--bind` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,6 +19,8 @@ pub enum BindScheme {
     Http,
     /// `https://`: TLS, which needs `--certfile`.
     Https,
+    /// `uwsgi://`: the uwsgi protocol (a web server's `uwsgi_pass` in front), never TLS.
+    Uwsgi,
 }
 
 impl BindScheme {
@@ -23,8 +28,26 @@ impl BindScheme {
     pub fn is_tls(self, has_certificate: bool) -> bool {
         match self {
             BindScheme::Unspecified => has_certificate,
-            BindScheme::Http => false,
+            BindScheme::Http | BindScheme::Uwsgi => false,
             BindScheme::Https => true,
+        }
+    }
+
+    /// What the address speaks, given `--protocol` (which binds without a scheme follow).
+    pub fn protocol(self, default: Protocol) -> Protocol {
+        match self {
+            BindScheme::Unspecified => default,
+            BindScheme::Http | BindScheme::Https => Protocol::Http,
+            BindScheme::Uwsgi => Protocol::Uwsgi,
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            BindScheme::Unspecified => "",
+            BindScheme::Http => "http://",
+            BindScheme::Https => "https://",
+            BindScheme::Uwsgi => "uwsgi://",
         }
     }
 }
@@ -38,7 +61,8 @@ pub enum BindAddress {
         port: u16,
         scheme: BindScheme,
     },
-    Unix(PathBuf),
+    /// A Unix socket; its scheme is `Unspecified` or `Uwsgi`.
+    Unix { path: PathBuf, scheme: BindScheme },
     /// A listening socket already open as this descriptor (systemd, or a parent process).
     Fd(i32),
 }
@@ -54,6 +78,24 @@ impl fmt::Display for BindParseError {
 
 impl std::error::Error for BindParseError {}
 
+impl BindAddress {
+    /// A Unix socket address without a scheme.
+    pub fn unix(path: impl Into<PathBuf>) -> BindAddress {
+        BindAddress::Unix {
+            path: path.into(),
+            scheme: BindScheme::Unspecified,
+        }
+    }
+
+    /// The scheme written in front of the address (`Unspecified` for `fd://`).
+    pub fn scheme(&self) -> BindScheme {
+        match self {
+            BindAddress::Tcp { scheme, .. } | BindAddress::Unix { scheme, .. } => *scheme,
+            BindAddress::Fd(_) => BindScheme::Unspecified,
+        }
+    }
+}
+
 impl FromStr for BindAddress {
     type Err = BindParseError;
 
@@ -62,14 +104,23 @@ impl FromStr for BindAddress {
             (BindScheme::Https, rest)
         } else if let Some(rest) = written.strip_prefix("http://") {
             (BindScheme::Http, rest)
+        } else if let Some(rest) = written.strip_prefix("uwsgi://") {
+            (BindScheme::Uwsgi, rest)
         } else {
             (BindScheme::Unspecified, written)
         };
-        if scheme != BindScheme::Unspecified
-            && (text.starts_with("unix:") || text.starts_with("fd://"))
-        {
+        // A Unix socket is never TLS, so only uwsgi:// says something in front of one.
+        let fits = match scheme {
+            BindScheme::Unspecified => true,
+            BindScheme::Uwsgi => !text.starts_with("fd://"),
+            BindScheme::Http | BindScheme::Https => {
+                !text.starts_with("unix:") && !text.starts_with("fd://")
+            }
+        };
+        if !fits {
             return Err(BindParseError(format!(
-                "{written:?}: a scheme goes only in front of host:port"
+                "{written:?}: http:// and https:// go only in front of host:port, uwsgi:// \
+                 in front of host:port or unix:/path"
             )));
         }
         if let Some(number) = text.strip_prefix("fd://") {
@@ -84,7 +135,10 @@ impl FromStr for BindAddress {
             if path.is_empty() {
                 return Err(BindParseError("unix: needs a socket path".into()));
             }
-            return Ok(BindAddress::Unix(PathBuf::from(path)));
+            return Ok(BindAddress::Unix {
+                path: PathBuf::from(path),
+                scheme,
+            });
         }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (host, after) = rest.split_once(']').ok_or_else(|| {
@@ -117,17 +171,15 @@ impl fmt::Display for BindAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindAddress::Tcp { host, port, scheme } => {
-                match scheme {
-                    BindScheme::Unspecified => {}
-                    BindScheme::Http => f.write_str("http://")?,
-                    BindScheme::Https => f.write_str("https://")?,
-                }
+                f.write_str(scheme.prefix())?;
                 match host.contains(':') {
                     true => write!(f, "[{host}]:{port}"),
                     false => write!(f, "{host}:{port}"),
                 }
             }
-            BindAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            BindAddress::Unix { path, scheme } => {
+                write!(f, "{}unix:{}", scheme.prefix(), path.display())
+            }
             BindAddress::Fd(fd) => write!(f, "fd://{fd}"),
         }
     }
@@ -168,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn uwsgi_scheme_sets_the_protocol_of_one_tcp_or_unix_address() {
+        let tcp: BindAddress = "uwsgi://127.0.0.1:3031".parse().unwrap();
+        assert_eq!(tcp.scheme(), BindScheme::Uwsgi);
+        assert_eq!(tcp.to_string(), "uwsgi://127.0.0.1:3031");
+        let unix: BindAddress = "uwsgi://unix:/run/app.sock".parse().unwrap();
+        assert_eq!(
+            unix,
+            BindAddress::Unix {
+                path: "/run/app.sock".into(),
+                scheme: BindScheme::Uwsgi
+            }
+        );
+        assert_eq!(unix.to_string(), "uwsgi://unix:/run/app.sock");
+        assert!(!BindScheme::Uwsgi.is_tls(true));
+        assert_eq!(BindScheme::Uwsgi.protocol(Protocol::Http), Protocol::Uwsgi);
+        assert_eq!(BindScheme::Http.protocol(Protocol::Uwsgi), Protocol::Http);
+        assert_eq!(
+            BindScheme::Unspecified.protocol(Protocol::Uwsgi),
+            Protocol::Uwsgi
+        );
+        assert!("uwsgi://fd://3".parse::<BindAddress>().is_err());
+        assert!("uwsgi://3031".parse::<BindAddress>().is_err());
+    }
+
+    #[test]
     fn parses_every_documented_form() {
         assert_eq!("127.0.0.1:8000".parse(), Ok(tcp("127.0.0.1", 8000)));
         assert_eq!("[::1]:9000".parse(), Ok(tcp("::1", 9000)));
@@ -175,7 +252,7 @@ mod tests {
         assert_eq!("localhost:0".parse(), Ok(tcp("localhost", 0)));
         assert_eq!(
             "unix:/tmp/x.sock".parse(),
-            Ok(BindAddress::Unix("/tmp/x.sock".into()))
+            Ok(BindAddress::unix("/tmp/x.sock"))
         );
         assert_eq!("fd://3".parse(), Ok(BindAddress::Fd(3)));
     }

@@ -81,8 +81,9 @@ pub struct Settings {
 
     /// Where to listen: host:port, [::1]:port, unix:/path, or fd://N (a listening socket this
     /// process was started with). Repeat for several. https://host:port serves TLS there
-    /// (with --certfile), http://host:port plain HTTP even with --certfile. Without it, sockets passed by systemd
-    /// socket activation (LISTEN_FDS) are used if there are any.
+    /// (with --certfile), http://host:port plain HTTP even with --certfile, uwsgi://host:port
+    /// or uwsgi://unix:/path the uwsgi protocol whatever --protocol says. Without it, sockets
+    /// passed by systemd socket activation (LISTEN_FDS) are used if there are any.
     #[arg(
         short,
         long = "bind",
@@ -366,9 +367,9 @@ pub struct Settings {
     #[arg(long, help_heading = "Compatibility")]
     pub capitalize_response_headers: bool,
 
-    /// What the listeners speak: `http`, or `uwsgi` for a web server in front using
-    /// `uwsgi_pass` (nginx) or mod_proxy_uwsgi (Apache). Its client address and scheme are
-    /// believed from peers in --forwarded-allow-ips.
+    /// What the listeners without a scheme in --bind speak: `http`, or `uwsgi` for a web
+    /// server in front using `uwsgi_pass` (nginx) or mod_proxy_uwsgi (Apache). Its client
+    /// address and scheme are believed from peers in --forwarded-allow-ips.
     #[arg(long, value_enum, default_value = "http", help_heading = "Proxies")]
     pub protocol: Protocol,
 

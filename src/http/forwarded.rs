@@ -1,6 +1,8 @@
 //! What a trusted proxy says about the client: `Forwarded` (RFC 7239), `X-Forwarded-For`,
 //! `-Proto`, `-Ssl`, `-Host` and `-Port`. Only called for peers in `--forwarded-allow-ips`;
 //! from anyone else these are ordinary headers. The headers themselves stay as they came.
+//! The `ProxyHeaders` middleware (src/middleware/proxy_headers.rs) runs the same resolution
+//! with its own trusted list and the headers it is told to honour.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,6 +20,60 @@ const X_FORWARDED_SSL: HeaderName = HeaderName::from_static("x-forwarded-ssl");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
+/// Which proxy headers are read: the server reads them all; a `ProxyHeaders` layer those its
+/// `headers` option names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Honoured {
+    pub forwarded: bool,
+    pub x_forwarded_for: bool,
+    pub x_forwarded_proto: bool,
+    pub x_forwarded_ssl: bool,
+    pub x_forwarded_host: bool,
+    pub x_forwarded_port: bool,
+}
+
+impl Honoured {
+    pub const ALL: Honoured = Honoured {
+        forwarded: true,
+        x_forwarded_for: true,
+        x_forwarded_proto: true,
+        x_forwarded_ssl: true,
+        x_forwarded_host: true,
+        x_forwarded_port: true,
+    };
+
+    /// The header names a list gives (any case), each one of the six.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Honoured, String> {
+        let mut honoured = Honoured {
+            forwarded: false,
+            x_forwarded_for: false,
+            x_forwarded_proto: false,
+            x_forwarded_ssl: false,
+            x_forwarded_host: false,
+            x_forwarded_port: false,
+        };
+        for name in names {
+            let flag = match name.to_ascii_lowercase().as_str() {
+                "forwarded" => &mut honoured.forwarded,
+                "x-forwarded-for" => &mut honoured.x_forwarded_for,
+                "x-forwarded-proto" => &mut honoured.x_forwarded_proto,
+                "x-forwarded-ssl" => &mut honoured.x_forwarded_ssl,
+                "x-forwarded-host" => &mut honoured.x_forwarded_host,
+                "x-forwarded-port" => &mut honoured.x_forwarded_port,
+                _ => {
+                    return Err(format!(
+                        "{name:?} is not a proxy header: Forwarded, X-Forwarded-For, \
+                         X-Forwarded-Proto, X-Forwarded-Ssl, X-Forwarded-Host or \
+                         X-Forwarded-Port"
+                    ))
+                }
+            };
+            *flag = true;
+        }
+        Ok(honoured)
+    }
+}
+
 /// Applies a trusted proxy's headers to the request: the client address (`info.peer`), the
 /// scheme, the Host the client asked for and the server port.
 pub fn resolve(
@@ -25,16 +81,32 @@ pub fn resolve(
     info: &mut ConnectionInfo,
     trusted: &IpRanges,
 ) -> Result<(), RequestError> {
+    resolve_honoured(parts, info, trusted, Honoured::ALL)
+}
+
+/// `resolve`, reading only the `honoured` headers (`Forwarded`, when honoured and present,
+/// wins over the X-Forwarded-* ones, as in `resolve`).
+pub fn resolve_honoured(
+    parts: &mut Parts,
+    info: &mut ConnectionInfo,
+    trusted: &IpRanges,
+    honoured: Honoured,
+) -> Result<(), RequestError> {
     let headers = &mut parts.headers;
-    if headers.contains_key(FORWARDED) {
+    if honoured.forwarded && headers.contains_key(FORWARDED) {
         return resolve_forwarded(headers, info, trusted);
     }
-    let hops = list(headers, &X_FORWARDED_FOR);
-    if let Some(client) = untrusted_hop(&hops, trusted, parse_node) {
-        info.peer = Some(client);
+    if honoured.x_forwarded_for {
+        let hops = list(headers, &X_FORWARDED_FOR);
+        if let Some(client) = untrusted_hop(&hops, trusted, parse_node) {
+            info.peer = Some(client);
+        }
     }
-    let proto = first(headers, &X_FORWARDED_PROTO).map(|p| p.eq_ignore_ascii_case("https"));
-    let ssl = first(headers, &X_FORWARDED_SSL).map(|s| s.eq_ignore_ascii_case("on"));
+    let read = |on: bool, name: &HeaderName| if on { first(headers, name) } else { None };
+    let proto = read(honoured.x_forwarded_proto, &X_FORWARDED_PROTO)
+        .map(|p| p.eq_ignore_ascii_case("https"));
+    let ssl =
+        read(honoured.x_forwarded_ssl, &X_FORWARDED_SSL).map(|s| s.eq_ignore_ascii_case("on"));
     let https = match (proto, ssl) {
         (Some(proto), Some(ssl)) if proto != ssl => {
             return Err(RequestError::malformed(
@@ -47,10 +119,12 @@ pub fn resolve(
     if let Some(https) = https {
         info.scheme = if https { Scheme::Https } else { Scheme::Http };
     }
-    if let Some(host) = first(headers, &X_FORWARDED_HOST).map(str::to_owned) {
+    let host = read(honoured.x_forwarded_host, &X_FORWARDED_HOST).map(str::to_owned);
+    let port = read(honoured.x_forwarded_port, &X_FORWARDED_PORT).and_then(|p| p.parse().ok());
+    if let Some(host) = host {
         set_host(headers, &host);
     }
-    if let Some(port) = first(headers, &X_FORWARDED_PORT).and_then(|p| p.parse().ok()) {
+    if let Some(port) = port {
         info.server_port = Some(port);
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! Native middleware: the layers a request passes before (or instead of) reaching a Python
-//! app: mount, static files, IP filter, rate limit, request id, compression, forwarding, and
+//! app: mount, static files, proxy headers, IP filter, rate limit, request id, compression, forwarding, and
 //! the health and readiness probes. Each layer's decisions are plain Rust on protocol-neutral
 //! inputs, so the same code answers whether the layer is lifted into the server's request
 //! pipeline (no GIL) or called as a WSGI object under any server (src/python/middleware).
@@ -14,6 +14,7 @@ pub mod limit_key;
 pub mod mount;
 mod node;
 mod pipeline;
+pub mod proxy_headers;
 pub mod rate_limit;
 mod refusal;
 pub mod request_id;

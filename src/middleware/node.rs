@@ -9,6 +9,7 @@ use super::forward::Forward;
 use super::ip_filter::IpFilter;
 use super::limit_key::RateLimit;
 use super::mount::Mount;
+use super::proxy_headers::ProxyHeaders;
 use super::static_files::StaticFiles;
 use crate::config::IpRanges;
 
@@ -25,6 +26,11 @@ pub enum Node {
     },
     IpFilter {
         filter: Arc<IpFilter>,
+        next: Arc<Node>,
+    },
+    /// Believes a trusted proxy's headers about the client, scheme, Host and port.
+    ProxyHeaders {
+        layer: Arc<ProxyHeaders>,
         next: Arc<Node>,
     },
     Mount(Arc<Mount<Arc<Node>>>),
@@ -63,6 +69,7 @@ impl Node {
             }
             Node::RequestId { next, .. }
             | Node::IpFilter { next, .. }
+            | Node::ProxyHeaders { next, .. }
             | Node::RateLimit { next, .. }
             | Node::Compress { next, .. }
             | Node::Static {

@@ -115,6 +115,12 @@ impl Walk {
                     self.response_headers.push(("X-Request-ID", id));
                     next
                 }
+                Node::ProxyHeaders { layer, next } => {
+                    if let Err(refusal) = layer.apply(&mut self.head, &mut self.connection) {
+                        return Step::Refuse(refusal);
+                    }
+                    next
+                }
                 Node::IpFilter { filter, next } => {
                     if !filter.admits(self.client_ip()) {
                         return Step::Refuse(Refusal::Forbidden);
@@ -147,7 +153,7 @@ impl Walk {
                         false => None,
                     };
                     let path_info = &self.path[self.script_len..];
-                    let Some(routed) = mount.route(path_info, host) else {
+                    let Some(routed) = mount.route(path_info, host, self.connection.scheme) else {
                         return Step::Refuse(Refusal::NotFound);
                     };
                     self.script_len += routed.prefix_len;

@@ -6,6 +6,8 @@ use http::StatusCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
+    /// ProxyHeaders: a trusted proxy's headers contradict each other.
+    BadRequest,
     /// The IP filter: the client is denied, or not on the allow list.
     Forbidden,
     /// Nothing is mounted at the path, or a static file is missing with no app behind it.
@@ -27,6 +29,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
+            Refusal::BadRequest => StatusCode::BAD_REQUEST,
             Refusal::Forbidden => StatusCode::FORBIDDEN,
             Refusal::NotFound => StatusCode::NOT_FOUND,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -49,6 +52,7 @@ impl Refusal {
 
     pub fn body(&self) -> &'static [u8] {
         match self {
+            Refusal::BadRequest => b"400 Bad Request\n",
             Refusal::Forbidden => b"403 Forbidden\n",
             Refusal::NotFound => b"404 Not Found\n",
             Refusal::MethodNotAllowed => b"405 Method Not Allowed\n",
@@ -73,7 +77,8 @@ impl Refusal {
             }
             // RFC 9110 §10.2.3: a short outage, so a well-behaved client comes back soon.
             Refusal::Unavailable => push("Retry-After", "1"),
-            Refusal::Forbidden
+            Refusal::BadRequest
+            | Refusal::Forbidden
             | Refusal::NotFound
             | Refusal::BadGateway
             | Refusal::GatewayTimeout => {}

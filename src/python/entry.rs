@@ -13,12 +13,14 @@ use super::paste;
 use super::serving::{
     load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
-use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
+use crate::config::{
+    self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Protocol, Settings,
+};
 use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
 use crate::middleware::rate_limit;
 use crate::observe::error_log;
 use crate::observe::metrics::{self, MetricsTable};
-use crate::server::tls::{ServerTls, TlsConfigError};
+use crate::server::tls::ServerTls;
 use crate::server::{self, Listener};
 use crate::supervisor::upgrade::Successor;
 use crate::supervisor::{self, control, PidFile, SupervisorOptions};
@@ -301,13 +303,15 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             return error.exit_code();
         }
     };
-    let encrypted = match encrypted_listeners(binds, &listeners, tls.is_some(), settings) {
-        Ok(encrypted) => encrypted,
-        Err(error) => {
-            log::error!("{error}");
-            return EXIT_USAGE;
-        }
-    };
+    let schemes = server::roles::listener_schemes(binds, &listeners);
+    let encrypted =
+        match server::roles::encrypted_listeners(&schemes, &listeners, tls.is_some(), settings) {
+            Ok(encrypted) => encrypted,
+            Err(error) => {
+                log::error!("{error}");
+                return EXIT_USAGE;
+            }
+        };
     if let Err(code) = give_socket_files(settings, &listeners, identity.as_ref()) {
         return code;
     }
@@ -324,11 +328,15 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::info!("Workers run as {}", identity.describe());
     }
     supervisor::raise_open_file_limit(u64::from(settings.max_connections));
-    for (listener, tls) in listeners.iter().zip(&encrypted) {
+    for ((listener, tls), scheme) in listeners.iter().zip(&encrypted).zip(&schemes) {
         let shown = listener.to_string();
-        let shown = match tls {
-            true => shown.replacen("http://", "https://", 1),
-            false => shown,
+        let shown = match (tls, scheme.protocol(settings.protocol)) {
+            (true, _) => shown.replacen("http://", "https://", 1),
+            (false, Protocol::Uwsgi) if shown.starts_with("http://") => {
+                shown.replacen("http://", "uwsgi://", 1)
+            }
+            (false, Protocol::Uwsgi) => format!("uwsgi://{shown}"),
+            (false, Protocol::Http) => shown,
         };
         log::info!(
             "Listening at {shown} (workers: {}, threads: {})",
@@ -359,6 +367,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         identity,
         pid_file,
         tls: tls.map(|tls| ServedTls { tls, encrypted }),
+        schemes,
         metrics,
     };
     let restart = Restart {
@@ -383,44 +392,6 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     }
     hooks::run_logged(py, "on_exit", 0);
     code
-}
-
-/// Which listeners serve TLS: an `https://` bind, or with `--certfile` a TCP bind without a
-/// scheme (sockets taken over whole from an old master follow `--certfile`).
-fn encrypted_listeners(
-    binds: &[BindAddress],
-    listeners: &[Listener],
-    has_certificate: bool,
-    settings: &Settings,
-) -> Result<Vec<bool>, TlsConfigError> {
-    let encrypted: Vec<bool> = match binds.len() == listeners.len() {
-        true => binds
-            .iter()
-            .map(|bind| match bind {
-                BindAddress::Tcp { scheme, .. } => scheme.is_tls(has_certificate),
-                BindAddress::Fd(_) => has_certificate,
-                BindAddress::Unix(_) => false,
-            })
-            .collect(),
-        false => vec![has_certificate; listeners.len()],
-    };
-    let encrypted: Vec<bool> = encrypted
-        .into_iter()
-        .zip(listeners)
-        .map(|(tls, listener)| tls && listener.local_addr().is_some())
-        .collect();
-    if encrypted.contains(&true) && !has_certificate {
-        return Err(TlsConfigError::NoCertificate);
-    }
-    if encrypted.contains(&true) && settings.proxy_protocol {
-        return Err(TlsConfigError::Setting {
-            setting: "proxy-protocol",
-            why: "not supported yet on TLS listeners (the preamble comes before the \
-                  handshake); terminate TLS at the proxy or serve plain HTTP behind it"
-                .into(),
-        });
-    }
-    Ok(encrypted)
 }
 
 /// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's

@@ -16,8 +16,8 @@ use super::hooks;
 use super::reloader::{self, ReloadOptions};
 use super::reread;
 use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
-use crate::config::Loaded;
 use crate::config::Settings;
+use crate::config::{BindScheme, Loaded};
 use crate::observe::metrics::{self, MetricsTable, ThreadsSample, WorkerMetrics};
 use crate::observe::{error_log, AccessLog, Readiness};
 use crate::server::tls::ServerTls;
@@ -48,6 +48,9 @@ pub struct ForkLauncher<'py> {
     metrics: Option<MetricsTable>,
     /// The TLS configuration the next workers get, when some listener serves https.
     tls: Option<ServedTls>,
+    /// One per listener, in their order: the scheme its `--bind` wrote (`uwsgi://` fixes the
+    /// protocol; the rest follow `--protocol` as last read).
+    schemes: Vec<BindScheme>,
 }
 
 /// TLS as the master hands it to the workers it forks: the configuration last loaded
@@ -59,17 +62,6 @@ pub struct ServedTls {
 }
 
 impl ServedTls {
-    fn endpoints(&self, listeners: Vec<Listener>) -> Vec<Endpoint> {
-        listeners
-            .into_iter()
-            .zip(self.encrypted.iter().chain(std::iter::repeat(&false)))
-            .map(|(listener, tls)| Endpoint {
-                listener,
-                tls: tls.then(|| self.tls.clone()),
-            })
-            .collect()
-    }
-
     /// SIGHUP: the certificate and key files (and the other TLS settings) read again. A
     /// configuration that does not load is logged, and the one in use is kept.
     fn reload(&mut self, settings: &Settings) {
@@ -106,6 +98,7 @@ pub struct Prepared {
     pub identity: Option<Identity>,
     pub pid_file: Option<PidFile>,
     pub tls: Option<ServedTls>,
+    pub schemes: Vec<BindScheme>,
     pub metrics: Option<MetricsTable>,
 }
 
@@ -119,6 +112,7 @@ impl<'py> ForkLauncher<'py> {
             identity,
             pid_file,
             tls,
+            schemes,
             metrics,
         } = prepared;
         ForkLauncher {
@@ -132,8 +126,31 @@ impl<'py> ForkLauncher<'py> {
             pid_file,
             handed_over: false,
             tls,
+            schemes,
             metrics,
         }
+    }
+
+    /// Each listener with its TLS configuration, if it serves https, and what it speaks.
+    fn endpoints(&self, listeners: Vec<Listener>) -> Vec<Endpoint> {
+        let default = self.loaded.settings.protocol;
+        listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                let scheme = self.schemes.get(index).copied().unwrap_or_default();
+                let tls = self
+                    .tls
+                    .as_ref()
+                    .filter(|served| served.encrypted.get(index) == Some(&true))
+                    .map(|served| served.tls.clone());
+                Endpoint {
+                    listener,
+                    tls,
+                    protocol: scheme.protocol(default),
+                }
+            })
+            .collect()
     }
 
     /// Whether the sockets now belong to a new master (their files must stay at exit).
@@ -301,10 +318,7 @@ fn run_worker(
     hooks::run_logged(py, "post_fork", 0);
     // Before the identity changes: only the user that reserved an address may join its group.
     let listeners = match own_listeners(listeners, settings.backlog) {
-        Ok(listeners) => match &launcher.tls {
-            Some(tls) => tls.endpoints(listeners),
-            None => listeners.into_iter().map(Endpoint::plain).collect(),
-        },
+        Ok(listeners) => launcher.endpoints(listeners),
         Err(error) => {
             log::error!("--reuse-port: cannot listen on a socket of this worker's own: {error}");
             return supervisor::EXIT_WORKER_BOOT_FAILED;

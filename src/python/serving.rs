@@ -162,7 +162,6 @@ impl AppRuntime {
             access_log,
             trusted_proxies: settings.forwarded_allow_ips.clone(),
             proxy_protocol: settings.proxy_protocol,
-            protocol: settings.protocol,
             capitalize_header_names: settings.capitalize_response_headers,
             metrics: None,
             http2: Http2Options {

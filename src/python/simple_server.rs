@@ -48,6 +48,7 @@ impl SimpleServer {
         Ok(Endpoint {
             listener: self.listener()?,
             tls: self.tls.clone(),
+            protocol: self.settings.protocol,
         })
     }
 

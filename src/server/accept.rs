@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::room::OpenConnections;
 use super::tls::{self, Handshake, HandshakeError, ServerTls};
 use super::Listener;
+use crate::config::Protocol;
 use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::status::Failure;
 use crate::http::{
@@ -26,23 +27,22 @@ use crate::observe::LogThrottle;
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-/// A listening socket and whether its connections speak TLS.
+/// A listening socket, whether its connections speak TLS, and what they speak inside.
 pub struct Endpoint {
     pub listener: Listener,
     /// `Some` on an https listener (TCP only).
     pub tls: Option<ServerTls>,
+    /// HTTP or uwsgi packets; a TLS listener always speaks HTTP (config refuses uwsgi there).
+    pub protocol: Protocol,
 }
 
-impl Endpoint {
-    pub fn plain(listener: Listener) -> Endpoint {
-        Endpoint {
-            listener,
-            tls: None,
-        }
-    }
+/// A listener on the runtime, with what its connections speak.
+struct AsyncListener {
+    socket: AsyncSocket,
+    protocol: Protocol,
 }
 
-enum AsyncListener {
+enum AsyncSocket {
     Tcp {
         listener: tokio::net::TcpListener,
         tls: Option<ServerTls>,
@@ -58,8 +58,12 @@ enum AsyncListener {
 
 impl AsyncListener {
     fn from_std(endpoint: Endpoint) -> io::Result<AsyncListener> {
-        let Endpoint { listener, tls } = endpoint;
-        Ok(match listener {
+        let Endpoint {
+            listener,
+            tls,
+            protocol,
+        } = endpoint;
+        let socket = match listener {
             Listener::Tcp(l) => {
                 // Linux copies TCP_NODELAY from the listener (set in bind_tcp) to each
                 // accepted socket. PERF: one setsockopt less per connection.
@@ -67,7 +71,7 @@ impl AsyncListener {
                     && socket2::SockRef::from(&l).tcp_nodelay().unwrap_or(false);
                 // PERF: a listener bound to one address saves a getsockname per connection.
                 let local = l.local_addr().ok().filter(|a| !a.ip().is_unspecified());
-                AsyncListener::Tcp {
+                AsyncSocket::Tcp {
                     listener: tokio::net::TcpListener::from_std(l)?,
                     tls,
                     local,
@@ -75,9 +79,10 @@ impl AsyncListener {
                 }
             }
             Listener::Unix { listener, .. } => {
-                AsyncListener::Unix(tokio::net::UnixListener::from_std(listener)?)
+                AsyncSocket::Unix(tokio::net::UnixListener::from_std(listener)?)
             }
-        })
+        };
+        Ok(AsyncListener { socket, protocol })
     }
 }
 
@@ -356,6 +361,8 @@ fn accept_waiting<H: Handler>(listener: &AsyncListener, context: &Arc<Connection
 struct Accepted {
     stream: Stream,
     info: ConnectionInfo,
+    /// What the listener it came on speaks.
+    protocol: Protocol,
 }
 
 enum Stream {
@@ -373,8 +380,9 @@ impl Accepted {
 }
 
 async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
-    match listener {
-        AsyncListener::Tcp {
+    let protocol = listener.protocol;
+    match &listener.socket {
+        AsyncSocket::Tcp {
             listener,
             tls,
             local,
@@ -391,13 +399,18 @@ async fn accept(listener: &AsyncListener) -> io::Result<Accepted> {
                 Some(tls) => Stream::Tls(stream, tls.clone()),
                 None => Stream::Tcp(stream),
             };
-            Ok(Accepted { stream, info })
+            Ok(Accepted {
+                stream,
+                info,
+                protocol,
+            })
         }
-        AsyncListener::Unix(l) => {
+        AsyncSocket::Unix(l) => {
             let (stream, _) = l.accept().await?;
             Ok(Accepted {
                 stream: Stream::Unix(stream),
                 info: ConnectionInfo::direct(None, None),
+                protocol,
             })
         }
     }
@@ -418,7 +431,11 @@ fn spawn_connection<H: Handler>(
         metrics.connection_opened();
     }
     let activity = Arc::new(ConnectionActivity::default());
-    let Accepted { stream, mut info } = accepted;
+    let Accepted {
+        stream,
+        mut info,
+        protocol,
+    } = accepted;
     let peer = info.clone();
     let serving = {
         let context = context.clone();
@@ -426,8 +443,8 @@ fn spawn_connection<H: Handler>(
         tokio::spawn(async move {
             let server = &context.server;
             let served = match stream {
-                Stream::Tcp(socket) => server.serve(socket, &mut info, activity).await,
-                Stream::Unix(socket) => server.serve(socket, &mut info, activity).await,
+                Stream::Tcp(socket) => server.serve(socket, &mut info, activity, protocol).await,
+                Stream::Unix(socket) => server.serve(socket, &mut info, activity, protocol).await,
                 // Boxed: the handshake's state (over 1 KiB) would otherwise enlarge every
                 // connection's task, plain ones too.
                 Stream::Tls(socket, tls) => {
@@ -487,7 +504,7 @@ async fn serve_tls<H: Handler>(
             if crate::http::h2::speaks_h2(socket.alpn(), server.options.http2.versions) {
                 server.serve_http2(socket, info, activity).await
             } else {
-                server.serve(socket, info, activity).await
+                server.serve(socket, info, activity, Protocol::Http).await
             }
         }
         Ok(Handshake::PlainHttp(socket)) => {

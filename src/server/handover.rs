@@ -33,7 +33,7 @@ pub fn take_matching(inherited: &mut Vec<Listener>, address: &BindAddress) -> Op
     let position = inherited.iter().position(|l| matches(l, address))?;
     let listener = inherited.remove(position);
     Some(match (listener, address) {
-        (Listener::Unix { listener, .. }, BindAddress::Unix(path)) => Listener::Unix {
+        (Listener::Unix { listener, .. }, BindAddress::Unix { path, .. }) => Listener::Unix {
             listener,
             path: Some(path.clone()),
             shown_as: format!("unix:{}", path.display()),
@@ -54,7 +54,7 @@ fn matches(listener: &Listener, address: &BindAddress) -> bool {
                 .map(|mut resolved| resolved.next() == Some(local))
                 .unwrap_or(false)
         }
-        BindAddress::Unix(path) => unix_path(listener).as_ref() == Some(path),
+        BindAddress::Unix { path, .. } => unix_path(listener).as_ref() == Some(path),
     }
 }
 

@@ -98,7 +98,7 @@ pub fn bind_shared(
             }
             Ok(Listener::Tcp(socket.into()))
         }
-        BindAddress::Unix(path) => {
+        BindAddress::Unix { path, .. } => {
             remove_stale_socket(path).map_err(fail)?;
             let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
             socket
@@ -342,7 +342,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ferrogate-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s.sock");
-        let address = BindAddress::Unix(path.clone());
+        let address = BindAddress::unix(path.clone());
         drop(bind(&address, 16).unwrap());
         let again = bind(&address, 16).unwrap();
         std::fs::remove_file(again.socket_file().unwrap()).unwrap();

@@ -5,6 +5,7 @@ mod accept;
 pub mod handover;
 mod listener;
 mod port_owner;
+pub mod roles;
 mod room;
 pub mod tls;
 

@@ -33,7 +33,7 @@ pub struct AddressStrings {
 }
 
 /// Splits a Host header value into name and optional port (`[::1]:80` keeps its brackets).
-fn split_host(host: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_host(host: &str) -> (&str, Option<&str>) {
     let port_sep = if host.starts_with('[') {
         host.rfind("]:").map(|i| i + 1)
     } else {

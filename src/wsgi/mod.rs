@@ -2,7 +2,7 @@
 //! those threads do under the GIL (environ, start_response, input, errors, the response body).
 //! See docs/architecture.md for one request's journey.
 
-mod address_strings;
+pub(crate) mod address_strings;
 mod blocking;
 mod body_bytes;
 mod cpu_share;

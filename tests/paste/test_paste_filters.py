@@ -18,7 +18,8 @@ def test_entry_points_are_installed():
     groups = {
         "paste.server_runner": {"main"},
         "paste.server_factory": {"main"},
-        "paste.filter_factory": {"static", "ipfilter", "ratelimit", "requestid", "compress"},
+        "paste.filter_factory": {"static", "ipfilter", "ratelimit", "requestid", "compress",
+                                 "proxyheaders"},
         "paste.composite_factory": {"urlmap"},
     }
     for group, names in groups.items():
@@ -85,13 +86,43 @@ def test_urlmap_is_lifted():
         assert "Mount" in lines[0].group(1)
 
 
-def test_urlmap_port_key_is_refused_by_name(tmp_path):
+#: (Host, path) pairs for the port keys; the expected answers are egg:Paste#urlmap's.
+PORT_REQUESTS = [
+    ("api.example.com:8080", "/v1/servers"),  # the port key
+    ("API.example.com:8080", "/v1"),  # the host in any case
+    ("api.example.com", "/v1/servers"),  # no port: 80, not 8080
+    ("api.example.com:8081", "/v1/servers"),
+    ("api.example.com:8080", "/v1/admin/x"),  # the host without a port is tried first
+    ("static.example.com:443", "/x"),
+    ("static.example.com", "/x"),
+    ("static.example.com:80", "/x"),
+    ("elsewhere:8080", "/v1/servers"),
+]
+
+
+def test_urlmap_port_keys_answer_as_pastes_urlmap():
+    answers = {}
+    for composite in ("ports", "paste_ports"):
+        with serve("--paste", f"urlmap.ini#{composite}", cwd=PASTE_DIR) as server:
+            answers[composite] = [
+                server.get(path, headers={"Host": host}).body.decode()
+                for host, path in PORT_REQUESTS
+            ]
+    assert answers["ports"] == answers["paste_ports"]
+    assert answers["ports"] == [
+        "api-host /v1|/servers", "api-host /v1|", "v1 /v1|/servers", "v1 /v1|/servers",
+        "admin /v1/admin|/x", "static-host |/x", "notfound |/x", "notfound |/x",
+        "v1 /v1|/servers",
+    ]  # fmt: skip
+
+
+def test_urlmap_port_without_domain_is_refused_by_name(tmp_path):
     ini = tmp_path / "port.ini"
     ini.write_text(
-        "[composite:main]\nuse = egg:ferrogate#urlmap\ndomain a.example port 8080 /v1 = app\n"
+        "[composite:main]\nuse = egg:ferrogate#urlmap\nport 8080 /v1 = app\n"
         "[app:app]\npaste.app_factory = pasteapp:app_factory\n"
     )
     result = run_to_exit("--paste", str(ini), "--pythonpath", str(PASTE_DIR))
     assert result.returncode == EXIT_APP_LOAD, result.stderr
     assert "[composite:main] use = egg:ferrogate#urlmap: urlmap key" in result.stderr
-    assert "matches hosts, not ports" in result.stderr
+    assert "'port' needs a 'domain'" in result.stderr

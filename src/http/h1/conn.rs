@@ -52,8 +52,6 @@ pub struct ConnectionOptions {
     pub trusted_proxies: IpRanges,
     /// `--proxy-protocol`: every connection starts with a PROXY preamble.
     pub proxy_protocol: bool,
-    /// `--protocol`: HTTP/1 heads, or uwsgi packets (http/uwsgi.rs) that become the same heads.
-    pub protocol: Protocol,
     /// `--capitalize-response-headers`: names go out as `Foo-Bar` (eventlet.wsgi's habit).
     pub capitalize_header_names: bool,
     /// This worker's counters, with `--metrics-bind`.
@@ -195,11 +193,14 @@ impl<H: Handler> HttpServer<H> {
 
     /// Serves `socket` until the client or keep-alive ends it, or a request is refused.
     /// `info` is updated by a PROXY preamble, so the caller's log lines name the real client.
+    /// `protocol`: what the listener speaks, HTTP/1 heads or uwsgi packets (http/uwsgi.rs)
+    /// that become the same heads.
     pub async fn serve<S: Socket>(
         &self,
         mut socket: S,
         info: &mut ConnectionInfo,
         activity: Arc<ConnectionActivity>,
+        protocol: Protocol,
     ) -> Result<(), ConnectionError> {
         let options = &self.options;
         let limits = &options.limits;
@@ -221,7 +222,7 @@ impl<H: Handler> HttpServer<H> {
         }
         let trusted = options.trusted_proxies.contains_peer(info.peer);
         info.from_trusted_proxy = trusted;
-        let h2c = match (options.protocol, options.http2.versions) {
+        let h2c = match (protocol, options.http2.versions) {
             (Protocol::Uwsgi, _) | (_, HttpVersions::One) => false,
             (Protocol::Http, HttpVersions::Two) => {
                 let io = Duplex::new(buf.split().freeze(), reader, writer);
@@ -235,7 +236,7 @@ impl<H: Handler> HttpServer<H> {
             let read = read_head(
                 &mut reader,
                 &mut buf,
-                (limits, options.protocol),
+                (limits, protocol),
                 &activity,
                 &mut next_head,
             );
@@ -298,7 +299,7 @@ impl<H: Handler> HttpServer<H> {
                 is_head: head.parts.method == Method::HEAD,
                 // uwsgi: a body of unknown length ends with the connection, as uWSGI's do (a
                 // web server reading uwsgi does not decode chunked framing).
-                version: match options.protocol {
+                version: match protocol {
                     Protocol::Http => head.parts.version,
                     Protocol::Uwsgi => Version::HTTP_10,
                 },

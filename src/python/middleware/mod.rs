@@ -9,6 +9,7 @@ mod environ;
 mod forward;
 mod ip_filter;
 mod mount;
+mod proxy_headers;
 mod rate_limit;
 mod request_id;
 mod static_files;
@@ -27,6 +28,7 @@ pub use compress::{Compress, CompressStart, CompressWrite, CompressedBody};
 pub use forward::{Forward, UpstreamBody};
 pub use ip_filter::IpFilter;
 pub use mount::Mount;
+pub use proxy_headers::ProxyHeaders;
 pub use rate_limit::{own_tables, RateLimit};
 pub use request_id::{AddHeaders, RequestId};
 pub use static_files::{FileChunks, StaticFiles};
@@ -34,6 +36,7 @@ pub use static_files::{FileChunks, StaticFiles};
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Mount>()?;
     module.add_class::<IpFilter>()?;
+    module.add_class::<ProxyHeaders>()?;
     module.add_class::<RequestId>()?;
     module.add_class::<RateLimit>()?;
     module.add_class::<StaticFiles>()?;
@@ -148,6 +151,14 @@ impl Lifter {
             return Arc::new(Node::IpFilter {
                 filter: filter.filter.clone(),
                 next: self.node(filter.app.bind(py)),
+            });
+        }
+        if let Ok(proxy) = object.cast::<ProxyHeaders>() {
+            self.layers.push("ProxyHeaders".into());
+            let proxy = proxy.get();
+            return Arc::new(Node::ProxyHeaders {
+                layer: proxy.layer.clone(),
+                next: self.node(proxy.app.bind(py)),
             });
         }
         if let Ok(request_id) = object.cast::<RequestId>() {

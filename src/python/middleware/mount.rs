@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::environ::{bytes_of, refuse, set_bytes};
+use crate::handler::Scheme;
 use crate::middleware::mount::{Mount as MountTable, MountKey};
 use crate::middleware::Refusal;
 
@@ -41,7 +42,11 @@ impl Mount {
     ) -> PyResult<Bound<'py, PyAny>> {
         let path = bytes_of(environ, "PATH_INFO")?.unwrap_or_default();
         let host = bytes_of(environ, "HTTP_HOST")?;
-        let Some(routed) = self.table.route(&path, host.as_deref()) else {
+        let scheme = match bytes_of(environ, "wsgi.url_scheme")?.as_deref() {
+            Some(b"https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
+        let Some(routed) = self.table.route(&path, host.as_deref(), scheme) else {
             return refuse(py, start_response, &Refusal::NotFound, &[]);
         };
         if routed.prefix_len > 0 {

@@ -35,3 +35,22 @@ def prefix_filter_factory(global_conf, prefix="py:", **local_conf):
 
 def broken_filter_factory(global_conf, **local_conf):
     raise RuntimeError("the broken filter's factory failed")
+
+
+#: What a proxy's headers change, for the ProxyHeaders tests.
+PROXIED_KEYS = ("REMOTE_ADDR", "REMOTE_PORT", "wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME",
+                "SERVER_PORT")  # fmt: skip
+
+
+def environ_app(environ, start_response):
+    """Answers the environ keys a proxy's headers change, as JSON."""
+    import json
+
+    body = json.dumps({key: environ.get(key) for key in PROXIED_KEYS}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def environ_factory(global_conf, **local_conf):
+    return environ_app
