@@ -17,10 +17,10 @@ use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use super::body::stream_body;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::body::{FileRange, Source};
+use crate::http::date::with_http_date;
 use crate::http::error::RequestError;
 use crate::http::h1::{ConnectionActivity, ConnectionOptions};
 use crate::http::status::Failure;
-use crate::http::date::with_http_date;
 use crate::http::{forwarded, BodyError, InFlight, Response};
 
 /// Bytes of a file body read per blocking read, as for HTTP/1 over TLS.

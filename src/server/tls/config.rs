@@ -14,9 +14,9 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{CertReqs, HttpVersions, TlsSettings, TlsVersion};
 use super::session_cache::SharedSessionCache;
 use super::tickets::SharedTicketer;
+use crate::config::{CertReqs, HttpVersions, TlsSettings, TlsVersion};
 use crate::http::h2::alpn_protocols;
 
 /// What a TLS listener hands each connection: the configuration, shared.

@@ -219,7 +219,9 @@ mod tests {
     use super::*;
 
     fn session_id(n: u8) -> Vec<u8> {
-        (0..32).map(|i| n.wrapping_mul(31).wrapping_add(i)).collect()
+        (0..32)
+            .map(|i| n.wrapping_mul(31).wrapping_add(i))
+            .collect()
     }
 
     #[test]
@@ -245,7 +247,10 @@ mod tests {
         assert!(cache.put(session_id(1), vec![1; SESSION_VALUE_BYTES - 1]));
         assert!(cache.put(session_id(2), vec![2; SESSION_VALUE_BYTES]));
         assert!(!cache.put(session_id(3), vec![3; SESSION_VALUE_BYTES + 1]));
-        assert_eq!(cache.get(&session_id(2)).unwrap().len(), SESSION_VALUE_BYTES);
+        assert_eq!(
+            cache.get(&session_id(2)).unwrap().len(),
+            SESSION_VALUE_BYTES
+        );
         assert!(cache.get(&session_id(3)).is_none());
         assert!(!cache.put(vec![0; KEY_BYTES + 1], vec![1]));
     }

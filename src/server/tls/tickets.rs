@@ -153,7 +153,11 @@ impl SharedTicketer {
     }
 
     fn roll_to(&self, epoch: u64) {
-        let behind = self.ratchet.read().map(|r| r.epoch < epoch).unwrap_or(false);
+        let behind = self
+            .ratchet
+            .read()
+            .map(|r| r.epoch < epoch)
+            .unwrap_or(false);
         if behind {
             if let Ok(mut ratchet) = self.ratchet.write() {
                 ratchet.step_to(epoch);
