@@ -51,6 +51,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, HERE)
 import apps  # noqa: E402  (the same module every server loads)
+import h2_idle  # noqa: E402
 import http2_scenarios  # noqa: E402
 import middleware_scenarios  # noqa: E402
 import observe_scenarios  # noqa: E402
@@ -450,7 +451,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         last = "no answer"
         probe = Scenario("probe", sc.app, "", check=None, tls=sc.tls, load=sc.load)
-        ask = _http2 if sc.load == "h2load" else _http
+        ask = _http2 if sc.load in ("h2load", "h2idle") else _http
         while time.monotonic() < deadline:
             err = self.exited()
             if err:
@@ -506,6 +507,8 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 def run_wrk(cfg, sc: Scenario, port: int, duration: float, out_path: Optional[str]) -> dict:
     if sc.load == "h2load":
         return run_h2load(cfg, sc, port, duration, out_path)
+    if sc.load == "h2idle":
+        return h2_idle.run(HOST, port, duration)
     argv = [
         "taskset",
         "-c",
@@ -635,7 +638,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
         if err:
             return {"ok": False, "reason": err, "fatal": True}
         try:
-            check = _http2 if sc.load == "h2load" else _http
+            check = _http2 if sc.load in ("h2load", "h2idle") else _http
             status, headers, body = check(sp.port, sc, timeout=cfg.check_timeout)
         except socket.timeout:
             return {
@@ -659,7 +662,7 @@ def measure_once(cfg, server: Server, sc: Scenario, run: int) -> dict:
             bad = _closes_connection(sp.port, 2.0, sc.tls)
         if bad:
             return {"ok": False, "reason": f"check failed: {bad}", "fatal": True}
-        if cfg.warmup > 0:
+        if cfg.warmup > 0 and sc.load != "h2idle":  # idle connections need no warm-up
             warm = run_wrk(cfg, sc, port, cfg.warmup, stem + ".warmup.txt")
             if not warm["ok"]:
                 return {"ok": False, "reason": f"warm-up: {warm['error']}"}

@@ -1,7 +1,8 @@
 """The HTTP/2 rows of the end-to-end benchmark (issue 13): h2c with prior knowledge driven by
 h2load (Debian's nghttp2-client) instead of wrk, ferrogate (default `--http auto`) against
 granian `--http 2`, the only peer that speaks HTTP/2. bench.py merges `scenarios()` into its
-table; `Scenario.load == "h2load"` makes it run h2load and check with curl.
+table; `Scenario.load == "h2load"` makes it run h2load and check with curl;
+`"h2idle"` runs h2_idle.py (1,000 idle connections, for the peak RSS column).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 import apps
 from definitions import Scenario, expect_body
 
-NAMES = ("h2hello", "h2post1m", "h2get1m")
+NAMES = ("h2hello", "h2post1m", "h2get1m", "h2idle1k")
 PEERS = ("ferrogate", "granian")
 #: h2load's multiplexing: 64 connections, 10 streams each in flight (the issue's figure).
 H2LOAD_ARGS = ["-m", "10"]
@@ -62,6 +63,18 @@ def scenarios() -> dict:
             servers=PEERS,
             server_args=GRANIAN,
             load="h2load",
+        ),
+        Scenario(
+            "h2idle1k",
+            "hello",
+            "HTTP/2 1,000 idle h2c connections (one GET each, then held): peak RSS; "
+            "req/s column = connections held per second of the run, not a rate",
+            check=expect_body(apps.HELLO),
+            servers=PEERS,
+            # ferrogate closes a connection idle for --keep-alive (5 s by default); granian
+            # keeps them: both hold all 1,000 for the whole run.
+            server_args={**GRANIAN, "ferrogate": ["--keep-alive", "60"]},
+            load="h2idle",
         ),
     ]
     return {s.name: s for s in items}

@@ -3,6 +3,7 @@
 //! HTTP/1 driver is `h1/`, the HTTP/2 one `h2/`. Knows nothing of WSGI or Python.
 
 mod body;
+pub mod date;
 pub mod error;
 pub(crate) mod forwarded;
 pub mod h1;

@@ -1,16 +1,38 @@
 //! The response as a handler gives it: a status, the handler's header lines already encoded
 //! (in the case the handler gave them), and a body. The protocol driver adds `Server`, `Date`
-//! and the framing headers when it writes the head (`h1::encode`).
+//! and the framing headers when it writes the head (`h1::encode`, `h2::stream`).
+//!
+//! The head is protocol-neutral: HTTP/1 writes the encoded lines as they are, and HTTP/2 (and
+//! the layers that rewrite a head) read name/value pairs through the offsets kept beside
+//! them, without splitting the bytes again.
 
 use http::StatusCode;
+use smallvec::SmallVec;
 
 use super::ResponseBody;
+
+/// Fields whose offsets a block keeps without allocating (hello and a Flask response send 2
+/// or 3; more cost one allocation). Not more: every `Response` carries them, and it moves
+/// through the handler chain by value (clippy's large-variant bound on `PipelineFuture`).
+const INLINE_FIELDS: usize = 4;
+
+/// Where one field's name and line end in `HeaderBlock::encoded` (its line starts where the
+/// previous one ended).
+#[derive(Clone, Copy)]
+struct FieldEnd {
+    name: u32,
+    line: u32,
+}
 
 /// Header lines a handler chose, encoded as `Name: value\r\n`. Callers check names and
 /// values (no CR, LF or other control bytes) before pushing them.
 #[derive(Default)]
 pub struct HeaderBlock {
     encoded: Vec<u8>,
+    /// One per line pushed, in order: what `lines` reads instead of searching the bytes.
+    // PERF: inline, so HTTP/1 pays no allocation for them (benches/callgrind/count.py,
+    // hello: see benches/README.md "Protocol-neutral head").
+    ends: SmallVec<[FieldEnd; INLINE_FIELDS]>,
     has_server: bool,
     has_date: bool,
 }
@@ -27,20 +49,30 @@ impl HeaderBlock {
         self.has_server |= name.eq_ignore_ascii_case(b"server");
         self.has_date |= name.eq_ignore_ascii_case(b"date");
         self.encoded.extend_from_slice(name);
+        let name_end = self.encoded.len();
         self.encoded.extend_from_slice(b": ");
         self.encoded.extend_from_slice(value);
         self.encoded.extend_from_slice(b"\r\n");
+        // A head is bounded far below 4 GiB (the WSGI layer's header limits).
+        self.ends.push(FieldEnd {
+            name: name_end as u32,
+            line: self.encoded.len() as u32,
+        });
     }
 
-    /// The lines pushed so far as (name, value) pairs, for a layer that rewrites them.
+    /// The lines pushed so far as (name, value) pairs, as the handler gave them (names in
+    /// its case), for HTTP/2 and for a layer that rewrites them.
     pub fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.encoded
-            .split(|&b| b == b'\n')
-            .filter_map(|line| line.strip_suffix(b"\r"))
-            .filter_map(|line| {
-                let colon = line.iter().position(|&b| b == b':')?;
-                Some((&line[..colon], line[colon + 1..].trim_ascii_start()))
-            })
+        let mut start = 0;
+        self.ends.iter().map(move |end| {
+            let (name, line) = (end.name as usize, end.line as usize);
+            // As a client reads the line: the value's leading whitespace is not part of it
+            // (RFC 9112 §5.1).
+            let value = self.encoded[name + 2..line - 2].trim_ascii_start();
+            let field = (&self.encoded[start..name], value);
+            start = line;
+            field
+        })
     }
 
     /// Rewrites every name as `Foo-Bar` (each '-'-separated word capitalized), as
@@ -125,6 +157,44 @@ mod tests {
         assert_eq!(
             headers.encoded(),
             b"Content-Type: text/plain; x-Y=z\r\nEtag: \"aB-c\"\r\nX-Object-Meta-A_b: v: w\r\n"
+        );
+        let lines: Vec<_> = headers.lines().collect();
+        assert_eq!(lines[2], (&b"X-Object-Meta-A_b"[..], &b"v: w"[..]));
+    }
+
+    #[test]
+    fn lines_are_the_pairs_pushed_with_empty_and_spaced_values_kept() {
+        let mut headers = HeaderBlock::default();
+        headers.push(b"X-Empty", b"");
+        headers.push(b"X-Colon", b": a:b ");
+        headers.push(b"X-Spaced", b"  x ");
+        headers.push(b"Set-Cookie", b"a=1");
+        headers.push(b"Set-Cookie", b"b=2");
+        let lines: Vec<(&[u8], &[u8])> = headers.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                (&b"X-Empty"[..], &b""[..]),
+                (b"X-Colon", b": a:b "),
+                (b"X-Spaced", b"x "),
+                (b"Set-Cookie", b"a=1"),
+                (b"Set-Cookie", b"b=2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_past_the_inline_ones_are_kept_too() {
+        let mut headers = HeaderBlock::default();
+        let names: Vec<String> = (0..=INLINE_FIELDS + 1).map(|i| format!("X-{i}")).collect();
+        for name in &names {
+            headers.push(name.as_bytes(), b"v");
+        }
+        let lines: Vec<_> = headers.lines().map(|(name, _)| name.to_vec()).collect();
+        assert_eq!(lines.len(), INLINE_FIELDS + 2);
+        assert_eq!(
+            lines[INLINE_FIELDS + 1],
+            names[INLINE_FIELDS + 1].as_bytes()
         );
     }
 }

@@ -163,6 +163,8 @@ impl WorkerLauncher for ForkLauncher<'_> {
     fn launch(&mut self, slot: WorkerSlot) -> io::Result<libc::pid_t> {
         let os = self.py.import("os").map_err(io::Error::other)?;
         hooks::run_logged(self.py, "pre_fork", 0);
+        // The child starts from the master's ticket keys: current ones, older ones forgotten.
+        crate::server::tls::roll_ticket_keys();
         let pid: libc::pid_t = os
             .call_method0("fork")
             .and_then(|pid| pid.extract())

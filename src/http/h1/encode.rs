@@ -1,9 +1,7 @@
 //! Encoding a response head for HTTP/1.1: the status line, the handler's lines, the framing
-//! and `Connection` headers, `Server`, and `Date` (formatted once per second per thread).
+//! and `Connection` headers, `Server`, and `Date` (`http::date`, once per second per thread).
 
-use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use crate::http::date::with_http_date;
 use crate::http::Response;
 
 /// How the body of a response is delimited on the wire.
@@ -65,23 +63,6 @@ pub fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-thread_local! {
-    /// The current second and its IMF-fixdate, formatted once per second per I/O thread.
-    static DATE: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
-}
-
-fn with_http_date(f: impl FnOnce(&[u8])) {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    DATE.with_borrow_mut(|(cached_second, text)| {
-        if *cached_second != second {
-            *cached_second = second;
-            *text = httpdate::fmt_http_date(now).into_bytes();
-        }
-        f(text);
-    });
 }
 
 #[cfg(test)]

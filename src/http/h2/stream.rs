@@ -5,7 +5,7 @@
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -17,6 +17,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use super::body::stream_body;
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::body::{FileRange, Source};
+use crate::http::date::with_http_date;
 use crate::http::error::RequestError;
 use crate::http::h1::{ConnectionActivity, ConnectionOptions};
 use crate::http::status::Failure;
@@ -222,15 +223,13 @@ fn response_head(response: &Response) -> http::Response<()> {
     *head.status_mut() = response.status;
     let headers = head.headers_mut();
     let mut has_length = false;
+    // The pairs read from the head's offsets; `from_bytes` lowercases the name itself.
     for (name, value) in response.headers.lines() {
-        let name = name.to_ascii_lowercase();
-        if is_connection_specific(&name) {
+        if is_connection_specific(name) {
             continue;
         }
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&name),
-            HeaderValue::from_bytes(value),
-        ) else {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        else {
             continue;
         };
         has_length |= name == CONTENT_LENGTH;
@@ -240,8 +239,8 @@ fn response_head(response: &Response) -> http::Response<()> {
         headers.insert(SERVER, HeaderValue::from_static("ferrogate"));
     }
     if !response.headers.has_date() {
-        let date = httpdate::fmt_http_date(SystemTime::now());
-        if let Ok(date) = HeaderValue::from_str(&date) {
+        // The per-second cache HTTP/1 uses, not a format per response.
+        if let Ok(date) = with_http_date(HeaderValue::from_bytes) {
             headers.insert(DATE, date);
         }
     }
@@ -255,10 +254,15 @@ fn response_head(response: &Response) -> http::Response<()> {
 
 /// RFC 9113 §8.2.2: fields that only mean something on one HTTP/1 connection.
 fn is_connection_specific(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"
-    )
+    [
+        &b"connection"[..],
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+    ]
+    .iter()
+    .any(|field| field.eq_ignore_ascii_case(name))
 }
 
 /// Writes body bytes as the client's windows allow.

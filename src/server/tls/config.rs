@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
@@ -14,6 +14,8 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::session_cache::SharedSessionCache;
+use super::tickets::SharedTicketer;
 use crate::config::{CertReqs, HttpVersions, TlsSettings, TlsVersion};
 use crate::http::h2::alpn_protocols;
 
@@ -98,18 +100,51 @@ impl ServerTls {
         // ALPN: what `--http` allows, h2 first (`--http 1` never offers h2: a client that
         // picked it would get HTTP/1 back).
         config.alpn_protocols = alpn_protocols(http).iter().map(|p| p.to_vec()).collect();
-        // Stateless resumption tickets: the key is made here, in the master, so the workers
-        // forked with this configuration share it and mostly resume each other's sessions (a
-        // worker's first resumption of a session begun elsewhere was seen to fall back to a
-        // full handshake; not understood yet).
-        config.ticketer =
-            rustls::crypto::ring::Ticketer::new().map_err(|error| TlsConfigError::Setting {
-                setting: "certfile",
-                why: format!("cannot make a session ticket key: {error}"),
-            })?;
+        // Resumption that works whichever worker takes the connection: the ticket keys and
+        // the session cache are made once per process tree (see `resumption`).
+        let resumption = resumption()?;
+        config.ticketer = resumption.tickets.clone();
+        config.session_storage = resumption.sessions.clone();
         Ok(Some(ServerTls {
             config: Arc::new(config),
         }))
+    }
+}
+
+/// The ticket keys and session cache a master and all its workers share.
+struct Resumption {
+    tickets: Arc<SharedTicketer>,
+    sessions: Arc<SharedSessionCache>,
+}
+
+/// One per process tree: made by the first configuration built, which is the master's before
+/// it forks, so every worker and every configuration a SIGHUP loads share them (a reload
+/// keeps the sessions clients hold).
+static RESUMPTION: OnceLock<Resumption> = OnceLock::new();
+
+fn resumption() -> Result<&'static Resumption, TlsConfigError> {
+    if let Some(resumption) = RESUMPTION.get() {
+        return Ok(resumption);
+    }
+    let fail = |why: String| TlsConfigError::Setting {
+        setting: "certfile",
+        why,
+    };
+    let tickets = SharedTicketer::new()
+        .map_err(|_| fail("cannot make a session ticket key: no system randomness".into()))?;
+    let sessions = SharedSessionCache::new()
+        .map_err(|error| fail(format!("cannot map the shared TLS session cache: {error}")))?;
+    Ok(RESUMPTION.get_or_init(|| Resumption {
+        tickets: Arc::new(tickets),
+        sessions: Arc::new(sessions),
+    }))
+}
+
+/// Steps the shared ticket keys to the current period; the master calls it before a fork, as
+/// it seals no ticket itself (see `tickets.rs`).
+pub fn roll_ticket_keys() {
+    if let Some(resumption) = RESUMPTION.get() {
+        resumption.tickets.roll();
     }
 }
 
