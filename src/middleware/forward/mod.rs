@@ -1,7 +1,8 @@
 //! Forwarding: a layer that answers a request by sending it to one of a pool of upstream
 //! HTTP servers (a reverse proxy with load balancing). Owns the upstream list, the choice of
 //! upstream, retries, timeouts and the failure answers (502, 504 through `Refusal`). Parts:
-//! - `upstream`: `http://host:port[/base]` / `unix:/path` and the connector that dials them.
+//! - `upstream`: `http[s]://host:port[/base]` / `unix:/path` and the connector that dials them;
+//!   `tls`: the certificate checks for https upstreams.
 //! - `balance`: round robin, least connections, hash (sticky), weighted.
 //! - `health`: passive and active health; `probe`: the active checks.
 //! - `headers`: hop-by-hop removal, `X-Forwarded-*`, `Forwarded`, `Via`.
@@ -19,6 +20,7 @@ mod health;
 mod health_table;
 mod outside;
 mod probe;
+mod tls;
 mod upstream;
 
 use std::net::IpAddr;
@@ -26,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::header::HOST;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -36,6 +38,7 @@ pub use body::OutgoingBody;
 use body::SentBody;
 pub use health::HealthOptions;
 pub use outside::send_outside;
+pub use tls::UpstreamTls;
 pub use upstream::Upstream;
 
 use super::rate_limit::TableName;
@@ -78,6 +81,8 @@ pub struct ForwardOptions {
     pub idle_timeout: Duration,
     /// Requests in progress per upstream (per worker); more wait, within `timeout`.
     pub max_connections: usize,
+    /// Certificate checks for https upstreams (`verify`, `ca_certs`).
+    pub tls: UpstreamTls,
 }
 
 /// Defaults: nginx's where it has one (1 retry to the next upstream, 3 fails → out for
@@ -104,6 +109,10 @@ impl Default for ForwardOptions {
             max_idle: 32,
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            tls: UpstreamTls {
+                verify: true,
+                ca_certs: None,
+            },
         }
     }
 }
@@ -157,6 +166,18 @@ impl Forward {
         }
         let mut options = options;
         options.health.probed = options.health_path.is_some();
+        let tls = match upstreams.iter().any(|u| u.tls) {
+            true => Some(tls::client_config(&options.tls)?),
+            false => None,
+        };
+        if tls.is_some() && !options.tls.verify {
+            let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+            log::warn!(
+                "Forward: verify=False: the certificates of {} are not checked; anyone on the \
+                 path to them can read and change the traffic",
+                names.join(", ")
+            );
+        }
         let weights = upstreams.iter().map(|u| u.weight).collect();
         Ok(Forward {
             balancer: Balancer::new(options.strategy.clone(), weights),
@@ -165,7 +186,7 @@ impl Forward {
                 .iter()
                 .map(|_| Arc::new(Semaphore::new(options.max_connections)))
                 .collect(),
-            connector: Connector::new(&upstreams, options.connect_timeout),
+            connector: Connector::new(&upstreams, options.connect_timeout, tls),
             upstreams,
             options,
             client: OnceLock::new(),
@@ -371,13 +392,9 @@ impl Forward {
             via: self.options.via,
         };
         headers::to_upstream(&mut headers, &rewrite);
-        let uri = format!(
-            "http://{}{}{}",
-            upstream.authority, upstream.base, head.path_and_query
-        );
         let mut request = Request::new(body);
         *request.method_mut() = head.method.clone();
-        *request.uri_mut() = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        *request.uri_mut() = upstream.uri(head.path_and_query);
         *request.headers_mut() = headers;
         request
     }
