@@ -4,7 +4,9 @@
 //! - `upstream`: `http[s]://host:port[/base]` / `unix:/path` and the connector that dials them;
 //!   `tls`: the certificate checks for https upstreams.
 //! - `balance`: round robin, least connections, hash (sticky), weighted.
-//! - `health`: passive and active health; `probe`: the active checks.
+//! - `health`: passive and active health; `probe`: the active checks; `health_table`: their
+//!   state and per-upstream counts, shared by the host's workers; `metrics`: the master
+//!   renders those for /metrics.
 //! - `headers`: hop-by-hop removal, `X-Forwarded-*`, `Forwarded`, `Via`.
 //! - `body`: request and response bodies streamed with bounded buffers.
 //! - `outside`: the runtime the WSGI object (any server, a Python thread) drives it on.
@@ -18,6 +20,7 @@ mod body;
 mod headers;
 mod health;
 mod health_table;
+mod metrics;
 mod outside;
 mod probe;
 mod tls;
@@ -37,6 +40,7 @@ pub use balance::{HashKey, Strategy};
 pub use body::OutgoingBody;
 use body::SentBody;
 pub use health::HealthOptions;
+pub use metrics::render_upstreams;
 pub use outside::send_outside;
 pub use tls::UpstreamTls;
 pub use upstream::Upstream;
@@ -179,9 +183,12 @@ impl Forward {
             );
         }
         let weights = upstreams.iter().map(|u| u.weight).collect();
+        let health = Health::new(upstreams.len(), options.health, shared);
+        let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+        health.label("", &names, true);
         Ok(Forward {
-            balancer: Balancer::new(options.strategy.clone(), weights),
-            health: Health::new(upstreams.len(), options.health, shared),
+            balancer: Balancer::new(options.strategy.clone(), weights, health.table()),
+            health,
             slots: upstreams
                 .iter()
                 .map(|_| Arc::new(Semaphore::new(options.max_connections)))
@@ -201,6 +208,12 @@ impl Forward {
 
     pub fn upstreams(&self) -> &[Upstream] {
         &self.upstreams
+    }
+
+    /// The layer is mounted at `prefix` (a `Mount` key): the `forward` label of its metrics.
+    pub fn mounted_at(&self, prefix: &str) {
+        let names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+        self.health.label(prefix, &names, false);
     }
 
     /// A new pooled client; its connections are driven by the runtime it is used on.
@@ -273,12 +286,14 @@ impl Forward {
             let Some(this_body) = body.take() else { break };
             let replay = this_body.replay();
             let outgoing = self.upstream_request(index, &head, this_body);
+            self.health.count_request(index);
             match self.exchange(client, index, outgoing).await {
                 Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
                     return Ok(body::from_upstream(response, self.options.timeout, held));
                 }
                 Attempt::Failed(error) => {
+                    self.health.count_failure(index);
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
@@ -292,6 +307,7 @@ impl Forward {
                     body = replay;
                 }
                 Attempt::TimedOut => {
+                    self.health.count_failure(index);
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
