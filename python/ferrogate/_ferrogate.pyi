@@ -190,9 +190,12 @@ class Compress:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 
 class Forward:
-    """A reverse proxy: sends each request to one of ``upstreams`` (``http://host:port[/base]``
-    or ``unix:/path``, each with an optional ``;weight=N``) and answers with its response,
-    streamed both ways. ``strategy``: ``"round_robin"``, ``"least_conn"`` or ``"hash"`` (on
+    """A reverse proxy: sends each request to one of ``upstreams``
+    (``http[s]://host:port[/base]`` or ``unix:/path``, each with an optional ``;weight=N``) and
+    answers with its response, streamed both ways. An https upstream's certificate is checked
+    against the system's CA store, or only the CAs in the PEM file ``ca_certs``;
+    ``verify=False`` accepts any certificate (a warning is logged when it is made).
+    ``strategy``: ``"round_robin"``, ``"least_conn"`` or ``"hash"`` (on
     ``hash_key``: ``"client_ip"`` or ``"header:NAME"``). ``strip_prefix`` drops SCRIPT_NAME
     (the mount prefix) from the path sent upstream. No response head within ``timeout``
     seconds: 504; no upstream answering: 502. A refused connection tries the next upstream
@@ -224,5 +227,7 @@ class Forward:
         max_idle: int = 32,
         idle_timeout: float = 60.0,
         max_connections: int = 1024,
+        verify: bool = True,
+        ca_certs: Optional[str] = None,
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...

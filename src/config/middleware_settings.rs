@@ -19,8 +19,9 @@ pub struct MiddlewareSettings {
     /// Forward requests under a path prefix to upstream HTTP servers (a reverse proxy):
     /// PREFIX=URL[,URL...][,OPTION=VALUE...] (`/search=http://10.0.0.5:8080,unix:/run/s.sock`,
     /// then options like `strategy=least_conn`; repeat for several). URLs are
-    /// http://host:port[/base] or unix:/path, each with an optional `;weight=N`; the options
-    /// are the keywords of ferrogate.middleware.Forward. In a config file, a `[[forward]]`
+    /// http[s]://host:port[/base] or unix:/path, each with an optional `;weight=N`; the
+    /// options are the keywords of ferrogate.middleware.Forward (`ca_certs=PATH` for https
+    /// upstreams signed by a private CA). In a config file, a `[[forward]]`
     /// table with `prefix`, `upstreams` and the options as keys
     #[arg(long = "forward", value_name = "PREFIX=URL,...", value_parser = parse_forward, help_heading = "Middleware")]
     pub forward: Vec<String>,
@@ -138,7 +139,7 @@ fn parse_mount(text: &str) -> Result<String, String> {
 }
 
 /// The options `--forward` takes after its URLs: the keywords of `ferrogate.middleware.Forward`.
-pub const FORWARD_OPTIONS: [&str; 17] = [
+pub const FORWARD_OPTIONS: [&str; 19] = [
     "strategy",
     "hash_key",
     "strip_prefix",
@@ -156,6 +157,8 @@ pub const FORWARD_OPTIONS: [&str; 17] = [
     "max_idle",
     "idle_timeout",
     "max_connections",
+    "verify",
+    "ca_certs",
 ];
 
 /// `--forward /prefix=URL,URL,option=value`: the prefix, at least one upstream (`scheme://`

@@ -407,8 +407,13 @@ fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<M
         1
     })?;
     if let Some(address) = observe.metrics_bind {
+        // The workers' Forward tables are named for this master (own_tables).
+        let owner = super::middleware::own_tables();
         let labels = metrics::Labels {
             listeners: listeners.iter().map(|l| l.to_string()).collect(),
+            more: vec![Box::new(move |out: &mut String| {
+                crate::middleware::forward::render_upstreams(owner, out)
+            })],
         };
         match metrics::start(address, table.clone(), labels) {
             Ok(bound) => log::info!("Serving metrics at http://{bound}/metrics"),

@@ -92,6 +92,8 @@ def app(environ, start_response):
             "content_type": environ.get("CONTENT_TYPE", ""),
             "length": length,
             "sha256": sha,
+            # The name a TLS client asked for (SNI), when the upstream serves https.
+            "sni": environ.get("SSL_TLS_SNI", ""),
         }
     ).encode()
     start_response(

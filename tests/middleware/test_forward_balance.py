@@ -188,3 +188,49 @@ def test_passive_health_is_shared_by_the_workers_of_the_host():
         assert glob.glob(f"/dev/shm/ferrogate-ratelimit-{master}-forward-*")
     # The master removes the table when it exits.
     assert not glob.glob(f"/dev/shm/ferrogate-ratelimit-{master}-forward-*")
+
+
+def worker_and_upstream(url: str, path: str) -> tuple[str, str]:
+    """The proxy worker (its /pid, on the same keep-alive connection) and the upstream that
+    answered ``path`` through it; a new connection each time, so either worker may take it."""
+    with requests.Session() as session:
+        pid = session.get(f"{url}/pid").text
+        return pid, session.get(f"{url}{path}").json()["name"]
+
+
+def test_round_robin_turn_is_shared_by_the_workers(three):
+    with proxy("lifted", three, "--workers", "2", strip_prefix=True) as p:
+        assert p.server is not None
+        p.server.wait_for_workers(2)
+        pairs = [worker_and_upstream(p.url(""), "/proxy/echo") for _ in range(60)]
+        assert len({pid for pid, _ in pairs}) == 2, "one worker took every request"
+        names = [name for _, name in pairs]
+        # One turn for the host: a b c a b c..., whichever worker takes each request (with a
+        # turn per worker, two in a row on different workers would often repeat one).
+        assert sorted(names[:3]) == ["a", "b", "c"] and names == names[:3] * 20, names
+
+
+def test_least_conn_counts_the_requests_of_every_worker():
+    with (
+        ferrogate_upstream("a") as a,
+        ferrogate_upstream("b") as b,
+        proxy("lifted", [a.url(""), b.url("")], "--workers", "2", strip_prefix=True,
+              strategy="least_conn") as p,
+    ):
+        assert p.server is not None
+        p.server.wait_for_workers(2)
+        answers: list[tuple[str, str]] = []
+
+        def slow() -> None:
+            answers.append(worker_and_upstream(p.url(""), "/proxy/slow?s=2.5"))
+
+        threads = []
+        for _ in range(10):
+            threads.append(threading.Thread(target=slow))
+            threads[-1].start()
+            time.sleep(0.1)  # each in flight before the next is sent, all within 2.5 s
+        for thread in threads:
+            thread.join()
+        # Whichever worker each came to (new connections: both take some), the in-flight
+        # counts were the host's, so the upstreams took turns: 5 and 5.
+        assert collections.Counter(name for _, name in answers) == {"a": 5, "b": 5}, answers

@@ -94,8 +94,8 @@ def test_paste_app_factory_builds_a_forward(two_upstreams):
 
 @pytest.mark.parametrize(("args", "keywords", "message"), [
     ([], {}, "at least one upstream"),
-    (["https://x:1"], {}, "https upstreams need TLS"),
-    (["ftp://x"], {}, "http://host:port[/base] or unix:/path"),
+    (["https://x:1"], {"ca_certs": "/nonexistent/ca.pem"}, "ca_certs /nonexistent/ca.pem"),
+    (["ftp://x"], {}, "http[s]://host:port[/base] or unix:/path"),
     (["http://x:1;weight=0"], {}, "weight=N with N from 1 to 100"),
     (["http://x:1;weight=101"], {}, "weight=N with N from 1 to 100"),
     (["unix:relative.sock"], {}, "unix:/absolute/path"),

@@ -1,13 +1,17 @@
 //! Which upstream a request goes to: round robin, least connections or a hash of a key
-//! (sticky), each weighted. Counters are per worker process (a round robin over one worker's
-//! requests is exact; over several workers each is, so their sum is too within one cycle
-//! each). Knows nothing of health except the `usable` predicate it is given.
+//! (sticky), each weighted. The round-robin turn and the requests in flight per upstream are
+//! in the table the host's workers share (health_table.rs), so a round robin is exact over
+//! all their requests and least_conn sees every worker's. Knows nothing of health except the
+//! `usable` predicate it is given.
 
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use http::HeaderName;
+
+use super::health_table::HealthTable;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashKey {
@@ -53,19 +57,17 @@ impl Strategy {
 pub struct Balancer {
     pub strategy: Strategy,
     weights: Vec<u32>,
-    /// The round-robin position, in weight units.
-    turn: AtomicU64,
-    /// Requests this process has at each upstream now (least_conn).
-    in_flight: Vec<AtomicU32>,
+    /// The round-robin turn and each upstream's requests in flight, shared by the workers.
+    shared: Arc<HealthTable>,
 }
 
 impl Balancer {
-    pub fn new(strategy: Strategy, weights: Vec<u32>) -> Balancer {
+    pub fn new(strategy: Strategy, weights: Vec<u32>, shared: Arc<HealthTable>) -> Balancer {
+        assert_eq!(shared.count(), weights.len(), "one state per upstream");
         Balancer {
             strategy,
-            in_flight: weights.iter().map(|_| AtomicU32::new(0)).collect(),
             weights,
-            turn: AtomicU64::new(0),
+            shared,
         }
     }
 
@@ -82,7 +84,7 @@ impl Balancer {
     /// its turn to the next usable in order.
     fn round_robin(&self, usable: impl Fn(usize) -> bool) -> Option<usize> {
         let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
-        let mut position = self.turn.fetch_add(1, Ordering::Relaxed) % total;
+        let mut position = self.shared.turn().fetch_add(1, Ordering::Relaxed) % total;
         let start = self
             .weights
             .iter()
@@ -105,15 +107,15 @@ impl Balancer {
     /// The fewest requests in flight per unit of weight; ties go round robin.
     fn least_conn(&self, usable: impl Fn(usize) -> bool) -> Option<usize> {
         let count = self.weights.len();
-        let start = (self.turn.fetch_add(1, Ordering::Relaxed) % count as u64) as usize;
+        let start = (self.shared.turn().fetch_add(1, Ordering::Relaxed) % count as u64) as usize;
         (0..count)
             .map(|i| (start + i) % count)
             .filter(|&i| usable(i))
             .min_by_key(|&i| {
                 // Compared as a/w < b/v ⇔ a·v < b·w without division: scaled by the
                 // product of the other weights would overflow, so a fixed scale is used.
-                u64::from(self.in_flight[i].load(Ordering::Relaxed)) * 1_000_000
-                    / u64::from(self.weights[i])
+                let in_flight = self.shared.state(i).in_flight.load(Ordering::Relaxed);
+                in_flight.saturating_mul(1_000_000) / u64::from(self.weights[i])
             })
     }
 
@@ -143,17 +145,30 @@ impl Balancer {
 
     /// A request is in progress at `index` (least_conn), until `leave`.
     pub fn enter(&self, index: usize) {
-        self.in_flight[index].fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .state(index)
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn leave(&self, index: usize) {
-        self.in_flight[index].fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .state(index)
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Balancer {
+        fn alone(strategy: Strategy, weights: Vec<u32>) -> Balancer {
+            let table = Arc::new(HealthTable::local(weights.len()));
+            Balancer::new(strategy, weights, table)
+        }
+    }
 
     fn counts(balancer: &Balancer, picks: usize, key: impl Fn(usize) -> Vec<u8>) -> Vec<usize> {
         let mut counts = vec![0; balancer.weights.len()];
@@ -165,13 +180,13 @@ mod tests {
 
     #[test]
     fn round_robin_follows_the_weights_exactly() {
-        let balancer = Balancer::new(Strategy::RoundRobin, vec![3, 1, 2]);
+        let balancer = Balancer::alone(Strategy::RoundRobin, vec![3, 1, 2]);
         assert_eq!(counts(&balancer, 600, |_| vec![]), [300, 100, 200]);
     }
 
     #[test]
     fn round_robin_skips_an_unusable_upstream() {
-        let balancer = Balancer::new(Strategy::RoundRobin, vec![1, 1, 1]);
+        let balancer = Balancer::alone(Strategy::RoundRobin, vec![1, 1, 1]);
         let picks: Vec<_> = (0..6)
             .map(|_| balancer.pick(b"", |i| i != 1).unwrap())
             .collect();
@@ -180,15 +195,28 @@ mod tests {
     }
 
     #[test]
+    fn balancers_on_one_table_share_the_turn_and_the_counts() {
+        let table = Arc::new(HealthTable::local(2));
+        let one = Balancer::new(Strategy::RoundRobin, vec![1, 1], table.clone());
+        let other = Balancer::new(Strategy::LeastConn, vec![1, 1], table);
+        let picks: Vec<_> = (0..4)
+            .map(|n| [&one, &other][n % 2].pick(b"", |_| true).unwrap())
+            .collect();
+        assert_eq!(picks, [0, 1, 0, 1]);
+        one.enter(0);
+        assert!((0..4).all(|_| other.pick(b"", |_| true) == Some(1)));
+    }
+
+    #[test]
     fn least_conn_prefers_the_idle_upstream() {
-        let balancer = Balancer::new(Strategy::LeastConn, vec![1, 1]);
+        let balancer = Balancer::alone(Strategy::LeastConn, vec![1, 1]);
         balancer.enter(0);
         assert!((0..10).all(|_| balancer.pick(b"", |_| true) == Some(1)));
     }
 
     #[test]
     fn hash_is_sticky_and_moves_only_the_keys_of_a_missing_upstream() {
-        let balancer = Balancer::new(Strategy::Hash(HashKey::ClientIp), vec![1, 1, 1]);
+        let balancer = Balancer::alone(Strategy::Hash(HashKey::ClientIp), vec![1, 1, 1]);
         for n in 0..200u32 {
             let key = n.to_be_bytes();
             let first = balancer.pick(&key, |_| true).unwrap();

@@ -3,16 +3,15 @@
 //! one that fails a probe is out until `health_passes` probes in a row succeed. The state
 //! is a few atomics per upstream, in a table every worker of the host maps (health_table.rs),
 //! so one worker's finding holds for all, and one probe per interval serves them all. Knows
-//! nothing of HTTP; the prober (probe.rs) and the request path report to it.
+//! nothing of HTTP; the prober (probe.rs) and the request path report to it, and count the
+//! requests and failures per upstream there too (the master's /metrics reads them).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::health_table::{HealthTable, State};
+use super::health_table::{HealthTable, State, UNTIL_PROBED};
 use crate::middleware::rate_limit::{monotonic_ns, TableName};
-
-/// "Out until probes say otherwise."
-const UNTIL_PROBED: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HealthOptions {
@@ -25,7 +24,7 @@ pub struct HealthOptions {
 
 pub struct Health {
     options: HealthOptions,
-    states: HealthTable,
+    states: Arc<HealthTable>,
 }
 
 impl Health {
@@ -34,8 +33,13 @@ impl Health {
     pub fn new(count: usize, options: HealthOptions, shared: Option<&TableName>) -> Health {
         Health {
             options,
-            states: HealthTable::open(count, shared),
+            states: Arc::new(HealthTable::open(count, shared)),
         }
+    }
+
+    /// The table, for the balancer's shared counters.
+    pub fn table(&self) -> Arc<HealthTable> {
+        self.states.clone()
     }
 
     fn state(&self, index: usize) -> &State {
@@ -43,8 +47,32 @@ impl Health {
     }
 
     pub fn is_up(&self, index: usize) -> bool {
-        let until = self.state(index).down_until.load(Ordering::Relaxed);
-        until == 0 || (until != UNTIL_PROBED && monotonic_ns() >= until)
+        self.state(index).is_up()
+    }
+
+    /// A request is being sent to `index`.
+    pub fn count_request(&self, index: usize) {
+        self.state(index).requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt at `index` got no response head (as `failed`, without the rotation).
+    pub fn count_failure(&self, index: usize) {
+        self.state(index).failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Names the table for the master's /metrics: the mount prefix (`forward` label) and
+    /// the upstreams. `only_if_unlabelled`: a new layer does not undo what a mounted one
+    /// wrote (workers start at different times).
+    pub fn label(&self, prefix: &str, upstreams: &[&str], only_if_unlabelled: bool) {
+        if only_if_unlabelled && self.states.has_labels() {
+            return;
+        }
+        let mut text = prefix.to_owned();
+        for name in upstreams {
+            text.push('\n');
+            text.push_str(name);
+        }
+        self.states.set_labels(&text);
     }
 
     /// A request failed at the upstream; true when this failure took it out.

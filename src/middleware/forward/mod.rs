@@ -1,9 +1,12 @@
 //! Forwarding: a layer that answers a request by sending it to one of a pool of upstream
 //! HTTP servers (a reverse proxy with load balancing). Owns the upstream list, the choice of
 //! upstream, retries, timeouts and the failure answers (502, 504 through `Refusal`). Parts:
-//! - `upstream`: `http://host:port[/base]` / `unix:/path` and the connector that dials them.
+//! - `upstream`: `http[s]://host:port[/base]` / `unix:/path` and the connector that dials them;
+//!   `tls`: the certificate checks for https upstreams.
 //! - `balance`: round robin, least connections, hash (sticky), weighted.
-//! - `health`: passive and active health; `probe`: the active checks.
+//! - `health`: passive and active health; `probe`: the active checks; `health_table`: their
+//!   state and per-upstream counts, shared by the host's workers; `metrics`: the master
+//!   renders those for /metrics.
 //! - `headers`: hop-by-hop removal, `X-Forwarded-*`, `Forwarded`, `Via`.
 //! - `body`: request and response bodies streamed with bounded buffers.
 //! - `outside`: the runtime the WSGI object (any server, a Python thread) drives it on.
@@ -17,8 +20,10 @@ mod body;
 mod headers;
 mod health;
 mod health_table;
+mod metrics;
 mod outside;
 mod probe;
+mod tls;
 mod upstream;
 
 use std::net::IpAddr;
@@ -26,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::header::HOST;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -35,7 +40,9 @@ pub use balance::{HashKey, Strategy};
 pub use body::OutgoingBody;
 use body::SentBody;
 pub use health::HealthOptions;
+pub use metrics::render_upstreams;
 pub use outside::send_outside;
+pub use tls::UpstreamTls;
 pub use upstream::Upstream;
 
 use super::rate_limit::TableName;
@@ -78,6 +85,8 @@ pub struct ForwardOptions {
     pub idle_timeout: Duration,
     /// Requests in progress per upstream (per worker); more wait, within `timeout`.
     pub max_connections: usize,
+    /// Certificate checks for https upstreams (`verify`, `ca_certs`).
+    pub tls: UpstreamTls,
 }
 
 /// Defaults: nginx's where it has one (1 retry to the next upstream, 3 fails → out for
@@ -104,6 +113,10 @@ impl Default for ForwardOptions {
             max_idle: 32,
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            tls: UpstreamTls {
+                verify: true,
+                ca_certs: None,
+            },
         }
     }
 }
@@ -157,15 +170,30 @@ impl Forward {
         }
         let mut options = options;
         options.health.probed = options.health_path.is_some();
+        let tls = match upstreams.iter().any(|u| u.tls) {
+            true => Some(tls::client_config(&options.tls)?),
+            false => None,
+        };
+        if tls.is_some() && !options.tls.verify {
+            let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+            log::warn!(
+                "Forward: verify=False: the certificates of {} are not checked; anyone on the \
+                 path to them can read and change the traffic",
+                names.join(", ")
+            );
+        }
         let weights = upstreams.iter().map(|u| u.weight).collect();
+        let health = Health::new(upstreams.len(), options.health, shared);
+        let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+        health.label("", &names, true);
         Ok(Forward {
-            balancer: Balancer::new(options.strategy.clone(), weights),
-            health: Health::new(upstreams.len(), options.health, shared),
+            balancer: Balancer::new(options.strategy.clone(), weights, health.table()),
+            health,
             slots: upstreams
                 .iter()
                 .map(|_| Arc::new(Semaphore::new(options.max_connections)))
                 .collect(),
-            connector: Connector::new(&upstreams, options.connect_timeout),
+            connector: Connector::new(&upstreams, options.connect_timeout, tls),
             upstreams,
             options,
             client: OnceLock::new(),
@@ -180,6 +208,12 @@ impl Forward {
 
     pub fn upstreams(&self) -> &[Upstream] {
         &self.upstreams
+    }
+
+    /// The layer is mounted at `prefix` (a `Mount` key): the `forward` label of its metrics.
+    pub fn mounted_at(&self, prefix: &str) {
+        let names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+        self.health.label(prefix, &names, false);
     }
 
     /// A new pooled client; its connections are driven by the runtime it is used on.
@@ -252,12 +286,14 @@ impl Forward {
             let Some(this_body) = body.take() else { break };
             let replay = this_body.replay();
             let outgoing = self.upstream_request(index, &head, this_body);
+            self.health.count_request(index);
             match self.exchange(client, index, outgoing).await {
                 Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
                     return Ok(body::from_upstream(response, self.options.timeout, held));
                 }
                 Attempt::Failed(error) => {
+                    self.health.count_failure(index);
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
@@ -271,6 +307,7 @@ impl Forward {
                     body = replay;
                 }
                 Attempt::TimedOut => {
+                    self.health.count_failure(index);
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
@@ -371,13 +408,9 @@ impl Forward {
             via: self.options.via,
         };
         headers::to_upstream(&mut headers, &rewrite);
-        let uri = format!(
-            "http://{}{}{}",
-            upstream.authority, upstream.base, head.path_and_query
-        );
         let mut request = Request::new(body);
         *request.method_mut() = head.method.clone();
-        *request.uri_mut() = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        *request.uri_mut() = upstream.uri(head.path_and_query);
         *request.headers_mut() = headers;
         request
     }

@@ -27,11 +27,9 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
             {
                 continue;
             }
-            let uri = format!("http://{}{}{}", upstream.authority, upstream.base, path);
             let mut request = Request::new(SentBody::from(OutgoingBody::Empty));
             *request.method_mut() = Method::GET;
-            let Ok(uri) = uri.parse() else { continue };
-            *request.uri_mut() = uri;
+            *request.uri_mut() = upstream.uri(&path);
             if let Ok(host) = upstream.host_header().parse() {
                 request.headers_mut().insert(http::header::HOST, host);
             }

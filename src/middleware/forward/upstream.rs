@@ -1,6 +1,6 @@
-//! One upstream server as the user named it (`http://host:port[/base]` or `unix:/path`, with
-//! an optional `;weight=N`), and the connector the pooled client dials them with. Knows
-//! nothing of balancing, health or requests.
+//! One upstream server as the user named it (`http[s]://host:port[/base]` or `unix:/path`,
+//! with an optional `;weight=N`), and the connector the pooled client dials them with (TLS
+//! for https, its configuration from tls.rs). Knows nothing of balancing, health or requests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +15,11 @@ use std::time::Duration;
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 /// The most an upstream's weight may be: beyond it, a round-robin cycle would be long enough
 /// to look like starvation of the others over a short window.
@@ -41,6 +44,8 @@ pub struct Upstream {
     /// A path the request's path is appended to (`/base`), without a trailing slash.
     pub base: String,
     pub weight: u32,
+    /// `https://`: TLS to it, its certificate checked for `host`.
+    pub tls: bool,
     /// The authority the pooled client keys connections by, and dials: `host:port`, or for a
     /// Unix socket a made-up host the connector maps back to the path.
     pub authority: String,
@@ -53,7 +58,7 @@ impl fmt::Display for Upstream {
 }
 
 impl Upstream {
-    /// Parses `http://host:port[/base][;weight=N]` or `unix:/path[;weight=N]`; `index` makes
+    /// Parses `http[s]://host:port[/base][;weight=N]` or `unix:/path[;weight=N]`; `index` makes
     /// a Unix socket's pool key unique.
     pub fn parse(text: &str, index: usize) -> Result<Upstream, String> {
         let (url, weight) = match text.split_once(';') {
@@ -81,22 +86,22 @@ impl Upstream {
                 address: Address::Unix(PathBuf::from(path)),
                 base: String::new(),
                 weight,
+                tls: false,
                 authority: format!("unix-{index}.invalid"),
             });
-        }
-        if url.starts_with("https://") {
-            return Err(format!(
-                "{text:?}: https upstreams need TLS, which ferrogate does not have yet"
-            ));
         }
         let uri: Uri = url
             .parse()
             .map_err(|error| format!("{text:?} is not a URL: {error}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!(
-                "{text:?}: an upstream is http://host:port[/base] or unix:/path"
-            ));
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(format!(
+                    "{text:?}: an upstream is http[s]://host:port[/base] or unix:/path"
+                ))
+            }
+        };
         let host = uri
             .host()
             .ok_or_else(|| format!("{text:?} names no host"))?
@@ -104,7 +109,7 @@ impl Upstream {
         if uri.query().is_some() {
             return Err(format!("{text:?}: an upstream takes no query string"));
         }
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let authority = match host.contains(':') {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
@@ -117,8 +122,18 @@ impl Upstream {
             },
             base: uri.path().trim_end_matches('/').to_owned(),
             weight,
+            tls,
             authority,
         })
+    }
+
+    /// The URI the pooled client is given for `path_and_query` (after the base): its scheme
+    /// tells the connector whether to speak TLS, its authority keys the pool.
+    pub fn uri(&self, path_and_query: &str) -> Uri {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}{path_and_query}", self.authority, self.base)
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("/"))
     }
 
     /// The value of `Host` when it is rewritten for the upstream.
@@ -131,16 +146,23 @@ impl Upstream {
 }
 
 /// Dials upstreams for hyper-util's pooled client: TCP (no Nagle: requests are written
-/// whole) or a Unix socket, each within the connect timeout.
+/// whole), TLS over it for https, or a Unix socket, each within the connect timeout (the
+/// handshake included).
 #[derive(Clone)]
 pub struct Connector {
     /// Made-up authority → socket path, for the Unix upstreams.
     unix: Arc<HashMap<String, PathBuf>>,
     connect_timeout: Duration,
+    /// For https upstreams (None when there are none).
+    tls: Option<TlsConnector>,
 }
 
 impl Connector {
-    pub fn new(upstreams: &[Upstream], connect_timeout: Duration) -> Connector {
+    pub fn new(
+        upstreams: &[Upstream],
+        connect_timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Connector {
         let unix = upstreams
             .iter()
             .filter_map(|upstream| match &upstream.address {
@@ -151,6 +173,7 @@ impl Connector {
         Connector {
             unix: Arc::new(unix),
             connect_timeout,
+            tls: tls.map(TlsConnector::from),
         }
     }
 }
@@ -168,6 +191,10 @@ impl tower_service::Service<Uri> for Connector {
         let authority = uri.authority().map(|a| a.as_str().to_owned());
         let unix = authority.as_ref().and_then(|a| self.unix.get(a).cloned());
         let timeout = self.connect_timeout;
+        let tls = match uri.scheme_str() {
+            Some("https") => Some(self.tls.clone()),
+            _ => None,
+        };
         Box::pin(async move {
             let connect = async {
                 match unix {
@@ -177,7 +204,10 @@ impl tower_service::Service<Uri> for Connector {
                         let port = uri.port_u16().unwrap_or(80);
                         let stream = TcpStream::connect((host, port)).await?;
                         stream.set_nodelay(true)?;
-                        Ok(Stream::Tcp(stream))
+                        match tls {
+                            None => Ok(Stream::Tcp(stream)),
+                            Some(connector) => handshake(connector, host, stream).await,
+                        }
                     }
                 }
             };
@@ -192,9 +222,32 @@ impl tower_service::Service<Uri> for Connector {
     }
 }
 
+/// TLS over `stream` with SNI (and the certificate check) for `host`; an error says what
+/// failed (the verifier's reason: `invalid peer certificate: UnknownIssuer`).
+async fn handshake(
+    connector: Option<TlsConnector>,
+    host: &str,
+    stream: TcpStream,
+) -> io::Result<Stream> {
+    let connector = connector
+        .ok_or_else(|| io::Error::other("invariant: an https upstream has a TLS configuration"))?;
+    let name = ServerName::try_from(host.to_owned()).map_err(|error| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?}: {error}"))
+    })?;
+    match connector.connect(name, stream).await {
+        Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+        Err(error) => Err(io::Error::new(
+            error.kind(),
+            format!("TLS handshake with {host}: {error}"),
+        )),
+    }
+}
+
 /// A connection to an upstream.
 pub enum Stream {
     Tcp(TcpStream),
+    /// Boxed: a TLS session's state is ~1 KiB, the others a descriptor.
+    Tls(Box<TlsStream<TcpStream>>),
     Unix(UnixStream),
 }
 
@@ -212,6 +265,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
             Stream::Unix(stream) => Pin::new(stream).poll_read(cx, buf),
         }
     }
@@ -225,6 +279,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
             Stream::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
         }
     }
@@ -236,6 +291,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Stream::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
             Stream::Unix(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
         }
     }
@@ -247,6 +303,7 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream).poll_flush(cx),
             Stream::Unix(stream) => Pin::new(stream).poll_flush(cx),
         }
     }
@@ -254,6 +311,7 @@ impl AsyncWrite for Stream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Stream::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
             Stream::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
         }
     }
@@ -283,10 +341,22 @@ mod tests {
     }
 
     #[test]
+    fn https_defaults_to_port_443_and_names_its_scheme_in_the_uri() {
+        let upstream = Upstream::parse("https://api.example/v1", 0).unwrap();
+        assert!(upstream.tls);
+        assert_eq!(upstream.authority, "api.example:443");
+        assert_eq!(
+            upstream.uri("/a?b").to_string(),
+            "https://api.example:443/v1/a?b"
+        );
+        let plain = Upstream::parse("http://x:1", 0).unwrap();
+        assert_eq!(plain.uri("/").to_string(), "http://x:1/");
+    }
+
+    #[test]
     fn refuses_what_it_cannot_dial() {
         for text in [
             "ftp://x",
-            "https://x:1",
             "unix:relative",
             "http://x:1;weight=0",
             "http://x:1;weight=101",

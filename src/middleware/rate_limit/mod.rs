@@ -32,7 +32,7 @@ pub use gcra::Decision;
 pub use headers::{headers, policy_value};
 pub use rate::{Rate, RateError};
 pub use redis_store::{RedisStore, StoreError};
-pub use shm::{remove_tables, TableName};
+pub use shm::{owned_tables, remove_tables, TableName};
 
 use gcra::Gcra;
 use shm::MappedSlots;

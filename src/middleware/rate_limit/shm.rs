@@ -209,20 +209,20 @@ impl Drop for ExclusiveLock<'_> {
     }
 }
 
-/// Unlinks the tables of `owner`: `ferrogate-ratelimit-<owner>` and
-/// `ferrogate-ratelimit-<owner>-*` (not `<owner>7-*`: owner "12" must not remove the tables
-/// of master 123). Workers still mapping them keep working. Returns how many were removed.
-/// Called by the master at exit; an empty owner would match every master's, so it is refused.
-pub fn remove_tables(owner: &str) -> io::Result<usize> {
+/// The tables of `owner`: `ferrogate-ratelimit-<owner>` and `ferrogate-ratelimit-<owner>-*`
+/// (not `<owner>7-*`: owner "12" must not take the tables of master 123), each as what
+/// follows the owner in its name (`""` or `-forward-0-...`) and its path. An empty owner
+/// would match every master's, so it is refused.
+pub fn owned_tables(owner: &str) -> io::Result<Vec<(String, PathBuf)>> {
     if owner.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "remove_tables needs an owner prefix",
+            "a table owner prefix is needed",
         ));
     }
     let owner = TableName::new(owner);
     let owned = format!("{FILE_PREFIX}{}", owner.as_str());
-    let mut removed = 0;
+    let mut tables = Vec::new();
     for entry in std::fs::read_dir(SHM_DIR)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -230,10 +230,19 @@ pub fn remove_tables(owner: &str) -> io::Result<usize> {
         let Some(rest) = name.strip_prefix(owned.as_str()) else {
             continue;
         };
-        if !(rest.is_empty() || rest.starts_with('-')) {
-            continue;
+        if rest.is_empty() || rest.starts_with('-') {
+            tables.push((rest.to_owned(), entry.path()));
         }
-        match std::fs::remove_file(entry.path()) {
+    }
+    Ok(tables)
+}
+
+/// Unlinks the tables of `owner` (`owned_tables`). Workers still mapping them keep working.
+/// Returns how many were removed. Called by the master at exit.
+pub fn remove_tables(owner: &str) -> io::Result<usize> {
+    let mut removed = 0;
+    for (_, path) in owned_tables(owner)? {
+        match std::fs::remove_file(path) {
             Ok(()) => removed += 1,
             // Another process removing the same tables: already done.
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}

@@ -8,5 +8,5 @@ mod render;
 mod table;
 
 pub use endpoint::{close_inherited, start};
-pub use render::{count_restart, Labels, RestartCause};
+pub use render::{count_restart, Labels, MoreFamilies, RestartCause};
 pub use table::{MetricsTable, ResponseFacts, ThreadsSample, WorkerMetrics};

@@ -31,9 +31,14 @@ pub fn count_restart(cause: RestartCause) {
     RESTARTS[cause as usize].fetch_add(1, Ordering::Relaxed);
 }
 
+/// More families a scrape appends, from the layers this module must not know (Forward's
+/// upstreams): each writes whole families (HELP, TYPE, samples) into the buffer.
+pub type MoreFamilies = Box<dyn Fn(&mut String) + Send>;
+
 /// What a scrape shows besides the counters: the listeners' names, in `--bind` order.
 pub struct Labels {
     pub listeners: Vec<String>,
+    pub more: Vec<MoreFamilies>,
 }
 
 /// Writes the whole exposition into `out` (cleared first; reused between scrapes).
@@ -199,6 +204,9 @@ pub fn render(table: &MetricsTable, labels: &Labels, out: &mut String) {
             RESTARTS[index].load(Ordering::Relaxed)
         );
     }
+    for more in &labels.more {
+        more(out);
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -270,6 +278,9 @@ mod tests {
         });
         let labels = Labels {
             listeners: vec!["127.0.0.1:8000".into()],
+            more: vec![Box::new(|out: &mut String| {
+                out.push_str("extra_family 1\n")
+            })],
         };
         let mut out = String::new();
         render(&table, &labels, &mut out);
@@ -280,6 +291,7 @@ mod tests {
         assert!(out.contains("ferrogate_request_duration_seconds_count 1\n"));
         assert!(out.contains("ferrogate_queue_time_seconds_count 0\n"));
         assert!(out.contains("ferrogate_workers 1\n"));
+        assert!(out.ends_with("extra_family 1\n"), "{out}");
         for line in out.lines().filter(|l| l.starts_with("# TYPE")) {
             let name = line.split(' ').nth(2).unwrap();
             assert!(out.contains(&format!("# HELP {name} ")), "{name}");

@@ -22,6 +22,7 @@ use super::rate_limit::table_owner;
 use crate::http::{BodyContent, BodyError, BodyReadError, Response};
 use crate::middleware::forward::{
     send_outside, Forward as Layer, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
+    UpstreamTls,
 };
 use crate::middleware::rate_limit::TableName;
 
@@ -41,8 +42,9 @@ const PATH: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// Sends each request to one of `upstreams` (`http://host:port[/base]`, `unix:/path`, each
-/// with an optional `;weight=N`) and answers with its response, streamed both ways.
+/// Sends each request to one of `upstreams` (`http[s]://host:port[/base]`, `unix:/path`,
+/// each with an optional `;weight=N`) and answers with its response, streamed both ways.
+/// https upstreams' certificates are checked against the system's CAs, or `ca_certs`'s.
 #[pyclass(name = "Forward", module = "ferrogate.middleware", frozen)]
 pub struct Forward {
     pub(super) layer: Arc<Layer>,
@@ -79,7 +81,7 @@ impl Forward {
         timeout = 30.0, connect_timeout = 2.0, retries = 1, retry_non_idempotent = false,
         preserve_host = false, via = false, max_fails = 3, fail_timeout = 10.0, health = None,
         health_interval = 5.0, health_passes = 2, max_idle = 32, idle_timeout = 60.0,
-        max_connections = 1024,
+        max_connections = 1024, verify = true, ca_certs = None,
     ))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per option.
     fn new(
@@ -101,6 +103,8 @@ impl Forward {
         max_idle: usize,
         idle_timeout: f64,
         max_connections: usize,
+        verify: bool,
+        ca_certs: Option<std::path::PathBuf>,
     ) -> PyResult<Forward> {
         let invalid = |error: String| PyValueError::new_err(format!("Forward: {error}"));
         if let Some(path) = &health {
@@ -135,6 +139,7 @@ impl Forward {
             max_idle,
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             max_connections,
+            tls: UpstreamTls { verify, ca_certs },
         };
         let layer =
             Layer::new(&upstreams, options, Some(&health_table(&upstreams))).map_err(invalid)?;

@@ -26,6 +26,9 @@ impl Mount {
         let mut entries = Vec::with_capacity(apps.len());
         for (key, app) in apps.iter() {
             let key: String = key.extract()?;
+            if let Ok(forward) = app.cast::<super::Forward>() {
+                forward.get().layer.mounted_at(&key);
+            }
             let key = MountKey::parse(&key).map_err(PyValueError::new_err)?;
             entries.push((key, app.unbind()));
         }
