@@ -5,6 +5,7 @@
 mod bind;
 mod file;
 mod gunicorn;
+mod http2_settings;
 mod ip_ranges;
 mod middleware_settings;
 mod observe_settings;
@@ -16,6 +17,7 @@ mod tls_settings;
 pub use bind::{BindAddress, BindParseError, BindScheme};
 pub use file::{FileEntry, FileValue};
 pub use gunicorn::{Mapping as GunicornMapping, GUNICORN_SETTINGS};
+pub use http2_settings::Http2Settings;
 pub use ip_ranges::IpRanges;
 pub use middleware_settings::MiddlewareSettings;
 pub use observe_settings::ObserveSettings;

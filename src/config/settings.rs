@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use super::{BindAddress, IpRanges, MiddlewareSettings, ObserveSettings, TlsSettings};
+use super::{
+    BindAddress, Http2Settings, IpRanges, MiddlewareSettings, ObserveSettings, TlsSettings,
+};
 
 /// Most Python threads per worker. Threads start only when requests wait behind blocked ones
 /// (see wsgi/pool/mod.rs), so a CPU-bound app keeps using one; 64 lets an app that waits on I/O
@@ -379,33 +381,8 @@ pub struct Settings {
     #[arg(long, value_enum, default_value = "auto", help_heading = "HTTP/2")]
     pub http: HttpVersions,
 
-    /// Streams (requests) one HTTP/2 client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
-    #[arg(long, value_name = "STREAMS", default_value_t = 100,
-          value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "HTTP/2")]
-    pub http2_max_concurrent_streams: u32,
-
-    /// Largest HTTP/2 header list (names and values decoded, plus 32 bytes a field) a client
-    /// may send; bigger is refused. Bounds HPACK bombs and CONTINUATION floods.
-    #[arg(long, value_name = "BYTES", default_value_t = 65_536,
-          value_parser = clap::value_parser!(u32).range(1024..=16_777_216), help_heading = "HTTP/2")]
-    pub http2_max_header_list_size: u32,
-
-    /// Request body bytes an HTTP/2 client may send on one stream ahead of the app reading
-    /// them (SETTINGS_INITIAL_WINDOW_SIZE).
-    #[arg(long, value_name = "BYTES", default_value_t = 262_144,
-          value_parser = clap::value_parser!(u32).range(1024..=2_147_483_647), help_heading = "HTTP/2")]
-    pub http2_initial_stream_window_size: u32,
-
-    /// Request body bytes an HTTP/2 client may send on all its streams together ahead of the
-    /// app reading them (the connection window).
-    #[arg(long, value_name = "BYTES", default_value_t = 1_048_576,
-          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647), help_heading = "HTTP/2")]
-    pub http2_initial_connection_window_size: u32,
-
-    /// Largest HTTP/2 frame payload a client may send (SETTINGS_MAX_FRAME_SIZE, RFC 9113 §6.5.2).
-    #[arg(long, value_name = "BYTES", default_value_t = 16_384,
-          value_parser = clap::value_parser!(u32).range(16_384..=16_777_215), help_heading = "HTTP/2")]
-    pub http2_max_frame_size: u32,
+    #[command(flatten)]
+    pub http2: Http2Settings,
 
     /// Access log: a file path, or '-' for stdout. Off unless given.
     #[arg(

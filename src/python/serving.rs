@@ -166,11 +166,11 @@ impl AppRuntime {
             metrics: None,
             http2: Http2Options {
                 versions: settings.http,
-                max_concurrent_streams: settings.http2_max_concurrent_streams,
-                max_header_list_bytes: settings.http2_max_header_list_size,
-                stream_window_bytes: settings.http2_initial_stream_window_size,
-                connection_window_bytes: settings.http2_initial_connection_window_size,
-                max_frame_bytes: settings.http2_max_frame_size,
+                max_concurrent_streams: settings.http2.http2_max_concurrent_streams,
+                max_header_list_bytes: settings.http2.http2_max_header_list_size,
+                stream_window_bytes: settings.http2.http2_initial_stream_window_size,
+                connection_window_bytes: settings.http2.http2_initial_connection_window_size,
+                max_frame_bytes: settings.http2.http2_max_frame_size,
             },
             // Deferring accepts only helps when another worker can take the connection.
             max_in_flight: if settings.workers > 1 {
