@@ -11,7 +11,7 @@ use super::hooks;
 use super::launcher::{ForkLauncher, Prepared, Restart, ServedTls};
 use super::paste;
 use super::serving::{
-    load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
+    configure_logging, load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
 use crate::config::{self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Settings};
 use crate::error::{Error, EXIT_BIND, EXIT_USAGE};
@@ -282,7 +282,14 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     };
     // A successor started by SIGUSR2 under systemd (no --bind) keeps the sockets it inherited.
     let keep_all_inherited = loaded.is_default("bind") && !inherited.is_empty();
+    // Relative to where ferrogate started, before --chdir (as --paste's ini).
+    let log_config = settings
+        .observe
+        .log_config
+        .as_ref()
+        .map(|p| start.start_dir.join(p));
     let prepared = prepare_path(py, settings)
+        .and_then(|()| configure_logging(py, log_config.as_deref()))
         .and_then(|()| slice_sleep_for_timeouts(py, settings))
         .and_then(|()| preload(py, settings, app))
         .and_then(|app| Ok((app, open_access_log(settings)?)))
@@ -324,12 +331,14 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::info!("Workers run as {}", identity.describe());
     }
     supervisor::raise_open_file_limit(u64::from(settings.max_connections));
+    let mut shown_listeners = Vec::with_capacity(listeners.len());
     for (listener, tls) in listeners.iter().zip(&encrypted) {
         let shown = listener.to_string();
         let shown = match tls {
             true => shown.replacen("http://", "https://", 1),
             false => shown,
         };
+        shown_listeners.push(shown.clone());
         log::info!(
             "Listening at {shown} (workers: {}, threads: {})",
             settings.workers,
@@ -340,7 +349,11 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::error!("{error}");
         return EXIT_USAGE;
     }
-    let metrics = match start_metrics(settings, &listeners) {
+    let labels = metrics::Labels {
+        listeners: shown_listeners,
+        tls: encrypted.clone(),
+    };
+    let metrics = match start_metrics(settings, labels) {
         Ok(metrics) => metrics,
         Err(code) => return code,
     };
@@ -425,7 +438,10 @@ fn encrypted_listeners(
 
 /// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's
 /// endpoint serving them, and its control socket.
-fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<MetricsTable>, i32> {
+fn start_metrics(
+    settings: &Settings,
+    labels: metrics::Labels,
+) -> Result<Option<MetricsTable>, i32> {
     let observe = &settings.observe;
     if observe.metrics_bind.is_none() && observe.control_socket.is_none() {
         return Ok(None);
@@ -436,9 +452,6 @@ fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<M
         1
     })?;
     if let Some(address) = observe.metrics_bind {
-        let labels = metrics::Labels {
-            listeners: listeners.iter().map(|l| l.to_string()).collect(),
-        };
         match metrics::start(address, table.clone(), labels) {
             Ok(bound) => log::info!("Serving metrics at http://{bound}/metrics"),
             Err(error) => {

@@ -9,4 +9,6 @@ mod table;
 
 pub use endpoint::{close_inherited, start};
 pub use render::{count_restart, Labels, RestartCause};
-pub use table::{MetricsTable, ResponseFacts, ThreadsSample, WorkerMetrics};
+pub use table::{
+    HandshakeFailure, MetricsTable, Refusal, ResponseFacts, ThreadsSample, WorkerMetrics,
+};
