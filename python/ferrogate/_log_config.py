@@ -22,9 +22,10 @@ class LogConfigError(Exception):
     """The file is missing, unreadable, or not a logging configuration; the message names it."""
 
 
-def configure(path: str) -> None:
-    """Apply the logging configuration in ``path``: a dictConfig dictionary in a ``.json`` or
+def configure(file: str | os.PathLike[str]) -> None:
+    """Apply the logging configuration in ``file``: a dictConfig dictionary in a ``.json`` or
     ``.toml`` file, otherwise an ini file for fileConfig (``%(here)s`` is its folder)."""
+    path = os.fspath(file)
     if not os.path.isfile(path):
         raise LogConfigError(f"the logging configuration {path!r} (--log-config) does not exist")
     kind = os.path.splitext(path)[1].lower()

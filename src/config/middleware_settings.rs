@@ -91,6 +91,14 @@ pub struct MiddlewareSettings {
 }
 
 impl MiddlewareSettings {
+    /// Whether a `--mount` sets its own request timeout: then `time.sleep` is sliced as for
+    /// `--request-timeout`, before the apps are imported.
+    pub fn mounts_set_request_timeouts(&self) -> bool {
+        self.mount
+            .iter()
+            .any(|mount| mount.contains(",request_timeout="))
+    }
+
     /// Whether any layer is declared by the settings.
     pub fn declares_layers(&self) -> bool {
         !self.mount.is_empty()

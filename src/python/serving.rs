@@ -74,7 +74,9 @@ pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
 /// With `--request-timeout`, `time.sleep` sleeps in slices the timeout can interrupt
 /// (ferrogate/_timeouts.py); done before the app is imported (master and worker).
 pub fn slice_sleep_for_timeouts(py: Python<'_>, settings: &Settings) -> Result<()> {
-    if settings.observe.request_timeout().is_none() {
+    if settings.observe.request_timeout().is_none()
+        && !settings.middleware.mounts_set_request_timeouts()
+    {
         return Ok(());
     }
     py.import("ferrogate._timeouts")

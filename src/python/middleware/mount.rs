@@ -53,6 +53,13 @@ impl Mount {
             })?;
             timeouts.push((key, timeout));
         }
+        if !timeouts.is_empty() {
+            // time.sleep in slices, as for --request-timeout, so a timeout can end a sleep
+            // (modules that imported `sleep` before this keep the unsliced one).
+            apps.py()
+                .import("ferrogate._timeouts")?
+                .call_method0("install")?;
+        }
         Ok(Mount {
             table: Arc::new(MountTable::new(entries, default)),
             request_timeouts: timeouts,
