@@ -92,7 +92,7 @@ pub struct ObserveSettings {
     /// app is imported (workers inherit it): an ini file for logging.config.fileConfig
     /// (gunicorn's --log-config), or a .json or .toml file holding a
     /// logging.config.dictConfig dictionary (gunicorn's --log-config-json). ferrogate's own
-    /// error log lines are written without Python, to --error-logfile. Off unless given
+    /// error log lines are written without Python, to --error-log. Off unless given
     #[arg(
         long,
         alias = "log-config-json",

@@ -22,7 +22,7 @@ use crate::http::{
     refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer,
     RequestError,
 };
-use crate::observe::metrics::Refusal;
+use crate::observe::metrics::ConnectionRefusal;
 use crate::observe::LogThrottle;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
@@ -161,7 +161,8 @@ impl<H: Handler> ConnectionContext<H> {
         loop {
             let closed = self.connections.close_one_for_room(self.max_connections);
             if let (Some(listener), Some(metrics)) = (closed, &self.server.options.metrics) {
-                metrics.connection_refused(Refusal::MaxConnections, usize::from(listener));
+                metrics
+                    .connection_refused(ConnectionRefusal::MaxConnections, usize::from(listener));
             }
             let slot = self.slots.clone().acquire_owned();
             match tokio::time::timeout(ROOM_LOOK_INTERVAL, slot).await {

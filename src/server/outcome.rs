@@ -5,7 +5,7 @@
 use super::tls::{Handshake, HandshakeError};
 use crate::http::status::Failure;
 use crate::http::{ConnectionError, PreambleError, RequestError};
-use crate::observe::metrics::{HandshakeFailure, Refusal, WorkerMetrics};
+use crate::observe::metrics::{ConnectionRefusal, HandshakeFailure, WorkerMetrics};
 
 /// Counts a handshake's outcome on `listener`. A client that closed before sending a byte is a
 /// failure labelled "closed" (a TCP port check does that), but no refusal: nothing was
@@ -27,7 +27,7 @@ pub fn count_handshake(
     };
     metrics.tls_handshake(Err(failure), listener);
     if matches!(handshake, Err(error) if !matches!(error, HandshakeError::Closed)) {
-        metrics.connection_refused(Refusal::TlsHandshake, listener);
+        metrics.connection_refused(ConnectionRefusal::TlsHandshake, listener);
     }
 }
 
@@ -40,15 +40,15 @@ pub fn count_end(metrics: &WorkerMetrics, served: &Result<(), ConnectionError>, 
             let status = Failure::Refused(error.clone()).status().as_u16();
             metrics.refused(status, listener);
             let why = match error {
-                RequestError::PlainHttpOnTlsPort => Refusal::TlsHandshake,
-                _ => Refusal::Request,
+                RequestError::PlainHttpOnTlsPort => ConnectionRefusal::TlsHandshake,
+                _ => ConnectionRefusal::Request,
             };
             metrics.connection_refused(why, listener);
         }
         // A client that closed before its preamble was not refused (as for TLS).
         Err(ConnectionError::Preamble(PreambleError::Closed)) => {}
         Err(ConnectionError::Preamble(_)) => {
-            metrics.connection_refused(Refusal::ProxyPreamble, listener)
+            metrics.connection_refused(ConnectionRefusal::ProxyPreamble, listener)
         }
         _ => {}
     }

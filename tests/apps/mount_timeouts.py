@@ -4,7 +4,6 @@
 
 import queue_time
 import runaway
-
 from ferrogate.middleware import Mount
 
 app = Mount({"/short": runaway.app, "/long": queue_time.app}, request_timeouts={"/short": 1.0})

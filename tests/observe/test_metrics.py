@@ -124,6 +124,9 @@ def test_workers_do_not_hold_the_metrics_port(serve):
     port = serving.free_port()
     with serve("queue_time:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
         (worker,) = server.wait_for_workers(1)
+        # Once it serves, it has closed its inherited copy (read before, under load, the fd
+        # could still be there).
+        assert server.get("/").status == 200
         fds = os.listdir(f"/proc/{worker}/fd")
         inodes = {os.readlink(f"/proc/{worker}/fd/{fd}") for fd in fds if fd.isdigit()}
         with socket.create_connection(("127.0.0.1", port)):

@@ -20,7 +20,8 @@ import requests
 from tests import serving
 from tests.observe.prometheus import scrape, value, wait_for_value
 from tests.rawhttp import chunked
-from tests.tls.conftest import pki, tls_flags  # noqa: F401 (pki: the session's test PKI)
+from tests.tls.conftest import pki as pki  # the session's test PKI, as a fixture here
+from tests.tls.conftest import tls_flags
 
 
 @pytest.mark.timeout(60)
@@ -68,7 +69,14 @@ def test_connections_closed_at_max_connections_are_counted_as_refused(serve):
         second.send_request("GET", "/")
         assert second.read_response().status == 200
         time.sleep(0.7)  # older than the age (0.5 s) under which none is closed for room
-        assert value(scrape(port)["ferrogate_connections_refused"], "ferrogate_connections_refused_total", **refused) == 0
+        assert (
+            value(
+                scrape(port)["ferrogate_connections_refused"],
+                "ferrogate_connections_refused_total",
+                **refused,
+            )
+            == 0
+        )
         # Above it: the oldest idle connection is closed to make room for the third.
         third = server.request("GET", "/")
         assert third.status == 200
@@ -145,7 +153,12 @@ def test_tls_handshakes_and_their_failures_are_counted_by_listener(serve, pki):
         assert by_reason["closed"] in (0, 1)
         refused = metrics["ferrogate_connections_refused"]
         assert value(refused, "ferrogate_connections_refused_total", reason="tls_handshake") == 3
-        assert value(refused, "ferrogate_connections_refused_total", listener=f"http://127.0.0.1:{plain}") == 0
+        assert (
+            value(
+                refused, "ferrogate_connections_refused_total", listener=f"http://127.0.0.1:{plain}"
+            )
+            == 0
+        )
 
 
 @pytest.mark.timeout(90)
@@ -162,7 +175,11 @@ def test_worker_restarts_count_a_stopped_worker_and_a_boot_failure(serve, tmp_pa
         # Stopped gracefully by someone else (ctl kill does this): replaced, but not a crash.
         os.kill(workers[0], signal.SIGTERM)
         workers = server.wait_for_workers(2, exclude=[workers[0]])
-        restarts = lambda: {s.labels["cause"]: s.value for s in scrape(port)["ferrogate_worker_restarts"]}  # noqa: E731
+
+        def restarts() -> dict[str, float]:
+            samples = scrape(port)["ferrogate_worker_restarts"]
+            return {s.labels["cause"]: s.value for s in samples}
+
         assert restarts()["stopped"] == 1 and restarts()["died"] == 0
         # A worker killed while the app cannot be imported: died, then its replacement fails.
         flag.touch()

@@ -33,8 +33,10 @@ def test_a_short_mount_timeout_ends_its_request_while_the_other_mount_completes(
     if via == "--mount":
         args = (
             "queue_time:app",
-            "--mount", f"/short=runaway:app,request_timeout={TIMEOUT_S}",
-            "--mount", "/long=queue_time:app",
+            "--mount",
+            f"/short=runaway:app,request_timeout={TIMEOUT_S}",
+            "--mount",
+            "/long=queue_time:app",
         )
         runaway = "/short/sleep"
     else:
@@ -55,7 +57,12 @@ def test_a_short_mount_timeout_ends_its_request_while_the_other_mount_completes(
 
 @pytest.mark.timeout(40)
 def test_a_mount_timeout_of_zero_exempts_it_from_the_global_one(serve):
-    flags = ("--request-timeout", str(TIMEOUT_S), "--mount", "/free=queue_time:app,request_timeout=0")
+    flags = (
+        "--request-timeout",
+        str(TIMEOUT_S),
+        "--mount",
+        "/free=queue_time:app,request_timeout=0",
+    )
     with serve("runaway:app", *flags, "--threads", "4") as server:
         (status, took), (free_status, free_took) = run_both(server, "/sleep", "/free/sleep?2")
         assert status == 504 and TIMEOUT_S <= took < TIMEOUT_S + 1, (status, took)

@@ -10,5 +10,5 @@ mod table;
 pub use endpoint::{close_inherited, start};
 pub use render::{count_restart, Labels, RestartCause};
 pub use table::{
-    HandshakeFailure, MetricsTable, Refusal, ResponseFacts, ThreadsSample, WorkerMetrics,
+    ConnectionRefusal, HandshakeFailure, MetricsTable, ResponseFacts, ThreadsSample, WorkerMetrics,
 };

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::table::{
-    Counters, HandshakeFailure, Histogram, MetricsTable, Refusal, BUCKETS_SECONDS, MAX_LISTENERS,
-    METHODS, STATUS_CLASSES,
+    ConnectionRefusal, Counters, HandshakeFailure, Histogram, MetricsTable, BUCKETS_SECONDS,
+    MAX_LISTENERS, METHODS, STATUS_CLASSES,
 };
 
 /// Why the master started a worker in place of another.
@@ -211,7 +211,7 @@ pub fn render(table: &MetricsTable, labels: &Labels, out: &mut String) {
          (request).",
     );
     let every_listener = shown_listeners(labels, false);
-    for (reason, label) in Refusal::LABELS.iter().enumerate() {
+    for (reason, label) in ConnectionRefusal::LABELS.iter().enumerate() {
         per_listener(
             out,
             &slots,

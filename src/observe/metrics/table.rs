@@ -34,7 +34,7 @@ pub const BUCKETS_SECONDS: [f64; 11] = [
 /// Why the server ended a connection before serving it, as `ferrogate_connections_refused_total`
 /// labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum ConnectionRefusal {
     /// Closed at `--max-connections` (no request running) to make room for a new client.
     MaxConnections,
     /// Its TLS handshake failed, timed out, or was plain HTTP on a TLS port.
@@ -45,7 +45,7 @@ pub enum Refusal {
     Request,
 }
 
-impl Refusal {
+impl ConnectionRefusal {
     pub const LABELS: [&'static str; 4] = [
         "max_connections",
         "tls_handshake",
@@ -108,8 +108,8 @@ pub struct Counters {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub connections_accepted: AtomicU64,
-    /// Connections ended before being served, by `Refusal` and listener.
-    pub connections_refused: [[AtomicU64; MAX_LISTENERS]; Refusal::LABELS.len()],
+    /// Connections ended before being served, by `ConnectionRefusal` and listener.
+    pub connections_refused: [[AtomicU64; MAX_LISTENERS]; ConnectionRefusal::LABELS.len()],
     /// TLS handshakes completed, by listener.
     pub tls_handshakes: [AtomicU64; MAX_LISTENERS],
     /// TLS handshakes failed, by `HandshakeFailure` and listener.
@@ -303,7 +303,7 @@ impl WorkerMetrics {
     }
 
     /// A connection on `listener` was ended before being served, for `why`.
-    pub fn connection_refused(&self, why: Refusal, listener: usize) {
+    pub fn connection_refused(&self, why: ConnectionRefusal, listener: usize) {
         let listener = listener.min(MAX_LISTENERS - 1);
         self.counters().connections_refused[why as usize][listener].fetch_add(1, Ordering::Relaxed);
     }
