@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 
+import httpx
 import pytest
 import requests
 
@@ -189,3 +190,19 @@ def test_worker_restarts_count_a_stopped_worker_and_a_boot_failure(serve, tmp_pa
         assert counted["died"] == 1 and counted["boot_failed"] >= 1
         flag.unlink()
         server.wait_for_workers(2, timeout=30, exclude=[workers[0]])
+
+
+@pytest.mark.timeout(60)
+def test_http2_requests_and_their_body_bytes_are_counted(serve):
+    port = serving.free_port()
+    with serve("input_reader:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
+        base = f"http://127.0.0.1:{server.port}"
+        with httpx.Client(http2=True, http1=False) as client:  # h2c, prior knowledge
+            resp = client.post(f"{base}/digest", content=b"h" * 50_000)
+            assert resp.http_version == "HTTP/2" and resp.json()["size"] == 50_000
+            assert client.get(f"{base}/nothing").status_code == 200
+        assert wait_for_value(port, "ferrogate_received_bytes", 50_000) == 50_000
+        requests_total = scrape(port)["ferrogate_requests"]
+        for method in ("POST", "GET"):
+            found = value(requests_total, "ferrogate_requests_total", status="2xx", method=method)
+            assert found == 1, method
