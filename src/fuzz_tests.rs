@@ -169,7 +169,7 @@ fn request_parsing_survives_mutated_requests() {
             debug: false,
             socket_timeout: Duration::from_secs(1),
             shedding: Default::default(),
-            request_timeout: None,
+            request_timeout: Default::default(),
         };
         let mut environ = EnvironBuilder::new(py, &config).expect("an environ template");
         let mut runs = 0u64;

@@ -78,9 +78,16 @@ class Mount:
     prefix ending on a segment boundary wins (``/api`` matches ``/api`` and ``/api/x``, not
     ``/apix``); the prefix moves from PATH_INFO to SCRIPT_NAME. Keys may name a host too:
     ``domain:api.example.com/v1`` or ``http://api.example.com/v1``. No match: ``default``, or
-    404."""
+    404. ``request_timeouts`` (seconds, by mount key) replaces ``--request-timeout`` for the
+    app mounted there (0: none); ferrogate applies it when it lifts the Mount (not under
+    ``--no-native-middleware``)."""
 
-    def __init__(self, apps: dict[str, WsgiApp], default: Optional[WsgiApp] = None) -> None: ...
+    def __init__(
+        self,
+        apps: dict[str, WsgiApp],
+        default: Optional[WsgiApp] = None,
+        request_timeouts: Optional[dict[str, float]] = None,
+    ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 
 class IPFilter:

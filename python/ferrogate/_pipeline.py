@@ -16,6 +16,24 @@ def _pairs(items: Sequence[str]) -> list[tuple[str, str]]:
     return [(prefix, target) for prefix, _, target in (item.partition("=") for item in items)]
 
 
+#: The options ``--mount`` takes after the app spec (src/config/middleware_settings.rs).
+_MOUNT_OPTIONS = ("request_timeout",)
+
+
+def _mount_options(target: str) -> tuple[str, dict[str, str]]:
+    """``APP[,request_timeout=SECONDS]`` as (app spec, options). Options are taken from the
+    end: an app spec may call a factory with commas in its arguments."""
+    options: dict[str, str] = {}
+    while "," in target:
+        rest, _, option = target.rpartition(",")
+        name, found, value = option.partition("=")
+        if not found or name.strip() not in _MOUNT_OPTIONS:
+            break
+        options[name.strip()] = value.strip()
+        target = rest
+    return target.strip(), options
+
+
 #: The options ``--rate-limit`` takes after the rate, as its error message lists them.
 _RATE_LIMIT_OPTIONS = (
     "burst=N, key=client_ip|header:NAME, store=redis://HOST:PORT/DB, "
@@ -169,9 +187,15 @@ def build(
     pipeline: Sequence[str] = (),
 ) -> Any:
     if mounts or forwards:
-        apps = {prefix: _loader.load(spec) for prefix, spec in _pairs(mounts)}
+        apps: dict[str, Any] = {}
+        timeouts: dict[str, float] = {}
+        for prefix, target in _pairs(mounts):
+            spec, options = _mount_options(target)
+            apps[prefix] = _loader.load(spec)
+            if "request_timeout" in options:
+                timeouts[prefix] = float(options["request_timeout"])
         apps.update(_forward(spec) for spec in forwards)
-        app = middleware.Mount(apps, default=app)
+        app = middleware.Mount(apps, default=app, request_timeouts=timeouts or None)
     for spec in reversed(pipeline):
         app = _layer(app, spec, request_id_trusted)
     if compress:

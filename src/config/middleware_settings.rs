@@ -10,10 +10,11 @@ use super::IpRanges;
 
 #[derive(Debug, Clone, Args)]
 pub struct MiddlewareSettings {
-    /// Mount another app at a path prefix: PREFIX=APP (`/api=pkg.api:app`; repeat for
-    /// several). The longest prefix ending on a segment boundary wins; the positional APP
-    /// answers the rest
-    #[arg(long = "mount", value_name = "PREFIX=APP", value_parser = parse_mount, help_heading = "Middleware")]
+    /// Mount another app at a path prefix: PREFIX=APP[,request_timeout=SECONDS]
+    /// (`/api=pkg.api:app`; repeat for several). The longest prefix ending on a segment
+    /// boundary wins; the positional APP answers the rest. `request_timeout` replaces
+    /// --request-timeout for the mounted app's requests (0: none for them)
+    #[arg(long = "mount", value_name = "PREFIX=APP", value_parser = parse_mounted_app, help_heading = "Middleware")]
     pub mount: Vec<String>,
 
     /// Forward requests under a path prefix to upstream HTTP servers (a reverse proxy):
@@ -110,6 +111,14 @@ pub struct MiddlewareSettings {
 }
 
 impl MiddlewareSettings {
+    /// Whether a `--mount` sets its own request timeout: then `time.sleep` is sliced as for
+    /// `--request-timeout`, before the apps are imported.
+    pub fn mounts_set_request_timeouts(&self) -> bool {
+        self.mount
+            .iter()
+            .any(|mount| mount.contains(",request_timeout="))
+    }
+
     /// Whether any layer is declared by the settings.
     pub fn declares_layers(&self) -> bool {
         !self.mount.is_empty()
@@ -136,6 +145,35 @@ fn parse_mount(text: &str) -> Result<String, String> {
             "{text:?} is not PREFIX=TARGET with a prefix starting with '/'"
         )),
     }
+}
+
+/// The options `--mount` takes after its app spec, as `,NAME=VALUE`: the keywords a mounted
+/// app has in `ferrogate.middleware.Mount` (`request_timeout`: seconds, 0 for none).
+pub const MOUNT_OPTIONS: [&str; 1] = ["request_timeout"];
+
+/// `--mount`: `/prefix=APP` with its options checked. Why they are taken from the end: an app
+/// spec may call a factory whose arguments hold commas (`pkg:make(a=1, b=2)`), and no
+/// option name is one of a factory's keywords followed by nothing but options.
+fn parse_mounted_app(text: &str) -> Result<String, String> {
+    let checked = parse_mount(text)?;
+    let (_, mut target) = text
+        .split_once('=')
+        .expect("invariant: parse_mount checked it");
+    while let Some((rest, option)) = target.rsplit_once(',') {
+        let Some((name, value)) = option.split_once('=') else {
+            break;
+        };
+        if !MOUNT_OPTIONS.contains(&name.trim()) {
+            break;
+        }
+        super::settings::parse_seconds(value)
+            .map_err(|error| format!("{text:?}: {}: {error}", name.trim()))?;
+        target = rest;
+    }
+    if target.trim().is_empty() {
+        return Err(format!("{text:?} names no app before its options"));
+    }
+    Ok(checked)
 }
 
 /// The options `--forward` takes after its URLs: the keywords of `ferrogate.middleware.Forward`.
@@ -224,6 +262,32 @@ pub fn forward_from_table(table: &toml::Table) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mount_request_timeout_is_seconds_at_below_and_above_the_range() {
+        for good in [
+            "/api=pkg:app",
+            "/api=pkg:app,request_timeout=0",
+            "/api=pkg:app,request_timeout=2.5",
+            "/api=pkg:make(a=1, b=2),request_timeout=5",
+            "/api=pkg:make(a=1, b=2)",
+        ] {
+            assert_eq!(parse_mounted_app(good).as_deref(), Ok(good));
+        }
+        for (bad, says) in [
+            ("/api=pkg:app,request_timeout=-1", "outside 0 to"),
+            ("/api=pkg:app,request_timeout=soon", "not a number"),
+            ("/api=pkg:app,request_timeout=1e12", "outside 0 to"),
+            ("/api=,request_timeout=1", "names no app"),
+        ] {
+            let error = parse_mounted_app(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+            assert!(
+                error.contains("request_timeout") || says == "names no app",
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn forward_needs_a_prefix_an_upstream_and_known_options() {

@@ -88,6 +88,19 @@ pub struct ObserveSettings {
     )]
     pub log_slow_requests: f64,
 
+    /// A Python logging configuration for the app's loggers, applied in the master before the
+    /// app is imported (workers inherit it): an ini file for logging.config.fileConfig
+    /// (gunicorn's --log-config), or a .json or .toml file holding a
+    /// logging.config.dictConfig dictionary (gunicorn's --log-config-json). ferrogate's own
+    /// error log lines are written without Python, to --error-log. Off unless given
+    #[arg(
+        long,
+        alias = "log-config-json",
+        value_name = "FILE",
+        help_heading = "Logging"
+    )]
+    pub log_config: Option<std::path::PathBuf>,
+
     /// Seconds a request's app call may run: then ferrogate.RequestTimeout (a BaseException)
     /// is raised in its Python thread, so `finally` blocks and close() run, and the client
     /// gets 504 if no response head was sent (else the connection is aborted); the worker

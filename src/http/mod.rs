@@ -25,5 +25,6 @@ pub use h1::{
 };
 pub use in_flight::InFlight;
 pub use limits::Limits;
+pub use proxy_protocol::PreambleError;
 pub use request_body::RequestBody;
 pub use response::{HeaderBlock, Response};

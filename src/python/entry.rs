@@ -11,7 +11,7 @@ use super::hooks;
 use super::launcher::{ForkLauncher, Prepared, Restart, ServedTls};
 use super::paste;
 use super::serving::{
-    load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
+    configure_logging, load_app, open_access_log, prepare_path, slice_sleep_for_timeouts, AppSource,
 };
 use crate::config::{
     self, BindAddress, FileEntry, FileValue, LoadError, Loaded, Protocol, Settings,
@@ -284,7 +284,14 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     };
     // A successor started by SIGUSR2 under systemd (no --bind) keeps the sockets it inherited.
     let keep_all_inherited = loaded.is_default("bind") && !inherited.is_empty();
+    // Relative to where ferrogate started, before --chdir (as --paste's ini).
+    let log_config = settings
+        .observe
+        .log_config
+        .as_ref()
+        .map(|p| start.start_dir.join(p));
     let prepared = prepare_path(py, settings)
+        .and_then(|()| configure_logging(py, log_config.as_deref()))
         .and_then(|()| slice_sleep_for_timeouts(py, settings))
         .and_then(|()| preload(py, settings, app))
         .and_then(|app| Ok((app, open_access_log(settings)?)))
@@ -328,6 +335,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::info!("Workers run as {}", identity.describe());
     }
     supervisor::raise_open_file_limit(u64::from(settings.max_connections));
+    let mut shown_listeners = Vec::with_capacity(listeners.len());
     for ((listener, tls), scheme) in listeners.iter().zip(&encrypted).zip(&schemes) {
         let shown = listener.to_string();
         let shown = match (tls, scheme.protocol(settings.protocol)) {
@@ -338,6 +346,7 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
             (false, Protocol::Uwsgi) => format!("uwsgi://{shown}"),
             (false, Protocol::Http) => shown,
         };
+        shown_listeners.push(shown.clone());
         log::info!(
             "Listening at {shown} (workers: {}, threads: {})",
             settings.workers,
@@ -348,7 +357,16 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
         log::error!("{error}");
         return EXIT_USAGE;
     }
-    let metrics = match start_metrics(settings, &listeners) {
+    // The workers' Forward tables are named for this master (own_tables).
+    let owner = super::middleware::own_tables();
+    let labels = metrics::Labels {
+        listeners: shown_listeners,
+        tls: encrypted.clone(),
+        more: vec![Box::new(move |out: &mut String| {
+            crate::middleware::forward::render_upstreams(owner, out)
+        })],
+    };
+    let metrics = match start_metrics(settings, labels) {
         Ok(metrics) => metrics,
         Err(code) => return code,
     };
@@ -396,7 +414,10 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
 
 /// The workers' shared counters (for `--metrics-bind` and `--control-socket`), the master's
 /// endpoint serving them, and its control socket.
-fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<MetricsTable>, i32> {
+fn start_metrics(
+    settings: &Settings,
+    labels: metrics::Labels,
+) -> Result<Option<MetricsTable>, i32> {
     let observe = &settings.observe;
     if observe.metrics_bind.is_none() && observe.control_socket.is_none() {
         return Ok(None);
@@ -407,14 +428,6 @@ fn start_metrics(settings: &Settings, listeners: &[Listener]) -> Result<Option<M
         1
     })?;
     if let Some(address) = observe.metrics_bind {
-        // The workers' Forward tables are named for this master (own_tables).
-        let owner = super::middleware::own_tables();
-        let labels = metrics::Labels {
-            listeners: listeners.iter().map(|l| l.to_string()).collect(),
-            more: vec![Box::new(move |out: &mut String| {
-                crate::middleware::forward::render_upstreams(owner, out)
-            })],
-        };
         match metrics::start(address, table.clone(), labels) {
             Ok(bound) => log::info!("Serving metrics at http://{bound}/metrics"),
             Err(error) => {

@@ -2,6 +2,7 @@
 //! and run a serving future with the GIL released. Used by workers and by `make_server`.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,9 @@ use crate::http::{ConnectionOptions, Limits};
 use crate::middleware::{Node, Pipeline, Probes};
 use crate::observe::metrics::WorkerMetrics;
 use crate::observe::{AccessLog, AccessLogOptions, Readiness};
-use crate::wsgi::{ProgressProbe, PythonThreads, Shedding, WsgiConfig, WsgiHandler};
+use crate::wsgi::{
+    ProgressProbe, PythonThreads, RequestTimeouts, Shedding, WsgiConfig, WsgiHandler,
+};
 
 /// Where a worker's app comes from.
 pub enum AppSource {
@@ -71,13 +74,28 @@ pub fn prepare_path(py: Python<'_>, settings: &Settings) -> Result<()> {
 /// With `--request-timeout`, `time.sleep` sleeps in slices the timeout can interrupt
 /// (ferrogate/_timeouts.py); done before the app is imported (master and worker).
 pub fn slice_sleep_for_timeouts(py: Python<'_>, settings: &Settings) -> Result<()> {
-    if settings.observe.request_timeout().is_none() {
+    if settings.observe.request_timeout().is_none()
+        && !settings.middleware.mounts_set_request_timeouts()
+    {
         return Ok(());
     }
     py.import("ferrogate._timeouts")
         .and_then(|timeouts| timeouts.call_method0("install"))
         .map(|_| ())
         .map_err(|error| Error::Config(format!("cannot prepare --request-timeout: {error}")))
+}
+
+/// `--log-config`: Python's logging configured from the file at `path` (ferrogate/
+/// _log_config.py), in the master before the app is imported; the workers inherit it. A
+/// file that is missing or not a logging configuration is a configuration error naming it.
+pub fn configure_logging(py: Python<'_>, path: Option<&Path>) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    py.import("ferrogate._log_config")
+        .and_then(|module| module.call_method1("configure", (path,)))
+        .map(|_| ())
+        .map_err(|error| Error::Config(error.value(py).to_string()))
 }
 
 /// Imports the app named by `source`, or hands back the object given.
@@ -145,7 +163,7 @@ impl AppRuntime {
         settings: &Settings,
         access_log: Option<Arc<AccessLog>>,
     ) -> Result<AppRuntime> {
-        let config = WsgiConfig {
+        let mut config = WsgiConfig {
             threads: settings.threads as usize,
             workers: settings.workers as usize,
             root_path: settings.root_path.trim_end_matches('/').to_string(),
@@ -155,7 +173,10 @@ impl AppRuntime {
                 max_queue: settings.observe.max_queue(),
                 max_queue_time: settings.observe.max_queue_time(),
             },
-            request_timeout: settings.observe.request_timeout(),
+            request_timeout: RequestTimeouts {
+                default: settings.observe.request_timeout(),
+                by_app: Vec::new(),
+            },
         };
         let options = ConnectionOptions {
             limits: Limits::from_settings(settings),
@@ -188,6 +209,7 @@ impl AppRuntime {
         let root_path = config.root_path.clone();
         let app = middleware::wrap_with_settings(py, app, settings)?;
         let lifted = middleware::lift(py, app, !settings.middleware.no_native_middleware);
+        config.request_timeout.by_app = lifted.request_timeouts;
         let threads = PythonThreads::start(lifted.apps, config)?;
         // The app was imported (here, or by the master with --preload) before we got here.
         let readiness = Arc::new(Readiness::default());

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
 
+use super::outcome;
 use super::room::OpenConnections;
 use super::tls::{self, Handshake, HandshakeError, ServerTls};
 use super::Listener;
@@ -22,6 +23,7 @@ use crate::http::{
     refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer,
     RequestError,
 };
+use crate::observe::metrics::ConnectionRefusal;
 use crate::observe::LogThrottle;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
@@ -162,7 +164,11 @@ impl<H: Handler> ConnectionContext<H> {
     /// client until one frees. `None` once the server stops.
     async fn slot_for_waiting_client(&self) -> Option<OwnedSemaphorePermit> {
         loop {
-            self.connections.close_one_for_room(self.max_connections);
+            let closed = self.connections.close_one_for_room(self.max_connections);
+            if let (Some(listener), Some(metrics)) = (closed, &self.server.options.metrics) {
+                metrics
+                    .connection_refused(ConnectionRefusal::MaxConnections, usize::from(listener));
+            }
             let slot = self.slots.clone().acquire_owned();
             match tokio::time::timeout(ROOM_LOOK_INTERVAL, slot).await {
                 Ok(slot) => return slot.ok(),
@@ -451,11 +457,8 @@ fn spawn_connection<H: Handler>(
                     Box::pin(serve_tls(server, socket, &tls, &mut info, activity)).await
                 }
             };
-            if let (Err(ConnectionError::Refused(error)), Some(metrics)) =
-                (&served, &server.options.metrics)
-            {
-                let status = Failure::Refused(error.clone()).status().as_u16();
-                metrics.refused(status, usize::from(info.listener));
+            if let Some(metrics) = &server.options.metrics {
+                outcome::count_end(metrics, &served, info.listener);
             }
             finish(served, &info);
         })
@@ -497,6 +500,9 @@ async fn serve_tls<H: Handler>(
     let shaking = activity.head_started();
     let handshake = tls::handshake(socket, tls, server.options.limits.header_timeout).await;
     drop(shaking);
+    if let Some(metrics) = &server.options.metrics {
+        outcome::count_handshake(metrics, &handshake, info.listener);
+    }
     match handshake {
         Ok(Handshake::Done(socket, facts)) => {
             info.scheme = Scheme::Https;

@@ -4,6 +4,7 @@
 mod accept;
 pub mod handover;
 mod listener;
+mod outcome;
 mod port_owner;
 pub mod roles;
 mod room;

@@ -68,13 +68,13 @@ impl OpenConnections {
     }
 
     /// Closes the oldest connection that waits on its client and is at least
-    /// `CLOSABLE_AFTER` old; returns whether there was one. Its slot frees once its task has
-    /// wound down.
+    /// `CLOSABLE_AFTER` old; returns the listener it came on, if there was one. Its slot frees
+    /// once its task has wound down.
     ///
     /// Why the check and the abort cannot race the connection into running a request: every
     /// connection task runs on this same single-threaded runtime, so while this runs they are
     /// all parked at an await, and an aborted task never resumes from there.
-    pub fn close_one_for_room(&self, max_connections: usize) -> bool {
+    pub fn close_one_for_room(&self, max_connections: usize) -> Option<u8> {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let oldest = inner
@@ -83,9 +83,7 @@ impl OpenConnections {
             .take_while(|(_, c)| now.duration_since(c.opened) >= CLOSABLE_AFTER)
             .find(|(_, c)| c.activity.waits_on_client())
             .map(|(key, _)| *key);
-        let Some(connection) = oldest.and_then(|key| inner.by_age.remove(&key)) else {
-            return false;
-        };
+        let connection = oldest.and_then(|key| inner.by_age.remove(&key))?;
         drop(inner);
         connection.serving.abort();
         let peer = connection
@@ -104,7 +102,7 @@ impl OpenConnections {
                 }
             );
         }
-        true
+        Some(connection.info.listener)
     }
 }
 
@@ -127,7 +125,7 @@ mod tests {
         open.add(running, running_task.clone(), info.clone());
         open.add(idle, idle_task.clone(), info);
         assert!(
-            !open.close_one_for_room(2),
+            open.close_one_for_room(2).is_none(),
             "closed a connection younger than the minimum"
         );
         {
@@ -136,11 +134,11 @@ mod tests {
                 connection.opened -= CLOSABLE_AFTER;
             }
         }
-        assert!(open.close_one_for_room(2));
+        assert_eq!(open.close_one_for_room(2), Some(0));
         tokio::task::yield_now().await;
         assert!(idle_task.is_finished() && !running_task.is_finished());
         assert!(
-            !open.close_one_for_room(2),
+            open.close_one_for_room(2).is_none(),
             "closed a connection running a request"
         );
         running_task.abort();

@@ -533,7 +533,10 @@ impl Master<'_> {
                     false => backoff::next_streak(worker.crash_streak, lived),
                 };
                 let pause = backoff::pause(crash_streak);
-                count_restart(RestartCause::Died);
+                count_restart(match graceful {
+                    true => RestartCause::Stopped,
+                    false => RestartCause::Died,
+                });
                 let when = match crash_streak {
                     0 => String::new(),
                     n => format!(" in {}s ({n} early exit(s) in a row)", pause.as_secs()),
@@ -586,6 +589,7 @@ impl Master<'_> {
             return;
         }
         if self.roster.anyone_serving() {
+            count_restart(RestartCause::BootFailed);
             let crash_streak = worker.crash_streak.saturating_add(1);
             let pause = backoff::pause(crash_streak);
             log::error!(

@@ -34,6 +34,14 @@ pub struct Job {
     pub queue_time: Duration,
 }
 
+impl Job {
+    /// The index of the Python app that answers it: a native Mount names it; without one,
+    /// the worker's only app.
+    pub fn app_index(&self) -> usize {
+        self.connection.mount.map_or(0, |mount| mount.app as usize)
+    }
+}
+
 #[derive(Clone)]
 pub struct WsgiHandler {
     pool: Arc<Pool>,

@@ -24,6 +24,7 @@ pub fn run_job(
     config: &WsgiConfig,
     job: Job,
 ) {
+    let app_index = job.app_index();
     let Job {
         head,
         connection,
@@ -36,8 +37,6 @@ pub fn run_job(
     if reply.is_client_gone() {
         return;
     }
-    // A native Mount names the app; without one, the worker's only app.
-    let app_index = connection.mount.map_or(0, |mount| mount.app as usize);
     let Some(app) = apps.get(app_index) else {
         log::error!("Internal error: no Python app number {app_index}; the client got a 500");
         return;

@@ -22,7 +22,7 @@ mod start_response;
 
 pub use file_wrapper::FileWrapper;
 pub use handler::WsgiHandler;
-pub use pool::{OldestRequest, PoolProgress, ProgressProbe, PythonThreads};
+pub use pool::{OldestRequest, PoolProgress, ProgressProbe, PythonThreads, RequestTimeouts};
 
 /// What the Python threads need to know about the server they run in.
 #[derive(Debug, Clone)]
@@ -37,8 +37,9 @@ pub struct WsgiConfig {
     pub socket_timeout: std::time::Duration,
     /// `--max-queue` and `--max-queue-time`: when the pool sheds load (pool/mod.rs).
     pub shedding: Shedding,
-    /// `--request-timeout`: how long an app call may run before it is interrupted.
-    pub request_timeout: Option<std::time::Duration>,
+    /// `--request-timeout`, and the mounts' own: how long an app call may run before it is
+    /// interrupted.
+    pub request_timeout: RequestTimeouts,
 }
 
 /// When a worker answers 503 rather than queue a request for its Python threads.

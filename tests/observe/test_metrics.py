@@ -8,31 +8,13 @@ import os
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests import serving
-
-
-def scrape(port: int) -> dict[str, list]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = resp.read().decode()
-    families = {family.name: family for family in text_string_to_metric_families(text)}
-    for family in families.values():
-        assert family.documentation, f"{family.name} has no HELP"
-    return {name: family.samples for name, family in families.items()}
-
-
-def value(samples, name: str, **labels) -> float:
-    return sum(
-        s.value
-        for s in samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
+from tests.observe.prometheus import scrape, value
 
 
 @pytest.mark.timeout(60)
@@ -70,6 +52,7 @@ def test_counters_match_the_requests_sent(serve):
         queue = metrics["ferrogate_queue_time_seconds"]
         assert value(queue, "ferrogate_queue_time_seconds_count") == 11
         assert value(metrics["ferrogate_sent_bytes"], "ferrogate_sent_bytes_total") == sent_bytes
+        # queue_time:app does not read the bodies; each came whole with its head, so was read.
         assert value(metrics["ferrogate_received_bytes"], "ferrogate_received_bytes_total") == 30
         assert (
             value(metrics["ferrogate_connections_accepted"], "ferrogate_connections_accepted_total")
@@ -81,7 +64,8 @@ def test_counters_match_the_requests_sent(serve):
         assert sum(threads.values()) >= 1
         assert value(metrics["ferrogate_requests_in_flight"], "ferrogate_requests_in_flight") == 0
         restarts = {s.labels["cause"]: s.value for s in metrics["ferrogate_worker_restarts"]}
-        assert restarts == dict.fromkeys(["died", "timeout", "max_requests", "memory", "reload"], 0)
+        causes = ["died", "timeout", "max_requests", "memory", "reload", "stopped", "boot_failed"]
+        assert restarts == dict.fromkeys(causes, 0)
 
         # A worker killed: counted as died, and its replacement adds to the same sums.
         os.kill(workers[0], signal.SIGKILL)
@@ -140,6 +124,9 @@ def test_workers_do_not_hold_the_metrics_port(serve):
     port = serving.free_port()
     with serve("queue_time:app", "--metrics-bind", f"127.0.0.1:{port}") as server:
         (worker,) = server.wait_for_workers(1)
+        # Once it serves, it has closed its inherited copy (read before, under load, the fd
+        # could still be there).
+        assert server.get("/").status == 200
         fds = os.listdir(f"/proc/{worker}/fd")
         inodes = {os.readlink(f"/proc/{worker}/fd/{fd}") for fd in fds if fd.isdigit()}
         with socket.create_connection(("127.0.0.1", port)):

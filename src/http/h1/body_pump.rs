@@ -21,6 +21,7 @@ use crate::http::limits::{
     Limits, BODY_READ_BYTES, DRAIN_READ_TIMEOUT, HEAD_READ_BYTES, MAX_UNREAD_BODY_DRAIN_BYTES,
 };
 use crate::http::RequestBody;
+use crate::observe::metrics::WorkerMetrics;
 
 /// Body chunks the connection reads ahead of the handler.
 const BODY_CHANNEL_CHUNKS: usize = 2;
@@ -44,6 +45,8 @@ pub struct BodySource<'a> {
     pub socket: Option<RawFd>,
     pub continue_state: Option<&'a Arc<ContinueState>>,
     pub limits: &'a Limits,
+    /// With `--metrics-bind`: counts the body bytes as they are read, whoever reads them.
+    pub metrics: Option<&'a WorkerMetrics>,
 }
 
 /// The body as the handler will see it, and what keeps feeding it when it did not all
@@ -64,12 +67,22 @@ pub fn take_body(
         loop {
             match decoder.decode(buf)? {
                 Decoded::Data(data) => arrived.push(data),
-                Decoded::End => return Ok((Some(RequestBody::complete(join(arrived))), None)),
+                Decoded::End => {
+                    let body = join(arrived);
+                    if let Some(metrics) = source.metrics {
+                        metrics.body_received(body.len() as u64);
+                    }
+                    return Ok((Some(RequestBody::complete(body)), None));
+                }
                 Decoded::NeedMore => break,
             }
         }
     }
     let first = (!arrived.is_empty()).then(|| join(arrived));
+    if let (Some(metrics), Some(first)) = (source.metrics, &first) {
+        metrics.body_received(first.len() as u64);
+    }
+    let metrics = source.metrics.cloned();
     let continue_wanted = head.expects_continue.then(|| Arc::new(Notify::new()));
     let socket_timeout = source.limits.socket_timeout;
     // A client expecting `100 Continue` may have sent body bytes anyway; those are in `buf`,
@@ -89,12 +102,14 @@ pub fn take_body(
         if let Ok((direct, released)) =
             DirectBody::new(socket, remaining, socket_timeout, continue_request)
         {
+            let direct = direct.counted_by(metrics.clone());
             let pump = BodyPump {
                 decoder,
                 tx: None,
                 continue_wanted,
                 handed_over: Some(released),
                 socket_timeout,
+                metrics,
             };
             return Ok((Some(RequestBody::direct(first, direct)), Some(pump)));
         }
@@ -107,6 +122,7 @@ pub fn take_body(
         continue_wanted,
         handed_over: None,
         socket_timeout,
+        metrics,
     };
     Ok((Some(body), Some(pump)))
 }
@@ -129,6 +145,8 @@ pub struct BodyPump {
     /// Set while the handler's thread reads the body off the socket itself: what it left.
     handed_over: Option<oneshot::Receiver<Released>>,
     socket_timeout: Duration,
+    /// Counts each piece read, whether the handler takes it or it is discarded.
+    metrics: Option<WorkerMetrics>,
 }
 
 /// How one read for the body went.
@@ -193,6 +211,9 @@ impl BodyPump {
             match self.decoder.decode(buf) {
                 Ok(Decoded::End) => return Pumped::Complete,
                 Ok(Decoded::Data(data)) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.body_received(data.len() as u64);
+                    }
                     if let Some(tx) = &self.tx {
                         if tx.send(Ok(data)).await.is_ok() {
                             continue;

@@ -262,14 +262,10 @@ impl<H: Handler> HttpServer<H> {
             let _in_progress = activity.request_started();
             let _in_flight = (options.max_in_flight > 0).then(|| self.in_flight.enter());
             let measured = options.metrics.as_ref().map(|metrics| {
-                let declared = match head.framing {
-                    BodyFraming::Length(length) => length,
-                    _ => 0,
-                };
                 let started = std::time::Instant::now();
                 (
                     metrics,
-                    metrics.request(declared),
+                    metrics.request(),
                     head.parts.method.clone(),
                     started,
                 )
@@ -311,6 +307,7 @@ impl<H: Handler> HttpServer<H> {
                 socket: body_fd,
                 continue_state: expected.as_ref(),
                 limits,
+                metrics: options.metrics.as_ref(),
             };
             // PERF: a request without a body (most) skips the call and its result's copy
             // (benches/callgrind hello).

@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, Notify};
 
 use super::continue_state::ContinueState;
 use crate::http::error::BodyReadError;
+use crate::observe::metrics::WorkerMetrics;
 
 /// What is left of a body when its reader lets go of it.
 pub struct Released {
@@ -40,6 +41,10 @@ pub struct DirectBody {
     /// thread reads, the number could otherwise be reused for another client's socket.
     socket: OwnedFd,
     remaining: u64,
+    /// `remaining` at the start: what was read is counted once, when the reader lets go.
+    taken_over: u64,
+    /// With `--metrics-bind`: where the bytes read are counted.
+    metrics: Option<WorkerMetrics>,
     broken: bool,
     timed_out: bool,
     /// `--socket-timeout`: how long one wait for the client may last.
@@ -64,6 +69,8 @@ impl DirectBody {
         let body = DirectBody {
             socket,
             remaining,
+            taken_over: remaining,
+            metrics: None,
             broken: false,
             timed_out: false,
             timeout,
@@ -71,6 +78,12 @@ impl DirectBody {
             released: Some(tx),
         };
         Ok((body, rx))
+    }
+
+    /// Counts the bytes this reader reads into `metrics` (when it lets go of the body).
+    pub(super) fn counted_by(mut self, metrics: Option<WorkerMetrics>) -> DirectBody {
+        self.metrics = metrics;
+        self
     }
 
     /// Body bytes not yet read.
@@ -177,6 +190,9 @@ impl DirectBody {
 
 impl Drop for DirectBody {
     fn drop(&mut self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.body_received(self.taken_over - self.remaining);
+        }
         if let Some(released) = self.released.take() {
             let _ = released.send(Released {
                 remaining: self.remaining,

@@ -10,27 +10,36 @@ use h2::RecvStream;
 use tokio::sync::mpsc;
 
 use crate::http::{BodyReadError, RequestBody};
+use crate::observe::metrics::WorkerMetrics;
 
 /// DATA frames queued for the app beyond what it has read (each at most the frame size).
 const QUEUED_FRAMES: usize = 4;
 
+/// How a stream's body is read: its limits, and where its bytes are counted.
+pub struct BodyReading {
+    pub body_limit: Option<u64>,
+    pub socket_timeout: Duration,
+    /// With `--metrics-bind`: each DATA frame's bytes, as received.
+    pub metrics: Option<WorkerMetrics>,
+}
+
 /// The `RequestBody` a handler reads `recv` through, and the task feeding it.
-pub fn stream_body(
-    recv: RecvStream,
-    body_limit: Option<u64>,
-    socket_timeout: Duration,
-) -> RequestBody {
+pub fn stream_body(recv: RecvStream, reading: BodyReading) -> RequestBody {
     let (tx, rx) = mpsc::channel(QUEUED_FRAMES);
-    tokio::spawn(pump(recv, tx, body_limit, socket_timeout));
+    tokio::spawn(pump(recv, tx, reading));
     RequestBody::streamed(None, rx, None)
 }
 
 async fn pump(
     mut recv: RecvStream,
     tx: mpsc::Sender<Result<Bytes, BodyReadError>>,
-    body_limit: Option<u64>,
-    socket_timeout: Duration,
+    reading: BodyReading,
 ) {
+    let BodyReading {
+        body_limit,
+        socket_timeout,
+        metrics,
+    } = reading;
     let mut received = 0u64;
     loop {
         // Dropped by the app (it answered without reading): stop, and let h2 refuse the rest.
@@ -51,6 +60,9 @@ async fn pump(
             Ok(Some(Ok(data))) => data,
         };
         received += data.len() as u64;
+        if let Some(metrics) = &metrics {
+            metrics.body_received(data.len() as u64);
+        }
         if let Some(limit) = body_limit.filter(|&limit| received > limit) {
             let _ = tx.send(Err(BodyReadError::TooLarge { limit })).await;
             return;

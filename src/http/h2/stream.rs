@@ -14,7 +14,7 @@ use http::header::{CONTENT_LENGTH, COOKIE, DATE, HOST, SERVER};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 
-use super::body::stream_body;
+use super::body::{stream_body, BodyReading};
 use crate::handler::{ConnectionInfo, Handler};
 use crate::http::body::{FileRange, Source};
 use crate::http::date::with_http_date;
@@ -22,6 +22,7 @@ use crate::http::error::RequestError;
 use crate::http::h1::{ConnectionActivity, ConnectionOptions};
 use crate::http::status::Failure;
 use crate::http::{forwarded, BodyError, InFlight, Response};
+use crate::observe::metrics::ResponseFacts;
 
 /// Bytes of a file body read per blocking read, as for HTTP/1 over TLS.
 const FILE_READ_BYTES: usize = 256 * 1024;
@@ -56,13 +57,25 @@ pub async fn serve_stream<H: Handler>(
         .as_ref()
         .map(|log| (log, log.capture(&parts, info.peer, info.local)));
     let is_head = parts.method == Method::HEAD;
+    let metrics = shared.options.metrics.as_ref();
+    let measured = metrics.map(|metrics| {
+        let started = std::time::Instant::now();
+        (metrics.request(), parts.method.clone(), started)
+    });
     let refusal = refusal(&mut parts, &mut info, &shared.options);
     let reply = match refusal {
         Some(error) => Failure::Refused(error).into_response(),
         None => {
             let body = match recv.is_end_stream() {
                 true => None,
-                false => Some(stream_body(recv, limits.body_bytes, limits.socket_timeout)),
+                false => Some(stream_body(
+                    recv,
+                    BodyReading {
+                        body_limit: limits.body_bytes,
+                        socket_timeout: limits.socket_timeout,
+                        metrics: metrics.cloned(),
+                    },
+                )),
             };
             let reply = shared.handler.call(parts, body, &info);
             // A reset before the answer drops the handler's reply at once.
@@ -77,6 +90,7 @@ pub async fn serve_stream<H: Handler>(
         }
     };
     let status = reply.status.as_u16();
+    let queue_time = reply.queue_time;
     let sent = send_response(reply, respond, is_head, limits.socket_timeout).await;
     let body_bytes = match sent {
         Ok(bytes) => bytes,
@@ -86,6 +100,16 @@ pub async fn serve_stream<H: Handler>(
         }
         Err(Sent::Broken(bytes)) => bytes,
     };
+    if let (Some(metrics), Some((_in_flight, method, started))) = (metrics, &measured) {
+        metrics.response(&ResponseFacts {
+            method: method.as_str(),
+            status,
+            listener: usize::from(info.listener),
+            body_bytes,
+            duration: started.elapsed(),
+            queue_time,
+        });
+    }
     if let Some((log, record)) = access {
         log.write(&record, status, body_bytes, &Default::default());
     }

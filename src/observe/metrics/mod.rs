@@ -9,4 +9,6 @@ mod table;
 
 pub use endpoint::{close_inherited, start};
 pub use render::{count_restart, Labels, MoreFamilies, RestartCause};
-pub use table::{MetricsTable, ResponseFacts, ThreadsSample, WorkerMetrics};
+pub use table::{
+    ConnectionRefusal, HandshakeFailure, MetricsTable, ResponseFacts, ThreadsSample, WorkerMetrics,
+};

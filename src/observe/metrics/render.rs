@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::table::{
-    Counters, Histogram, MetricsTable, BUCKETS_SECONDS, MAX_LISTENERS, METHODS, STATUS_CLASSES,
+    ConnectionRefusal, Counters, HandshakeFailure, Histogram, MetricsTable, BUCKETS_SECONDS,
+    MAX_LISTENERS, METHODS, STATUS_CLASSES,
 };
 
 /// Why the master started a worker in place of another.
@@ -19,12 +20,25 @@ pub enum RestartCause {
     Memory,
     /// SIGHUP (or --reload) replaced it.
     Reload,
+    /// It stopped gracefully (exit 0) on a signal the master did not send: `ferrogate ctl
+    /// kill PID`, or `kill -TERM` by hand. Not a crash, so not "died".
+    Stopped,
+    /// It could not load the app while other workers served; it is tried again.
+    BootFailed,
 }
 
-const CAUSES: [&str; 5] = ["died", "timeout", "max_requests", "memory", "reload"];
+const CAUSES: [&str; 7] = [
+    "died",
+    "timeout",
+    "max_requests",
+    "memory",
+    "reload",
+    "stopped",
+    "boot_failed",
+];
 
 /// Counted in the master's memory: only the master replaces workers, and only it renders.
-static RESTARTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static RESTARTS: [AtomicU64; CAUSES.len()] = [const { AtomicU64::new(0) }; CAUSES.len()];
 
 /// The master counts a worker replaced, by cause.
 pub fn count_restart(cause: RestartCause) {
@@ -39,6 +53,9 @@ pub type MoreFamilies = Box<dyn Fn(&mut String) + Send>;
 pub struct Labels {
     pub listeners: Vec<String>,
     pub more: Vec<MoreFamilies>,
+    /// One flag per listener: whether it serves TLS. The TLS families are shown only when one
+    /// does.
+    pub tls: Vec<bool>,
 }
 
 /// Writes the whole exposition into `out` (cleared first; reused between scrapes).
@@ -189,6 +206,33 @@ pub fn render(table: &MetricsTable, labels: &Labels, out: &mut String) {
         "ferrogate_connections_accepted_total {}",
         sum(|c| &c.connections_accepted)
     );
+    header(
+        out,
+        "ferrogate_connections_refused_total",
+        "counter",
+        "Client connections ended before being served, by reason and listener: closed at \
+         --max-connections to make room (max_connections), a failed TLS handshake \
+         (tls_handshake), a bad PROXY preamble (proxy_preamble), a refused request head \
+         (request).",
+    );
+    let every_listener = shown_listeners(labels, false);
+    for (reason, label) in ConnectionRefusal::LABELS.iter().enumerate() {
+        per_listener(
+            out,
+            &slots,
+            &every_listener,
+            |c| &c.connections_refused[reason],
+            |out, listener| {
+                let _ = write!(
+                out,
+                "ferrogate_connections_refused_total{{reason=\"{label}\",listener=\"{listener}\"}}"
+            );
+            },
+        );
+    }
+    if labels.tls.iter().any(|tls| *tls) {
+        render_tls(out, &slots, labels);
+    }
     header(out, "ferrogate_workers", "gauge", "Worker processes alive.");
     let _ = writeln!(out, "ferrogate_workers {}", live.len());
     header(
@@ -206,6 +250,78 @@ pub fn render(table: &MetricsTable, labels: &Labels, out: &mut String) {
     }
     for more in &labels.more {
         more(out);
+    }
+}
+
+/// The handshake counters, by listener (TLS listeners only).
+fn render_tls(out: &mut String, slots: &[&Counters], labels: &Labels) {
+    header(
+        out,
+        "ferrogate_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed, by listener.",
+    );
+    let tls_listeners = shown_listeners(labels, true);
+    per_listener(
+        out,
+        slots,
+        &tls_listeners,
+        |c| &c.tls_handshakes,
+        |out, listener| {
+            let _ = write!(
+                out,
+                "ferrogate_tls_handshakes_total{{listener=\"{listener}\"}}"
+            );
+        },
+    );
+    header(
+        out,
+        "ferrogate_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes failed, by reason (timeout, closed before a byte, not TLS, refused by \
+         the TLS library) and listener.",
+    );
+    for (reason, label) in HandshakeFailure::LABELS.iter().enumerate() {
+        per_listener(
+            out,
+            slots,
+            &tls_listeners,
+            |c| &c.tls_handshake_failures[reason],
+            |out, listener| {
+                let _ = write!(
+                out,
+                "ferrogate_tls_handshake_failures_total{{reason=\"{label}\",listener=\"{listener}\"}}"
+            );
+            },
+        );
+    }
+}
+
+/// The listeners a per-listener counter shows a sample for, with their names: every one (or
+/// every TLS one), so that a counter still at 0 is shown and a rate over it is defined from
+/// the first scrape.
+fn shown_listeners(labels: &Labels, tls_only: bool) -> Vec<(usize, String)> {
+    (0..labels.listeners.len().clamp(1, MAX_LISTENERS))
+        .filter(|index| !tls_only || labels.tls.get(*index).copied().unwrap_or(true))
+        .map(|index| (index, listener_name(labels, index)))
+        .collect()
+}
+
+/// One sample per listener in `shown`; `name` writes the sample's name and labels.
+fn per_listener(
+    out: &mut String,
+    slots: &[&Counters],
+    shown: &[(usize, String)],
+    field: impl Fn(&Counters) -> &[AtomicU64; MAX_LISTENERS],
+    name: impl Fn(&mut String, &str),
+) {
+    for (index, listener) in shown {
+        let count: u64 = slots
+            .iter()
+            .map(|c| field(c)[*index].load(Ordering::Relaxed))
+            .sum();
+        name(out, listener);
+        let _ = writeln!(out, " {count}");
     }
 }
 
@@ -281,6 +397,7 @@ mod tests {
             more: vec![Box::new(|out: &mut String| {
                 out.push_str("extra_family 1\n")
             })],
+            tls: vec![false],
         };
         let mut out = String::new();
         render(&table, &labels, &mut out);

@@ -31,6 +31,46 @@ pub const BUCKETS_SECONDS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Why the server ended a connection before serving it, as `ferrogate_connections_refused_total`
+/// labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// Closed at `--max-connections` (no request running) to make room for a new client.
+    MaxConnections,
+    /// Its TLS handshake failed, timed out, or was plain HTTP on a TLS port.
+    TlsHandshake,
+    /// Its PROXY protocol preamble was missing, wrong, or from an untrusted peer.
+    ProxyPreamble,
+    /// The HTTP layer refused a request head (400, 408, 413, 414, 431) and closed it.
+    Request,
+}
+
+impl ConnectionRefusal {
+    pub const LABELS: [&'static str; 4] = [
+        "max_connections",
+        "tls_handshake",
+        "proxy_preamble",
+        "request",
+    ];
+}
+
+/// Why a TLS handshake failed, as `ferrogate_tls_handshake_failures_total` labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Not done within `--header-timeout`.
+    Timeout,
+    /// The client closed before sending a byte (a port check, a TCP health probe).
+    Closed,
+    /// The client spoke plain HTTP (answered 400) or something that is not TLS.
+    NotTls,
+    /// rustls refused it: no shared version or cipher suite, a bad client certificate...
+    Protocol,
+}
+
+impl HandshakeFailure {
+    pub const LABELS: [&'static str; 4] = ["timeout", "closed", "not_tls", "protocol"];
+}
+
 /// A histogram of durations: counts per bucket (not cumulative; +Inf last), sum in µs.
 #[repr(C)]
 pub struct Histogram {
@@ -63,10 +103,17 @@ pub struct Counters {
     pub queue_time: Histogram,
     /// Requests answered 503 by `--max-queue`/`--max-queue-time`.
     pub shed: AtomicU64,
-    /// Request body bytes (as Content-Length declared them) and response body bytes.
+    /// Request body bytes as read off the connection (decoded: without chunked framing),
+    /// and response body bytes sent.
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub connections_accepted: AtomicU64,
+    /// Connections ended before being served, by `ConnectionRefusal` and listener.
+    pub connections_refused: [[AtomicU64; MAX_LISTENERS]; ConnectionRefusal::LABELS.len()],
+    /// TLS handshakes completed, by listener.
+    pub tls_handshakes: [AtomicU64; MAX_LISTENERS],
+    /// TLS handshakes failed, by `HandshakeFailure` and listener.
+    pub tls_handshake_failures: [[AtomicU64; MAX_LISTENERS]; HandshakeFailure::LABELS.len()],
     // Gauges, reset when a worker takes the slot.
     pub connections_open: AtomicI64,
     pub in_flight: AtomicI64,
@@ -242,14 +289,34 @@ impl WorkerMetrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A request with a body of `declared_body` bytes is in flight until the guard drops.
-    pub fn request(&self, declared_body: u64) -> InFlightRequest<'_> {
-        let counters = self.counters();
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
-        counters
-            .bytes_in
-            .fetch_add(declared_body, Ordering::Relaxed);
+    /// A request is in flight until the guard drops.
+    pub fn request(&self) -> InFlightRequest<'_> {
+        self.counters().in_flight.fetch_add(1, Ordering::Relaxed);
         InFlightRequest(self)
+    }
+
+    /// `bytes` of a request body were read off the connection. Counted as they arrive (not
+    /// as Content-Length declares them): a chunked upload counts, an aborted one counts only
+    /// what came.
+    pub fn body_received(&self, bytes: u64) {
+        self.counters().bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A connection on `listener` was ended before being served, for `why`.
+    pub fn connection_refused(&self, why: ConnectionRefusal, listener: usize) {
+        let listener = listener.min(MAX_LISTENERS - 1);
+        self.counters().connections_refused[why as usize][listener].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A TLS handshake on `listener` completed (`Ok`) or failed.
+    pub fn tls_handshake(&self, outcome: Result<(), HandshakeFailure>, listener: usize) {
+        let listener = listener.min(MAX_LISTENERS - 1);
+        let counters = self.counters();
+        match outcome {
+            Ok(()) => counters.tls_handshakes[listener].fetch_add(1, Ordering::Relaxed),
+            Err(why) => counters.tls_handshake_failures[why as usize][listener]
+                .fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     pub fn connection_opened(&self) {
@@ -340,7 +407,8 @@ mod tests {
         let table = MetricsTable::new(1).unwrap();
         let first = table.worker(0).unwrap();
         first.connection_opened();
-        std::mem::forget(first.request(10));
+        std::mem::forget(first.request());
+        first.body_received(10);
         let second = table.worker(0).unwrap();
         second.connection_opened();
         let counters = table.slot(0).unwrap();

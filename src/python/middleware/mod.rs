@@ -15,6 +15,7 @@ mod request_id;
 mod static_files;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -100,6 +101,9 @@ pub fn wrap_with_settings(
 pub struct Lifted {
     pub root: Arc<Node>,
     pub apps: Vec<Py<PyAny>>,
+    /// By app index: what replaces `--request-timeout` for it (a lifted Mount's
+    /// `request_timeouts`; zero: none), `None` where the Mount said nothing.
+    pub request_timeouts: Vec<Option<Duration>>,
 }
 
 /// Lifts the outer layers of `app`; with `enabled` false (`--no-native-middleware`), the
@@ -107,6 +111,8 @@ pub struct Lifted {
 pub fn lift(py: Python<'_>, app: Py<PyAny>, enabled: bool) -> Lifted {
     let mut lifter = Lifter {
         apps: Vec::new(),
+        request_timeouts: Vec::new(),
+        timeout_scope: None,
         layers: Vec::new(),
     };
     let root = match enabled {
@@ -123,11 +129,16 @@ pub fn lift(py: Python<'_>, app: Py<PyAny>, enabled: bool) -> Lifted {
     Lifted {
         root,
         apps: lifter.apps,
+        request_timeouts: lifter.request_timeouts,
     }
 }
 
 struct Lifter {
     apps: Vec<Py<PyAny>>,
+    /// Parallel to `apps`.
+    request_timeouts: Vec<Option<Duration>>,
+    /// The request timeout of the Mount entry being lifted, for the apps found under it.
+    timeout_scope: Option<Duration>,
     /// What was lifted, for the startup log line.
     layers: Vec<String>,
 }
@@ -138,10 +149,15 @@ impl Lifter {
         if let Ok(mount) = object.cast::<Mount>() {
             self.layers.push(mount.get().__repr__());
             let table = &mount.get().table;
-            let entries = table
-                .entries()
-                .map(|(key, app)| (key.clone(), self.node(app.bind(py))))
-                .collect();
+            let mut entries = Vec::new();
+            for (key, app) in table.entries() {
+                let outer = self.timeout_scope;
+                if let Some(timeout) = mount.get().request_timeout_of(key) {
+                    self.timeout_scope = Some(timeout);
+                }
+                entries.push((key.clone(), self.node(app.bind(py))));
+                self.timeout_scope = outer;
+            }
             let default = table.default().map(|app| self.node(app.bind(py)));
             return Arc::new(Node::Mount(Arc::new(MountTable::new(entries, default))));
         }
@@ -201,11 +217,12 @@ impl Lifter {
     }
 
     fn python(&mut self, object: &Bound<'_, PyAny>) -> Arc<Node> {
-        // The same object mounted twice is one app.
+        // The same object mounted twice is one app (with the first mount's request timeout).
         let index = match self.apps.iter().position(|app| app.is(object)) {
             Some(index) => index,
             None => {
                 self.apps.push(object.clone().unbind());
+                self.request_timeouts.push(self.timeout_scope);
                 self.apps.len() - 1
             }
         };

@@ -2,6 +2,7 @@
 //! DispatcherMiddleware, Paste's urlmap), as a WSGI object; lifted into a native `Mount`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,13 +17,20 @@ use crate::middleware::Refusal;
 #[pyclass(name = "Mount", module = "ferrogate.middleware", frozen)]
 pub struct Mount {
     pub(super) table: Arc<MountTable<Py<PyAny>>>,
+    /// `request_timeouts`: per mount key, what replaces `--request-timeout` for the app
+    /// mounted there (zero: none). Applied by the pool once the Mount is lifted.
+    pub(super) request_timeouts: Vec<(MountKey, Duration)>,
 }
 
 #[pymethods]
 impl Mount {
     #[new]
-    #[pyo3(signature = (apps, default = None))]
-    fn new(apps: &Bound<'_, PyDict>, default: Option<Py<PyAny>>) -> PyResult<Mount> {
+    #[pyo3(signature = (apps, default = None, request_timeouts = None))]
+    fn new(
+        apps: &Bound<'_, PyDict>,
+        default: Option<Py<PyAny>>,
+        request_timeouts: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Mount> {
         let mut entries = Vec::with_capacity(apps.len());
         for (key, app) in apps.iter() {
             let key: String = key.extract()?;
@@ -32,8 +40,33 @@ impl Mount {
             let key = MountKey::parse(&key).map_err(PyValueError::new_err)?;
             entries.push((key, app.unbind()));
         }
+        let mut timeouts = Vec::new();
+        for (key, seconds) in request_timeouts.into_iter().flat_map(|d| d.iter()) {
+            let text: String = key.extract()?;
+            let key = MountKey::parse(&text).map_err(PyValueError::new_err)?;
+            if !entries.iter().any(|(mounted, _)| *mounted == key) {
+                return Err(PyValueError::new_err(format!(
+                    "request_timeouts names {text:?}, which no app is mounted at"
+                )));
+            }
+            let seconds: f64 = seconds.extract()?;
+            let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "request_timeouts[{text:?}]: {seconds} is not a number of seconds (0: none)"
+                ))
+            })?;
+            timeouts.push((key, timeout));
+        }
+        if !timeouts.is_empty() {
+            // time.sleep in slices, as for --request-timeout, so a timeout can end a sleep
+            // (modules that imported `sleep` before this keep the unsliced one).
+            apps.py()
+                .import("ferrogate._timeouts")?
+                .call_method0("install")?;
+        }
         Ok(Mount {
             table: Arc::new(MountTable::new(entries, default)),
+            request_timeouts: timeouts,
         })
     }
 
@@ -64,5 +97,15 @@ impl Mount {
     pub(super) fn __repr__(&self) -> String {
         let keys: Vec<String> = self.table.entries().map(|(k, _)| k.to_string()).collect();
         format!("Mount({})", keys.join(", "))
+    }
+}
+
+impl Mount {
+    /// What replaces `--request-timeout` for the app mounted at `key`, if the Mount says.
+    pub(super) fn request_timeout_of(&self, key: &MountKey) -> Option<Duration> {
+        self.request_timeouts
+            .iter()
+            .find(|(mounted, _)| mounted == key)
+            .map(|(_, timeout)| *timeout)
     }
 }

@@ -31,6 +31,8 @@ use tokio::sync::Notify;
 
 mod request_timeout;
 
+pub use request_timeout::RequestTimeouts;
+
 use super::blocking::threads_waiting_on_clients;
 use super::cpu_share::SmoothedShare;
 use super::environ::EnvironBuilder;
@@ -88,7 +90,9 @@ struct RunningJob {
     id: u64,
     /// The running thread's CPython id, for `PyThreadState_SetAsyncExc`.
     thread_ident: std::os::raw::c_ulong,
-    /// `--request-timeout` has interrupted it already.
+    /// Its app's request timeout, if it has one.
+    timeout: Option<Duration>,
+    /// Its request timeout has interrupted it already.
     interrupted: bool,
 }
 
@@ -389,6 +393,7 @@ impl Pool {
             // Only --max-queue-time estimates waits from durations: a clock read per request.
             let timed = self.lock().shedder.wants_durations();
             let mut ran_for = None;
+            let interrupts = self.config.request_timeout.shortest().is_some();
             while let Some(job) = self.next_job(py, index, ran_for.take()) {
                 let began = timed.then(Instant::now);
                 // A bug of ours must cost one request (its client gets a 500 from the
@@ -397,7 +402,7 @@ impl Pool {
                     run_job(py, &apps, &mut environ, &self.config, *job)
                 }));
                 ran_for = began.map(|began| began.elapsed());
-                if self.config.request_timeout.is_some() {
+                if interrupts {
                     // An interruption meant for the request just ended must not hit the next.
                     request_timeout::clear_pending(py);
                 }
@@ -438,6 +443,7 @@ impl Pool {
             id: queue.taken,
             // SAFETY: returns the calling thread's id (pthread_self); needs no GIL.
             thread_ident: unsafe { pyo3::ffi::PyThread_get_thread_ident() },
+            timeout: self.config.request_timeout.of_app(job.app_index()),
             interrupted: false,
         });
         Some(job)
@@ -556,8 +562,8 @@ impl PythonThreads {
     pub fn watch_request_timeouts(
         &self,
     ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-        let timeout = self.pool.config.request_timeout?;
-        Some(request_timeout::watch(self.pool.clone(), timeout))
+        let shortest = self.pool.config.request_timeout.shortest()?;
+        Some(request_timeout::watch(self.pool.clone(), shortest))
     }
 
     /// Lets queued and running requests finish, up to `timeout`. Call without the GIL.
