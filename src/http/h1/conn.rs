@@ -13,27 +13,28 @@ use std::task::Poll;
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use super::body_pump::{take_body, BodySource, Pumped};
 use super::continue_state::{Continue, ContinueState, NOT_EXPECTED};
 use super::encode::{encode_head, ResponseFraming};
+use super::ending::{close, refuse};
+use super::head_read::{read_head, read_preface};
 use super::idle::ConnectionActivity;
 use super::io::{Socket, TimedWriter};
 use super::observed::note_response;
-use super::parse::{parse_head, BodyFraming, RequestHead};
+use super::parse::BodyFraming;
 use super::send_file::SendFile;
 use super::write::{write_body, WriteBatch};
 use crate::config::{HttpVersions, IpRanges, Protocol};
 use crate::handler::{ConnectionInfo, Handler, Scheme};
 use crate::http::error::RequestError;
-use crate::http::h2::{is_preface_start, Duplex, Http2Options, PREFACE};
-use crate::http::limits::{Limits, HEAD_READ_BYTES, LINGER, MAX_LINGER_BYTES};
+use crate::http::h2::{is_preface_start, Duplex, Http2Options};
+use crate::http::limits::{Limits, HEAD_READ_BYTES};
 use crate::http::proxy_protocol::{read_preamble, PreambleError};
 use crate::http::status::Failure;
-use crate::http::uwsgi::{self, GatewayFacts};
+use crate::http::uwsgi::GatewayFacts;
 use crate::http::{forwarded, BodyError, InFlight, Response};
 use crate::observe::metrics::{ResponseFacts, WorkerMetrics};
 use crate::observe::{AccessLog, ResponseNote};
@@ -500,86 +501,6 @@ async fn respond_while_pumping(
     (written, pumped.unwrap_or(Pumped::Abandoned))
 }
 
-/// Reads until `buf` starts with a whole request head, and parses it into `head`; `head` is
-/// left `None` when the client closed between requests. Once part of a head is in, the rest
-/// must come within the header timeout; the connection counts as busy meanwhile, so the idle
-/// watch leaves it to that timeout. PERF: a head that arrives in one read arms no timer, and
-/// the ~250-byte head is written to the caller's place instead of being returned through
-/// this future's output and the caller's match (benches/callgrind hello).
-/// Reads until `buf` holds the whole HTTP/2 preface, within `--header-timeout`; an error if
-/// what arrives is not the preface after all.
-async fn read_preface<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<(), ConnectionError> {
-    let deadline = Instant::now() + limits.header_timeout;
-    while buf.len() < PREFACE.len() {
-        match tokio::time::timeout_at(deadline, reader.read_buf(buf)).await {
-            Ok(Ok(0)) => return Err(ConnectionError::IncompleteHead),
-            Ok(read) => read?,
-            Err(_) => {
-                return Err(ConnectionError::Refused(RequestError::HeadTimeout(
-                    limits.header_timeout,
-                )))
-            }
-        };
-    }
-    match buf.starts_with(PREFACE) {
-        true => Ok(()),
-        false => Err(ConnectionError::Refused(RequestError::UnsupportedVersion)),
-    }
-}
-
-async fn read_head<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    (limits, protocol): (&Limits, Protocol),
-    activity: &Arc<ConnectionActivity>,
-    head: &mut Option<RequestHead>,
-) -> Result<(), ConnectionError> {
-    let mut deadline = None;
-    let mut _head_in_progress = None;
-    loop {
-        if !buf.is_empty() {
-            let parsed = match protocol {
-                Protocol::Http => parse_head(buf, limits),
-                Protocol::Uwsgi => uwsgi::parse_packet(buf, limits),
-            };
-            match parsed {
-                Ok(Some(parsed)) => {
-                    *head = Some(parsed);
-                    return Ok(());
-                }
-                Ok(None) => {}
-                Err(error) => return Err(ConnectionError::Refused(error)),
-            }
-            if deadline.is_none() {
-                deadline = Some(Instant::now() + limits.header_timeout);
-                _head_in_progress = Some(activity.head_started());
-            }
-        }
-        buf.reserve(HEAD_READ_BYTES);
-        let read = match deadline {
-            None => reader.read_buf(buf).await?,
-            Some(deadline) => match tokio::time::timeout_at(deadline, reader.read_buf(buf)).await {
-                Ok(read) => read?,
-                Err(_) => {
-                    return Err(ConnectionError::Refused(RequestError::HeadTimeout(
-                        limits.header_timeout,
-                    )))
-                }
-            },
-        };
-        if read == 0 {
-            return match buf.iter().all(|b| b.is_ascii_whitespace()) {
-                true => Ok(()),
-                false => Err(ConnectionError::IncompleteHead),
-            };
-        }
-    }
-}
-
 /// The client, scheme and port a trusted web server gave in a uwsgi packet.
 fn apply_gateway(gateway: &GatewayFacts, info: &mut ConnectionInfo) {
     if let Some(client) = gateway.client {
@@ -619,67 +540,4 @@ async fn wait_for_reply<W: AsyncWrite + Unpin, F: Future<Output = Response> + Un
         Pin::new(&mut reply).poll(cx).map(Ok)
     })
     .await
-}
-
-/// Answers a connection with `error`'s status before any request is read from it (plain
-/// HTTP sent to a TLS port), then closes it.
-pub async fn refuse_connection<S: Socket>(mut socket: S, error: RequestError) -> ConnectionError {
-    let (mut reader, writer) = socket.halves();
-    let mut writer = TimedWriter::new(writer, REFUSAL_WRITE_TIMEOUT);
-    refuse(&mut reader, &mut writer, &mut WriteBatch::default(), error).await
-}
-
-/// How long a client refused before its first request gets to take the answer.
-const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Answers a refused request with its status, then closes without resetting the connection.
-/// Returns the error for the caller's log line.
-async fn refuse<R: AsyncRead + Unpin, W: AsyncWrite + SendFile + Unpin>(
-    reader: &mut R,
-    writer: &mut W,
-    batch: &mut WriteBatch,
-    error: RequestError,
-) -> ConnectionError {
-    let response = Failure::Refused(error.clone()).into_response();
-    let length = response.body.known_length().unwrap_or(0);
-    let framing = ResponseFraming::Length(length);
-    encode_head(&mut batch.text, &response, framing, Some(b"close"));
-    if write_body(writer, batch, response.body, framing)
-        .await
-        .is_ok()
-    {
-        close(reader, writer, true, false).await;
-    }
-    ConnectionError::Refused(error)
-}
-
-/// Ends the connection with a FIN (after TLS's close_notify when `encrypted`). With `unread`
-/// (the client may still be sending), what it sends is read and discarded for a moment
-/// first: closing a socket with unread data resets the connection, and the reset can
-/// destroy the response before the client has read it.
-async fn close<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    reader: &mut R,
-    writer: &mut W,
-    unread: bool,
-    encrypted: bool,
-) {
-    // PERF: without `unread`, dropping a plain socket sends the FIN; no shutdown() needed.
-    if !unread && !encrypted {
-        return;
-    }
-    // On TLS this sends close_notify first.
-    if writer.shutdown().await.is_err() || !unread {
-        return;
-    }
-    let mut discard = vec![0u8; HEAD_READ_BYTES];
-    let _ = tokio::time::timeout(LINGER, async {
-        let mut total = 0;
-        while let Ok(n @ 1..) = reader.read(&mut discard).await {
-            total += n;
-            if total > MAX_LINGER_BYTES {
-                break;
-            }
-        }
-    })
-    .await;
 }

@@ -1,6 +1,6 @@
-//! HTTP/1.0 and 1.1 on the wire: the connection driver and one file per job (parse, target
-//! and field rules, body decoding, the body pump and direct reads, encoding, writing, the idle
-//! watch). Knows nothing of WSGI or Python; the `h2` driver sits beside it.
+//! HTTP/1.0 and 1.1 on the wire: the connection driver and one file per job (reading a head,
+//! parse, target and field rules, body decoding, the body pump and direct reads, encoding,
+//! writing, ending a connection, the idle watch). Knows nothing of WSGI or Python; the `h2` driver sits beside it.
 
 mod body_pump;
 mod conn;
@@ -8,7 +8,9 @@ mod continue_state;
 mod decode;
 mod direct_body;
 mod encode;
+mod ending;
 mod fields;
+mod head_read;
 mod idle;
 mod io;
 mod observed;
@@ -17,8 +19,9 @@ mod send_file;
 mod target;
 mod write;
 
-pub use conn::{refuse_connection, ConnectionError, ConnectionOptions, HttpServer};
+pub use conn::{ConnectionError, ConnectionOptions, HttpServer};
 pub use direct_body::DirectBody;
+pub use ending::refuse_connection;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
 pub(crate) use io::TimedWriter;
