@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod observe;
 pub mod python;
 pub mod server;
+pub mod shared_slots;
 pub mod supervisor;
 pub mod wsgi;
 

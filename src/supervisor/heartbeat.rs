@@ -10,10 +10,11 @@
 //! master's `master.rs` and `watchdog.rs`. Knows nothing of HTTP or Python.
 
 use std::io;
-use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::shared_slots::{SharedSlots, ZeroedAtomics};
 
 /// Bytes of the oldest running request's description kept in a slot ("GET /path?query");
 /// longer ones are cut (at a character boundary). Enough to tell a request in a log line.
@@ -94,65 +95,10 @@ impl Slot {
     }
 }
 
-/// The shared mapping, unmapped when the last handle to it is dropped (in the master; a
-/// worker leaves by `_exit` with it still mapped).
-struct Mapping {
-    base: NonNull<Slot>,
-    capacity: usize,
-}
+// SAFETY: `repr(C)`, atomics only: zeroed bytes are a slot never used (see `Slot`).
+unsafe impl ZeroedAtomics for Slot {}
 
-// SAFETY: the mapping holds only atomics, which any thread may read and write; the pointer
-// stays valid for the life of the value (unmapped in Drop only).
-unsafe impl Send for Mapping {}
-// SAFETY: as above: shared access goes through atomics only.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn new(capacity: usize) -> io::Result<Mapping> {
-        let capacity = capacity.max(1);
-        let length = capacity * std::mem::size_of::<Slot>();
-        // SAFETY: a fresh anonymous mapping, no address hint, no file; the result is
-        // checked before use. MAP_SHARED is what lets forked workers write to the master.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                length,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(address.cast::<Slot>())
-            .ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Mapping { base, capacity })
-    }
-
-    fn slot(&self, index: usize) -> &Slot {
-        assert!(
-            index < self.capacity,
-            "invariant: slot index within the mapping"
-        );
-        // SAFETY: the index is in bounds; the memory is mapped, aligned by mmap (page
-        // alignment covers Slot's 64) and zero-filled, and a Slot of atomics is valid for any
-        // bytes. Only shared references are made, so aliasing across processes is fine.
-        unsafe { &*self.base.as_ptr().add(index) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        let length = self.capacity * std::mem::size_of::<Slot>();
-        // SAFETY: unmaps exactly the region mmap returned; no reference into it outlives
-        // the last handle, which is being dropped.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), length);
-        }
-    }
-}
+type Mapping = SharedSlots<Slot>;
 
 /// The master's side: all the slots, and which are taken.
 pub struct Heartbeats {
@@ -164,7 +110,7 @@ impl Heartbeats {
     /// Maps `capacity` slots; do this before forking the first worker.
     pub fn new(capacity: usize) -> io::Result<Heartbeats> {
         let mapping = Mapping::new(capacity)?;
-        let taken = vec![false; mapping.capacity];
+        let taken = vec![false; mapping.capacity()];
         Ok(Heartbeats {
             mapping: Arc::new(mapping),
             taken,
@@ -222,7 +168,9 @@ impl std::fmt::Debug for WorkerSlot {
 
 impl WorkerSlot {
     fn slot(&self) -> &Slot {
-        self.mapping.slot(self.index)
+        self.mapping
+            .get(self.index)
+            .expect("invariant: slot index within the mapping")
     }
 
     /// The slot's place in the mapping (the worker's block in the metrics table too).

@@ -9,10 +9,11 @@
 //! only for slots whose worker is alive.
 
 use std::io;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::shared_slots::{SharedSlots, ZeroedAtomics};
 
 /// Methods counted by name; any other is "other".
 pub const METHODS: [&str; 8] = [
@@ -124,77 +125,30 @@ pub struct Counters {
     pub threads_busy: AtomicU64,
 }
 
-/// The shared mapping of every slot's counters.
-struct Mapping {
-    base: NonNull<Counters>,
-    capacity: usize,
-}
-
-// SAFETY: the mapping holds only atomics; the pointer is valid until Drop unmaps it.
-unsafe impl Send for Mapping {}
-// SAFETY: as above: all access goes through atomics.
-unsafe impl Sync for Mapping {}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what mmap returned, once no handle to it is left.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.length());
-        }
-    }
-}
-
-impl Mapping {
-    fn length(&self) -> usize {
-        self.capacity * std::mem::size_of::<Counters>()
-    }
-}
+// SAFETY: `repr(C)`, atomics only: zeroed bytes are a slot with nothing counted.
+unsafe impl ZeroedAtomics for Counters {}
 
 /// Every worker slot's counters: made by the master before it forks, shared by the workers.
 #[derive(Clone)]
 pub struct MetricsTable {
-    mapping: Arc<Mapping>,
+    mapping: Arc<SharedSlots<Counters>>,
 }
 
 impl MetricsTable {
     /// Maps `capacity` slots (the heartbeat's capacity: a worker's slot index is its block).
     pub fn new(capacity: usize) -> io::Result<MetricsTable> {
-        let capacity = capacity.max(1);
-        let length = capacity * std::mem::size_of::<Counters>();
-        // SAFETY: a fresh anonymous shared mapping, checked before use; MAP_SHARED is what
-        // lets the forked workers' adds reach the master.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                length,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(address.cast::<Counters>())
-            .ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(MetricsTable {
-            mapping: Arc::new(Mapping { base, capacity }),
+            mapping: Arc::new(SharedSlots::new(capacity)?),
         })
     }
 
     pub fn capacity(&self) -> usize {
-        self.mapping.capacity
+        self.mapping.capacity()
     }
 
     /// The counters of slot `index`; `None` beyond the table.
     pub fn slot(&self, index: usize) -> Option<&Counters> {
-        if index >= self.mapping.capacity {
-            return None;
-        }
-        // SAFETY: in bounds; mapped, page-aligned (covers 64) and zero-filled, and Counters
-        // of atomics is valid for any bytes. Only shared references are made.
-        Some(unsafe { &*self.mapping.base.as_ptr().add(index) })
+        self.mapping.get(index)
     }
 
     /// Requests answered and Python threads busy of the worker `pid`, if it has a slot.

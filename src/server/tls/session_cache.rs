@@ -10,11 +10,12 @@
 //! worker killed mid-write costs one slot, never a stuck handshake. Knows nothing of HTTP.
 
 use std::io;
-use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::server::StoresServerSessions;
+
+use crate::shared_slots::{SharedSlots, ZeroedAtomics};
 
 /// Slots in the cache. rustls' per-process default is 256 sessions; shared by every worker,
 /// the cache holds the sessions of all of them. Pages are touched as slots fill, so an idle
@@ -46,16 +47,13 @@ struct Slot {
     value: [AtomicU8; SESSION_VALUE_BYTES],
 }
 
+// SAFETY: `repr(C)`, atomics only: zeroed bytes are an empty slot (`stored_at` 0).
+unsafe impl ZeroedAtomics for Slot {}
+
 /// An anonymous shared mapping of `SESSION_CACHE_SLOTS` slots.
 pub struct SharedSessionCache {
-    base: NonNull<Slot>,
+    slots: SharedSlots<Slot>,
 }
-
-// SAFETY: the mapping is shared memory of atomics only; every access goes through them, and
-// the mapping lives as long as the value (unmapped in Drop only).
-unsafe impl Send for SharedSessionCache {}
-// SAFETY: as above: concurrent access is through atomics.
-unsafe impl Sync for SharedSessionCache {}
 
 impl std::fmt::Debug for SharedSessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,31 +78,15 @@ fn slot_index(key: &[u8]) -> usize {
 
 impl SharedSessionCache {
     pub fn new() -> io::Result<SharedSessionCache> {
-        let length = SESSION_CACHE_SLOTS * std::mem::size_of::<Slot>();
-        // SAFETY: a fresh anonymous mapping, no address hint; the result is checked below.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                length,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base = NonNull::new(address.cast::<Slot>())
-            .ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(SharedSessionCache { base })
+        Ok(SharedSessionCache {
+            slots: SharedSlots::new(SESSION_CACHE_SLOTS)?,
+        })
     }
 
     fn slot(&self, key: &[u8]) -> &Slot {
-        // SAFETY: the index is below SESSION_CACHE_SLOTS; the memory is mapped, page-aligned
-        // (so aligned for Slot), zeroed by mmap (a valid empty Slot of atomics), and lives as
-        // long as `self`.
-        unsafe { &*self.base.as_ptr().add(slot_index(key)) }
+        self.slots
+            .get(slot_index(key))
+            .expect("invariant: slot_index is below SESSION_CACHE_SLOTS")
     }
 
     /// Runs `write` on the slot for `key` if no other writer holds it.
@@ -200,17 +182,6 @@ impl StoresServerSessions for SharedSessionCache {
 
     fn can_cache(&self) -> bool {
         true
-    }
-}
-
-impl Drop for SharedSessionCache {
-    fn drop(&mut self) {
-        let length = SESSION_CACHE_SLOTS * std::mem::size_of::<Slot>();
-        // SAFETY: unmaps exactly the region mmap returned; no reference into it outlives
-        // `self` (slots are borrowed from `&self` only).
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), length);
-        }
     }
 }
 
