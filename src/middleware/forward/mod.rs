@@ -290,7 +290,7 @@ impl Forward {
             match self.exchange(client, index, outgoing).await {
                 Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
-                    return Ok(body::from_upstream(response, self.options.timeout, held));
+                    return body::from_upstream(response, self.options.timeout, held).await;
                 }
                 Attempt::Failed(error) => {
                     self.health.count_failure(index);

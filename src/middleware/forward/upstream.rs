@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use bytes::Bytes;
+use http::uri::{Authority, Parts, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
@@ -49,6 +51,10 @@ pub struct Upstream {
     /// The authority the pooled client keys connections by, and dials: `host:port`, or for a
     /// Unix socket a made-up host the connector maps back to the path.
     pub authority: String,
+    /// `authority` parsed once: each request's URI shares its bytes.
+    parsed_authority: Authority,
+    /// The `Host` sent when it is rewritten, built once (shared by every request).
+    host_value: HeaderValue,
 }
 
 impl fmt::Display for Upstream {
@@ -81,13 +87,15 @@ impl Upstream {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
             }
-            return Ok(Upstream {
+            return Upstream::with_authority(Upstream {
                 name: url.to_owned(),
                 address: Address::Unix(PathBuf::from(path)),
                 base: String::new(),
                 weight,
                 tls: false,
                 authority: format!("unix-{index}.invalid"),
+                parsed_authority: Authority::from_static("localhost"),
+                host_value: HeaderValue::from_static("localhost"),
             });
         }
         let uri: Uri = url
@@ -114,7 +122,7 @@ impl Upstream {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        Ok(Upstream {
+        Upstream::with_authority(Upstream {
             name: url.to_owned(),
             address: Address::Tcp {
                 host: host.trim_matches(['[', ']']).to_owned(),
@@ -124,24 +132,51 @@ impl Upstream {
             weight,
             tls,
             authority,
+            parsed_authority: Authority::from_static("localhost"),
+            host_value: HeaderValue::from_static("localhost"),
         })
+    }
+
+    /// Fills in the parsed forms of `authority` (the Host of a Unix upstream stays
+    /// `localhost`).
+    fn with_authority(mut upstream: Upstream) -> Result<Upstream, String> {
+        let invalid = format!("{:?}: not a valid host:port", upstream.name);
+        upstream.parsed_authority = upstream.authority.parse().map_err(|_| invalid.clone())?;
+        if let Address::Tcp { .. } = upstream.address {
+            upstream.host_value =
+                HeaderValue::from_str(&upstream.authority).map_err(|_| invalid)?;
+        }
+        Ok(upstream)
     }
 
     /// The URI the pooled client is given for `path_and_query` (after the base): its scheme
     /// tells the connector whether to speak TLS, its authority keys the pool.
     pub fn uri(&self, path_and_query: &str) -> Uri {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}{path_and_query}", self.authority, self.base)
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("/"))
+        let mut parts = Parts::default();
+        parts.scheme = Some(if self.tls {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
+        parts.authority = Some(self.parsed_authority.clone());
+        // PERF: proxy_hello: the scheme and authority are not formatted and parsed again for
+        // each request, only the path (benches/README.md, issue 16).
+        let path = match self.base.is_empty() {
+            true => {
+                PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
+            }
+            false => PathAndQuery::from_maybe_shared(Bytes::from(format!(
+                "{}{path_and_query}",
+                self.base
+            ))),
+        };
+        parts.path_and_query = Some(path.unwrap_or_else(|_| PathAndQuery::from_static("/")));
+        Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
     }
 
     /// The value of `Host` when it is rewritten for the upstream.
-    pub fn host_header(&self) -> &str {
-        match self.address {
-            Address::Tcp { .. } => &self.authority,
-            Address::Unix(_) => "localhost",
-        }
+    pub fn host_header(&self) -> &HeaderValue {
+        &self.host_value
     }
 }
 
