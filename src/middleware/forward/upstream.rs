@@ -48,11 +48,13 @@ pub struct Upstream {
     pub weight: u32,
     /// `https://`: TLS to it, its certificate checked for `host`.
     pub tls: bool,
-    /// The authority the pooled client keys connections by, and dials: `host:port`, or for a
-    /// Unix socket a made-up host the connector maps back to the path.
+    /// `host:port` as dialled (and sent as Host), or for a Unix socket a made-up host.
     pub authority: String,
-    /// `authority` parsed once: each request's URI shares its bytes.
-    parsed_authority: Authority,
+    /// The authority of the URIs the pooled client is given: a short made-up name (`u3`)
+    /// that the connector maps back to the address. The pool hashes it byte by byte
+    /// several times a request; `127.0.0.1:8080` cost ~3,000 instructions a request.
+    // PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
+    pool_authority: Authority,
     /// The `Host` sent when it is rewritten, built once (shared by every request).
     host_value: HeaderValue,
 }
@@ -87,16 +89,19 @@ impl Upstream {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
             }
-            return Upstream::with_authority(Upstream {
-                name: url.to_owned(),
-                address: Address::Unix(PathBuf::from(path)),
-                base: String::new(),
-                weight,
-                tls: false,
-                authority: format!("unix-{index}.invalid"),
-                parsed_authority: Authority::from_static("localhost"),
-                host_value: HeaderValue::from_static("localhost"),
-            });
+            return Upstream::with_authority(
+                Upstream {
+                    name: url.to_owned(),
+                    address: Address::Unix(PathBuf::from(path)),
+                    base: String::new(),
+                    weight,
+                    tls: false,
+                    authority: format!("unix-{index}.invalid"),
+                    pool_authority: Authority::from_static("localhost"),
+                    host_value: HeaderValue::from_static("localhost"),
+                },
+                index,
+            );
         }
         let uri: Uri = url
             .parse()
@@ -122,26 +127,31 @@ impl Upstream {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        Upstream::with_authority(Upstream {
-            name: url.to_owned(),
-            address: Address::Tcp {
-                host: host.trim_matches(['[', ']']).to_owned(),
-                port,
+        Upstream::with_authority(
+            Upstream {
+                name: url.to_owned(),
+                address: Address::Tcp {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port,
+                },
+                base: uri.path().trim_end_matches('/').to_owned(),
+                weight,
+                tls,
+                authority,
+                pool_authority: Authority::from_static("localhost"),
+                host_value: HeaderValue::from_static("localhost"),
             },
-            base: uri.path().trim_end_matches('/').to_owned(),
-            weight,
-            tls,
-            authority,
-            parsed_authority: Authority::from_static("localhost"),
-            host_value: HeaderValue::from_static("localhost"),
-        })
+            index,
+        )
     }
 
-    /// Fills in the parsed forms of `authority` (the Host of a Unix upstream stays
-    /// `localhost`).
-    fn with_authority(mut upstream: Upstream) -> Result<Upstream, String> {
+    /// Fills in the pool's name for upstream `index` and the Host value (a Unix upstream's
+    /// stays `localhost`).
+    fn with_authority(mut upstream: Upstream, index: usize) -> Result<Upstream, String> {
         let invalid = format!("{:?}: not a valid host:port", upstream.name);
-        upstream.parsed_authority = upstream.authority.parse().map_err(|_| invalid.clone())?;
+        upstream.pool_authority = format!("u{index}")
+            .parse()
+            .expect("invariant: u<digits> is an authority");
         if let Address::Tcp { .. } = upstream.address {
             upstream.host_value =
                 HeaderValue::from_str(&upstream.authority).map_err(|_| invalid)?;
@@ -158,7 +168,7 @@ impl Upstream {
         } else {
             Scheme::HTTP
         });
-        parts.authority = Some(self.parsed_authority.clone());
+        parts.authority = Some(self.pool_authority.clone());
         // PERF: proxy_hello: the scheme and authority are not formatted and parsed again for
         // each request, only the path (benches/README.md, issue 16).
         let path = match self.base.is_empty() {
@@ -185,8 +195,8 @@ impl Upstream {
 /// handshake included).
 #[derive(Clone)]
 pub struct Connector {
-    /// Made-up authority → socket path, for the Unix upstreams.
-    unix: Arc<HashMap<String, PathBuf>>,
+    /// Pool authority (`u3`) → the address it stands for.
+    addresses: Arc<HashMap<String, Address>>,
     connect_timeout: Duration,
     /// For https upstreams (None when there are none).
     tls: Option<TlsConnector>,
@@ -198,15 +208,15 @@ impl Connector {
         connect_timeout: Duration,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Connector {
-        let unix = upstreams
+        let addresses = upstreams
             .iter()
-            .filter_map(|upstream| match &upstream.address {
-                Address::Unix(path) => Some((upstream.authority.clone(), path.clone())),
-                Address::Tcp { .. } => None,
+            .map(|upstream| {
+                let key = upstream.pool_authority.as_str().to_owned();
+                (key, upstream.address.clone())
             })
             .collect();
         Connector {
-            unix: Arc::new(unix),
+            addresses: Arc::new(addresses),
             connect_timeout,
             tls: tls.map(TlsConnector::from),
         }
@@ -223,8 +233,9 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let authority = uri.authority().map(|a| a.as_str().to_owned());
-        let unix = authority.as_ref().and_then(|a| self.unix.get(a).cloned());
+        let address = uri
+            .authority()
+            .and_then(|a| self.addresses.get(a.as_str()).cloned());
         let timeout = self.connect_timeout;
         let tls = match uri.scheme_str() {
             Some("https") => Some(self.tls.clone()),
@@ -232,18 +243,19 @@ impl tower_service::Service<Uri> for Connector {
         };
         Box::pin(async move {
             let connect = async {
-                match unix {
-                    Some(path) => UnixStream::connect(path).await.map(Stream::Unix),
-                    None => {
-                        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-                        let port = uri.port_u16().unwrap_or(80);
-                        let stream = TcpStream::connect((host, port)).await?;
+                match address {
+                    Some(Address::Unix(path)) => UnixStream::connect(path).await.map(Stream::Unix),
+                    Some(Address::Tcp { host, port }) => {
+                        let stream = TcpStream::connect((host.as_str(), port)).await?;
                         stream.set_nodelay(true)?;
                         match tls {
                             None => Ok(Stream::Tcp(stream)),
-                            Some(connector) => handshake(connector, host, stream).await,
+                            Some(connector) => handshake(connector, &host, stream).await,
                         }
                     }
+                    None => Err(io::Error::other(format!(
+                        "invariant: {uri} names no upstream"
+                    ))),
                 }
             };
             match tokio::time::timeout(timeout, connect).await {
@@ -380,12 +392,10 @@ mod tests {
         let upstream = Upstream::parse("https://api.example/v1", 0).unwrap();
         assert!(upstream.tls);
         assert_eq!(upstream.authority, "api.example:443");
-        assert_eq!(
-            upstream.uri("/a?b").to_string(),
-            "https://api.example:443/v1/a?b"
-        );
-        let plain = Upstream::parse("http://x:1", 0).unwrap();
-        assert_eq!(plain.uri("/").to_string(), "http://x:1/");
+        assert_eq!(upstream.uri("/a?b").to_string(), "https://u0/v1/a?b");
+        let plain = Upstream::parse("http://x:1", 4).unwrap();
+        assert_eq!(plain.uri("/").to_string(), "http://u4/");
+        assert_eq!(plain.host_header(), "x:1");
     }
 
     #[test]
