@@ -59,13 +59,17 @@ class RawUpstream:
     """A socket server that reads a request head and then does ``mode``:
 
     - ``reset``: closes without answering (a crash after the request was sent);
-    - ``partial``: promises 1 MiB (``Content-Length``, or chunked), sends 64 KiB, closes;
+    - ``partial``: promises ``promised`` bytes (``Content-Length``, or chunked; 1 MiB),
+      sends ``sent`` of them (64 KiB), closes;
     - ``hop``: answers 200 with hop-by-hop fields and one its ``Connection`` names.
     """
 
-    def __init__(self, mode: str, chunked: bool = False):
+    def __init__(self, mode: str, chunked: bool = False, promised: int = 1 << 20,
+                 sent: int = 65536):
         self.mode = mode
         self.chunked = chunked
+        self.promised = promised
+        self.sent = sent
         self.requests = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -96,10 +100,10 @@ class RawUpstream:
                 return
             if self.mode == "partial":
                 framing = (b"Transfer-Encoding: chunked\r\n" if self.chunked
-                           else b"Content-Length: 1048576\r\n")
+                           else b"Content-Length: %d\r\n" % self.promised)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + framing + b"\r\n")
-                piece = b"x" * 65536
-                conn.sendall(b"10000\r\n" + piece + b"\r\n" if self.chunked else piece)
+                piece = b"x" * self.sent
+                conn.sendall(b"%x\r\n" % self.sent + piece + b"\r\n" if self.chunked else piece)
                 return
             body = b"hop\n"
             conn.sendall(

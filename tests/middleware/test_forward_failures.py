@@ -115,6 +115,32 @@ def test_upstream_dying_mid_response_aborts_the_client_connection(way, chunked):
         raw.close()
 
 
+# A body declared at most 16 KiB long (BUFFERED_RESPONSE_BYTES) is read whole before the
+# answer starts, so an upstream that breaks off one byte short is a 502; a longer one is
+# streamed, its 200 already sent, and the client's connection is cut instead.
+@pytest.mark.parametrize("way", ["lifted", "python"])
+@pytest.mark.parametrize(("promised", "status"), [
+    (16383, 502), (16384, 502), (16385, 200),
+])
+def test_a_short_response_cut_off_upstream_is_502_and_a_longer_one_aborts(way, promised, status):
+    raw = RawUpstream("partial", promised=promised, sent=promised - 1)
+    try:
+        with proxy(way, [raw.url], retries=0) as p:
+            conn = http.client.HTTPConnection(p.host, p.port, timeout=10)
+            conn.request("GET", "/proxy/short")
+            response = conn.getresponse()
+            assert response.status == status
+            if status == 200:
+                with pytest.raises(http.client.IncompleteRead):
+                    response.read()
+            else:
+                response.read()
+                assert "broke off" in p.log()
+            conn.close()
+    finally:
+        raw.close()
+
+
 def test_an_upstream_that_fails_is_taken_out_then_tried_again_after_fail_timeout(live):
     down = dead_url()
     with proxy("lifted", [down, live], strip_prefix=True, max_fails=2, fail_timeout=1) as p:

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::headers::remove_hop_by_hop;
 use crate::http::{BodyError, BodyReadError, BodySender, HeaderBlock, RequestBody};
 use crate::http::{Response, ResponseBody};
+use crate::middleware::Refusal;
 
 /// The most read off a client's socket at once for an upstream.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -215,34 +216,77 @@ fn read_whole(first: Option<Bytes>, mut body: RequestBody) -> Result<OutgoingBod
     Ok(OutgoingBody::Full(Some(whole.freeze())))
 }
 
+/// A response body declared this long or shorter is read whole before the response is
+/// answered (nginx's `proxy_buffering`, within one of its default buffers): one write to
+/// the client instead of a head and a body, no pump task, no stream channel, and an upstream
+/// that breaks off is a 502 rather than a cut-off 200.
+// PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
+pub const BUFFERED_RESPONSE_BYTES: u64 = 16 * 1024;
+
 /// An upstream's response as the server's: hop-by-hop fields removed (`Server`, `Date` and
-/// the rest kept), its Content-Length held to, the body streamed by a task on the current
-/// runtime that waits at most `read_timeout` for each piece. `keep` (the upstream's
-/// connection slot) is held until the body is done.
-pub fn from_upstream<K: Send + 'static>(
+/// the rest kept), its Content-Length held to. A short body (`BUFFERED_RESPONSE_BYTES`) is
+/// read here; a longer one is streamed by a task on the current runtime. Either way each
+/// piece is waited for at most `read_timeout`. `keep` (the upstream's connection slot) is
+/// held until the body is done.
+pub async fn from_upstream<K: Send + 'static>(
     response: hyper::Response<Incoming>,
     read_timeout: Duration,
     keep: K,
-) -> Response {
+) -> Result<Response, Refusal> {
     let (mut parts, body) = response.into_parts();
     remove_hop_by_hop(&mut parts.headers);
     let mut block = HeaderBlock::with_capacity(256);
     for (name, value) in &parts.headers {
         block.push(name.as_str().as_bytes(), value.as_bytes());
     }
-    let body = match body.is_end_stream() {
-        true => ResponseBody::full(Bytes::new()),
-        false => {
-            let (streamed, sender) = ResponseBody::streaming(Bytes::new());
-            tokio::spawn(pump(body, sender, read_timeout, keep));
-            streamed
-        }
+    let length = declared_length(&parts.headers);
+    let body = if body.is_end_stream() {
+        ResponseBody::full(Bytes::new())
+    } else if length.is_some_and(|length| length <= BUFFERED_RESPONSE_BYTES) {
+        let whole = read_short(body, read_timeout).await?;
+        drop(keep);
+        ResponseBody::full(whole)
+    } else {
+        let (streamed, sender) = ResponseBody::streaming(Bytes::new());
+        tokio::spawn(pump(body, sender, read_timeout, keep));
+        streamed
     };
-    let body = match declared_length(&parts.headers) {
+    let body = match length {
         Some(length) => body.with_declared_length(length),
         None => body,
     };
-    Response::new(parts.status, block, body)
+    Ok(Response::new(parts.status, block, body))
+}
+
+/// A short body, whole; nothing of the response has reached the client yet, so a broken
+/// upstream is a 502 and a stalled one a 504.
+async fn read_short(mut body: Incoming, read_timeout: Duration) -> Result<Bytes, Refusal> {
+    let mut whole = Bytes::new();
+    loop {
+        let failure = match tokio::time::timeout(read_timeout, body.frame()).await {
+            Ok(None) => return Ok(whole),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    // One piece (the usual case) is kept as it came, without a copy.
+                    whole = match whole.is_empty() {
+                        true => data,
+                        false => [whole, data].concat().into(),
+                    };
+                }
+                continue;
+            }
+            Ok(Some(Err(error))) => error.to_string(),
+            Err(_) => {
+                log::warn!(
+                    "Forward: the upstream's response broke off: nothing for {} ms: 504",
+                    read_timeout.as_millis()
+                );
+                return Err(Refusal::GatewayTimeout);
+            }
+        };
+        log::warn!("Forward: the upstream's response broke off: {failure}: 502");
+        return Err(Refusal::BadGateway);
+    }
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

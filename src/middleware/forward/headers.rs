@@ -4,8 +4,9 @@
 //! Pure functions on `http::HeaderMap`: no I/O, no policy about where the client came from
 //! (the caller passes the address after trusted-proxy resolution).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use bytes::Bytes;
 use http::header::{CONNECTION, EXPECT, FORWARDED, HOST, TE, TRANSFER_ENCODING, UPGRADE, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -17,7 +18,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// RFC 9110 §7.6.1 names these (and `Proxy-Connection`, which old clients still send).
-const HOP_BY_HOP: [HeaderName; 7] = [
+static HOP_BY_HOP: [HeaderName; 7] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -29,6 +30,11 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 
 /// Removes the hop-by-hop fields, and those `Connection` lists, from `headers`.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // PERF: proxy_hello: most heads have none, and one pass over the names is cheaper than a
+    // lookup for each of the seven (benches/README.md, issue 16).
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -55,7 +61,7 @@ pub struct ClientFacts<'a> {
 pub struct Rewrite<'a> {
     pub client: ClientFacts<'a>,
     /// `Some(host)`: `Host` is replaced by the upstream's; `None`: the client's is kept.
-    pub upstream_host: Option<&'a str>,
+    pub upstream_host: Option<&'a HeaderValue>,
     /// Adds `Via: 1.1 ferrogate`.
     pub via: bool,
 }
@@ -66,61 +72,96 @@ pub fn to_upstream(headers: &mut HeaderMap, rewrite: &Rewrite<'_>) {
     // The proxy answers `100-continue` itself when it starts reading the body.
     headers.remove(EXPECT);
     let client = &rewrite.client;
-    let for_value = match client.ip {
-        Some(ip) => ip.to_string(),
-        None => "unknown".to_owned(),
+    // RFC 7239 §6: an IPv6 address is quoted and bracketed; "unknown" is a token.
+    let (for_value, node) = match client.ip {
+        Some(IpAddr::V4(ip)) => {
+            let text = ipv4_text(ip);
+            (text.clone(), text)
+        }
+        Some(IpAddr::V6(ip)) => (ip.to_string(), format!("\"[{ip}]\"")),
+        None => ("unknown".to_owned(), "unknown".to_owned()),
     };
-    let chain = joined(headers, &X_FORWARDED_FOR);
-    set(
-        headers,
-        X_FORWARDED_FOR,
-        &ending_with(&chain, &for_value, |e| e == for_value),
-    );
-    set(headers, X_FORWARDED_PROTO, client.scheme);
+    let mut forwarded = String::with_capacity(64);
+    forwarded.push_str("for=");
+    forwarded.push_str(&node);
+    forwarded.push_str(";proto=");
+    forwarded.push_str(client.scheme);
+    if let Some(host) = client.host.and_then(|h| h.to_str().ok()) {
+        forwarded.push_str(";host=");
+        push_quoted(&mut forwarded, host);
+    }
+    // PERF: proxy_hello: a request that comes with no chain (the usual case) gets its own
+    // values as they are, without joining and splitting (benches/README.md, issue 16).
+    let x_forwarded_for = match headers.contains_key(&X_FORWARDED_FOR) {
+        true => ending_with(&joined(headers, &X_FORWARDED_FOR), &for_value, |e| {
+            e == for_value
+        }),
+        false => for_value,
+    };
+    set(headers, X_FORWARDED_FOR, x_forwarded_for);
+    let proto = match client.scheme {
+        "https" => HeaderValue::from_static("https"),
+        _ => HeaderValue::from_static("http"),
+    };
+    headers.insert(X_FORWARDED_PROTO, proto);
     if let Some(host) = client.host {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
-    // RFC 7239 §6: an IPv6 address is quoted and bracketed; "unknown" is a token.
-    let node = match client.ip {
-        Some(IpAddr::V6(ip)) => format!("\"[{ip}]\""),
-        Some(ip) => ip.to_string(),
-        None => "unknown".to_owned(),
-    };
-    let mut forwarded = format!("for={node};proto={}", client.scheme);
-    if let Some(host) = client.host.and_then(|h| h.to_str().ok()) {
-        forwarded.push_str(";host=");
-        forwarded.push_str(&quoted(host));
+    if headers.contains_key(FORWARDED) {
+        let own_for = format!("for={node}");
+        let is_client = |element: &str| {
+            element
+                .split(';')
+                .any(|pair| pair.trim().eq_ignore_ascii_case(&own_for))
+        };
+        forwarded = ending_with(&joined(headers, &FORWARDED), &forwarded, is_client);
     }
-    let chain = joined(headers, &FORWARDED);
-    let own_for = format!("for={node}");
-    let is_client = |element: &str| {
-        element
-            .split(';')
-            .any(|pair| pair.trim().eq_ignore_ascii_case(&own_for))
-    };
-    set(
-        headers,
-        FORWARDED,
-        &ending_with(&chain, &forwarded, is_client),
-    );
+    set(headers, FORWARDED, forwarded);
     if rewrite.via {
         let via = joined(headers, &VIA);
-        set(headers, VIA, &ending_with(&via, "1.1 ferrogate", |_| false));
+        set(headers, VIA, ending_with(&via, "1.1 ferrogate", |_| false));
     }
     if let Some(host) = rewrite.upstream_host {
-        set(headers, HOST, host);
+        headers.insert(HOST, host.clone());
     }
 }
 
 /// A Forwarded value that is not a token is a quoted-string (RFC 7239 §4).
-fn quoted(value: &str) -> String {
+fn push_quoted(out: &mut String, value: &str) {
     let is_token = value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    match is_token {
-        true => value.to_owned(),
-        false => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
+    if is_token {
+        out.push_str(value);
+        return;
     }
+    out.push('"');
+    for c in value.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// `a.b.c.d`, as `Ipv4Addr`'s `Display` writes it, without its formatting machinery (which
+/// cost ~1,300 instructions a request in proxy_hello).
+fn ipv4_text(ip: Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// The field's values as one comma-separated list.
@@ -156,8 +197,9 @@ fn ending_with(chain: &str, own: &str, is_client: impl Fn(&str) -> bool) -> Stri
     out
 }
 
-fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
+/// Sets a field to a value built for it; the value's bytes become the field's, uncopied.
+fn set(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
         headers.insert(name, value);
     }
 }
@@ -208,7 +250,7 @@ mod tests {
                 scheme: "https",
                 host: Some(&host),
             },
-            upstream_host: Some("10.0.0.5:8080"),
+            upstream_host: Some(&HeaderValue::from_static("10.0.0.5:8080")),
             via: true,
         };
         to_upstream(&mut headers, &rewrite);
@@ -223,6 +265,30 @@ mod tests {
         assert_eq!(headers["host"], "10.0.0.5:8080");
         assert_eq!(headers["via"], "1.1 ferrogate");
         assert!(headers.get("expect").is_none());
+    }
+
+    #[test]
+    fn ipv4_text_is_what_display_writes() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "127.0.0.1",
+            "1.20.199.250",
+        ] {
+            let ip: Ipv4Addr = text.parse().unwrap();
+            assert_eq!(ipv4_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn a_host_that_is_not_a_token_is_quoted_with_escapes() {
+        let mut out = String::new();
+        push_quoted(&mut out, "a\"b\\c:1");
+        assert_eq!(out, "\"a\\\"b\\\\c:1\"");
+        let mut token = String::new();
+        push_quoted(&mut token, "example.com");
+        assert_eq!(token, "example.com");
     }
 
     #[test]

@@ -290,7 +290,7 @@ impl Forward {
             match self.exchange(client, index, outgoing).await {
                 Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
-                    return Ok(body::from_upstream(response, self.options.timeout, held));
+                    return body::from_upstream(response, self.options.timeout, held).await;
                 }
                 Attempt::Failed(error) => {
                     self.health.count_failure(index);
@@ -395,6 +395,9 @@ impl Forward {
     ) -> Request<OutgoingBody> {
         let upstream = &self.upstreams[index];
         let mut headers = head.headers.clone();
+        // Room for what `to_upstream` adds (X-Forwarded-*, Forwarded, Via): one growth here
+        // rather than one per insert.
+        headers.reserve(5);
         let host = headers.get(HOST).cloned();
         let rewrite = Rewrite {
             client: ClientFacts {

@@ -30,9 +30,8 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
             let mut request = Request::new(SentBody::from(OutgoingBody::Empty));
             *request.method_mut() = Method::GET;
             *request.uri_mut() = upstream.uri(&path);
-            if let Ok(host) = upstream.host_header().parse() {
-                request.headers_mut().insert(http::header::HOST, host);
-            }
+            let host = upstream.host_header().clone();
+            request.headers_mut().insert(http::header::HOST, host);
             let answer = tokio::time::timeout(limit, client.request(request)).await;
             let healthy = match answer {
                 Ok(Ok(response)) => {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use bytes::Bytes;
+use http::uri::{Authority, Parts, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
@@ -46,9 +48,15 @@ pub struct Upstream {
     pub weight: u32,
     /// `https://`: TLS to it, its certificate checked for `host`.
     pub tls: bool,
-    /// The authority the pooled client keys connections by, and dials: `host:port`, or for a
-    /// Unix socket a made-up host the connector maps back to the path.
+    /// `host:port` as dialled (and sent as Host), or for a Unix socket a made-up host.
     pub authority: String,
+    /// The authority of the URIs the pooled client is given: a short made-up name (`u3`)
+    /// that the connector maps back to the address. The pool hashes it byte by byte
+    /// several times a request; `127.0.0.1:8080` cost ~3,000 instructions a request.
+    // PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
+    pool_authority: Authority,
+    /// The `Host` sent when it is rewritten, built once (shared by every request).
+    host_value: HeaderValue,
 }
 
 impl fmt::Display for Upstream {
@@ -81,14 +89,19 @@ impl Upstream {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
             }
-            return Ok(Upstream {
-                name: url.to_owned(),
-                address: Address::Unix(PathBuf::from(path)),
-                base: String::new(),
-                weight,
-                tls: false,
-                authority: format!("unix-{index}.invalid"),
-            });
+            return Upstream::with_authority(
+                Upstream {
+                    name: url.to_owned(),
+                    address: Address::Unix(PathBuf::from(path)),
+                    base: String::new(),
+                    weight,
+                    tls: false,
+                    authority: format!("unix-{index}.invalid"),
+                    pool_authority: Authority::from_static("localhost"),
+                    host_value: HeaderValue::from_static("localhost"),
+                },
+                index,
+            );
         }
         let uri: Uri = url
             .parse()
@@ -114,34 +127,66 @@ impl Upstream {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        Ok(Upstream {
-            name: url.to_owned(),
-            address: Address::Tcp {
-                host: host.trim_matches(['[', ']']).to_owned(),
-                port,
+        Upstream::with_authority(
+            Upstream {
+                name: url.to_owned(),
+                address: Address::Tcp {
+                    host: host.trim_matches(['[', ']']).to_owned(),
+                    port,
+                },
+                base: uri.path().trim_end_matches('/').to_owned(),
+                weight,
+                tls,
+                authority,
+                pool_authority: Authority::from_static("localhost"),
+                host_value: HeaderValue::from_static("localhost"),
             },
-            base: uri.path().trim_end_matches('/').to_owned(),
-            weight,
-            tls,
-            authority,
-        })
+            index,
+        )
+    }
+
+    /// Fills in the pool's name for upstream `index` and the Host value (a Unix upstream's
+    /// stays `localhost`).
+    fn with_authority(mut upstream: Upstream, index: usize) -> Result<Upstream, String> {
+        let invalid = format!("{:?}: not a valid host:port", upstream.name);
+        upstream.pool_authority = format!("u{index}")
+            .parse()
+            .expect("invariant: u<digits> is an authority");
+        if let Address::Tcp { .. } = upstream.address {
+            upstream.host_value =
+                HeaderValue::from_str(&upstream.authority).map_err(|_| invalid)?;
+        }
+        Ok(upstream)
     }
 
     /// The URI the pooled client is given for `path_and_query` (after the base): its scheme
     /// tells the connector whether to speak TLS, its authority keys the pool.
     pub fn uri(&self, path_and_query: &str) -> Uri {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{}{path_and_query}", self.authority, self.base)
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("/"))
+        let mut parts = Parts::default();
+        parts.scheme = Some(if self.tls {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
+        parts.authority = Some(self.pool_authority.clone());
+        // PERF: proxy_hello: the scheme and authority are not formatted and parsed again for
+        // each request, only the path (benches/README.md, issue 16).
+        let path = match self.base.is_empty() {
+            true => {
+                PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
+            }
+            false => PathAndQuery::from_maybe_shared(Bytes::from(format!(
+                "{}{path_and_query}",
+                self.base
+            ))),
+        };
+        parts.path_and_query = Some(path.unwrap_or_else(|_| PathAndQuery::from_static("/")));
+        Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
     }
 
     /// The value of `Host` when it is rewritten for the upstream.
-    pub fn host_header(&self) -> &str {
-        match self.address {
-            Address::Tcp { .. } => &self.authority,
-            Address::Unix(_) => "localhost",
-        }
+    pub fn host_header(&self) -> &HeaderValue {
+        &self.host_value
     }
 }
 
@@ -150,8 +195,8 @@ impl Upstream {
 /// handshake included).
 #[derive(Clone)]
 pub struct Connector {
-    /// Made-up authority → socket path, for the Unix upstreams.
-    unix: Arc<HashMap<String, PathBuf>>,
+    /// Pool authority (`u3`) → the address it stands for.
+    addresses: Arc<HashMap<String, Address>>,
     connect_timeout: Duration,
     /// For https upstreams (None when there are none).
     tls: Option<TlsConnector>,
@@ -163,15 +208,15 @@ impl Connector {
         connect_timeout: Duration,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Connector {
-        let unix = upstreams
+        let addresses = upstreams
             .iter()
-            .filter_map(|upstream| match &upstream.address {
-                Address::Unix(path) => Some((upstream.authority.clone(), path.clone())),
-                Address::Tcp { .. } => None,
+            .map(|upstream| {
+                let key = upstream.pool_authority.as_str().to_owned();
+                (key, upstream.address.clone())
             })
             .collect();
         Connector {
-            unix: Arc::new(unix),
+            addresses: Arc::new(addresses),
             connect_timeout,
             tls: tls.map(TlsConnector::from),
         }
@@ -188,8 +233,9 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let authority = uri.authority().map(|a| a.as_str().to_owned());
-        let unix = authority.as_ref().and_then(|a| self.unix.get(a).cloned());
+        let address = uri
+            .authority()
+            .and_then(|a| self.addresses.get(a.as_str()).cloned());
         let timeout = self.connect_timeout;
         let tls = match uri.scheme_str() {
             Some("https") => Some(self.tls.clone()),
@@ -197,18 +243,19 @@ impl tower_service::Service<Uri> for Connector {
         };
         Box::pin(async move {
             let connect = async {
-                match unix {
-                    Some(path) => UnixStream::connect(path).await.map(Stream::Unix),
-                    None => {
-                        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-                        let port = uri.port_u16().unwrap_or(80);
-                        let stream = TcpStream::connect((host, port)).await?;
+                match address {
+                    Some(Address::Unix(path)) => UnixStream::connect(path).await.map(Stream::Unix),
+                    Some(Address::Tcp { host, port }) => {
+                        let stream = TcpStream::connect((host.as_str(), port)).await?;
                         stream.set_nodelay(true)?;
                         match tls {
                             None => Ok(Stream::Tcp(stream)),
-                            Some(connector) => handshake(connector, host, stream).await,
+                            Some(connector) => handshake(connector, &host, stream).await,
                         }
                     }
+                    None => Err(io::Error::other(format!(
+                        "invariant: {uri} names no upstream"
+                    ))),
                 }
             };
             match tokio::time::timeout(timeout, connect).await {
@@ -345,12 +392,10 @@ mod tests {
         let upstream = Upstream::parse("https://api.example/v1", 0).unwrap();
         assert!(upstream.tls);
         assert_eq!(upstream.authority, "api.example:443");
-        assert_eq!(
-            upstream.uri("/a?b").to_string(),
-            "https://api.example:443/v1/a?b"
-        );
-        let plain = Upstream::parse("http://x:1", 0).unwrap();
-        assert_eq!(plain.uri("/").to_string(), "http://x:1/");
+        assert_eq!(upstream.uri("/a?b").to_string(), "https://u0/v1/a?b");
+        let plain = Upstream::parse("http://x:1", 4).unwrap();
+        assert_eq!(plain.uri("/").to_string(), "http://u4/");
+        assert_eq!(plain.host_header(), "x:1");
     }
 
     #[test]
