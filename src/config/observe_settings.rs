@@ -91,8 +91,9 @@ pub struct ObserveSettings {
     /// A Python logging configuration for the app's loggers, applied in the master before the
     /// app is imported (workers inherit it): an ini file for logging.config.fileConfig
     /// (gunicorn's --log-config), or a .json or .toml file holding a
-    /// logging.config.dictConfig dictionary (gunicorn's --log-config-json). ferrogate's own
-    /// error log lines are written without Python, to --error-log. Off unless given
+    /// logging.config.dictConfig dictionary (gunicorn's --log-config-json); applied again on
+    /// SIGHUP. ferrogate's own error log lines are written without Python, to --error-log.
+    /// Off unless given
     #[arg(
         long,
         alias = "log-config-json",

@@ -15,7 +15,9 @@ use super::entry::{read_settings, supervisor_options};
 use super::hooks;
 use super::reloader::{self, ReloadOptions};
 use super::reread;
-use super::serving::{load_app, slice_sleep_for_timeouts, AppRuntime, AppSource};
+use super::serving::{
+    configure_logging, load_app, slice_sleep_for_timeouts, AppRuntime, AppSource,
+};
 use crate::config::Settings;
 use crate::config::{BindScheme, Loaded};
 use crate::observe::metrics::{self, MetricsTable, ThreadsSample, WorkerMetrics};
@@ -204,6 +206,16 @@ impl WorkerLauncher for ForkLauncher<'_> {
             Err(error) => log::error!(
                 "SIGHUP: the settings cannot be read again, so they stay as they were: {error}"
             ),
+        }
+        // Read again here, in the master, so that the workers this reload forks inherit it.
+        // Relative to where ferrogate started, as at startup.
+        let log_config = (self.loaded.settings.observe.log_config.as_ref())
+            .map(|path| self.restart.start_dir.join(path));
+        if let Some(path) = log_config {
+            match configure_logging(self.py, Some(&path)) {
+                Ok(()) => log::info!("SIGHUP: applied {} (--log-config) again", path.display()),
+                Err(error) => log::error!("SIGHUP: {error}; logging stays as it was configured"),
+            }
         }
         match &mut self.tls {
             Some(tls) => tls.reload(&self.loaded.settings),

@@ -4,6 +4,7 @@ h2 package; each stream is one WSGI request with SERVER_PROTOCOL "HTTP/2"."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import threading
 import time
@@ -197,3 +198,19 @@ def test_access_log_names_http2():
             timeout=10,
         )
         serving.wait_for_text(server.stdout, r'"GET /env\?q=1 HTTP/2.0" 200 \d+')
+
+
+def test_the_access_log_over_http2_has_the_queue_time_and_response_headers():
+    fmt = '%(r)s %(s)s Q=%(Q)s type=%({content-type}o)s'
+    with serving.serve(APP, "--access-log", "-", "--access-log-format", fmt) as server:
+        subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", server.url("/env")],
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
+        line = serving.wait_for_text(
+            server.stdout, r"GET /env HTTP/2.0 200 Q=\S+ type=\S+"
+        )[0].group(0)
+        # A Python thread answered: its wait is a number of milliseconds, not "-".
+        assert re.search(r"Q=\d+(\.\d+)? type=text/plain", line), line

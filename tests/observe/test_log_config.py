@@ -142,3 +142,24 @@ def test_a_bad_file_is_a_config_error_naming_it(tmp_path, name, text, says):
     log = server.log()
     assert re.search(re.escape(repr(str(path))) + r" \(--log-config\).*" + says, log), log
     assert "Traceback" not in log
+
+
+@pytest.mark.timeout(60)
+def test_sighup_applies_the_log_config_again_for_the_new_workers(tmp_path):
+    import signal
+
+    config = write_config("ini", tmp_path)
+    with serving.serve("app_logger:app", "--log-config", str(config)) as server:
+        assert server.get("/before").status == 200
+        serving.wait_for_text(lambda: (tmp_path / "app.log").read_text(), r"request for /before")
+        old = server.wait_for_workers(1)
+        config.write_text(INI.replace("/app.log", "/after.log"))
+        server.send_signal(signal.SIGHUP)
+        server.wait_for_workers(1, exclude=old, timeout=20)
+        assert server.get("/after").status == 200
+        serving.wait_for_text(
+            lambda: (tmp_path / "after.log").read_text() if (tmp_path / "after.log").exists()
+            else "", r"request for /after", timeout=10,
+        )
+        assert "request for /after" not in (tmp_path / "app.log").read_text()
+        server.wait_for_log(r"SIGHUP: applied .*logging\.ini \(--log-config\) again")

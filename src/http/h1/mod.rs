@@ -25,6 +25,7 @@ pub use ending::refuse_connection;
 pub use idle::ConnectionActivity;
 pub use io::Socket;
 pub(crate) use io::TimedWriter;
+pub(crate) use observed::note_response;
 pub use send_file::SendFile;
 /// For the uwsgi protocol (http/uwsgi.rs), which makes the same heads from its packets.
 pub(crate) use {fields::BodyFraming, parse::RequestHead};

@@ -1,12 +1,13 @@
 //! What the connection notes of a response for the access log and the metrics, before the
-//! response is consumed by writing it (conn.rs calls it only when either is on).
+//! response is consumed by writing it (conn.rs calls it only when either is on; the h2
+//! stream driver for its access log).
 
 use crate::http::Response;
 use crate::observe::{AccessLog, ResponseNote};
 
 /// What the access log wants of a response before it is written: the queue time and the
 /// headers its format names.
-pub(super) fn note_response(log: Option<&AccessLog>, response: &Response) -> Box<ResponseNote> {
+pub(crate) fn note_response(log: Option<&AccessLog>, response: &Response) -> Box<ResponseNote> {
     let wanted = log.map_or(&[][..], AccessLog::response_headers);
     let headers = match wanted.is_empty() {
         true => Vec::new(),

@@ -19,7 +19,7 @@ use crate::handler::{ConnectionInfo, Handler};
 use crate::http::body::{FileRange, Source};
 use crate::http::date::with_http_date;
 use crate::http::error::RequestError;
-use crate::http::h1::{ConnectionActivity, ConnectionOptions};
+use crate::http::h1::{note_response, ConnectionActivity, ConnectionOptions};
 use crate::http::status::Failure;
 use crate::http::{forwarded, BodyError, InFlight, Response};
 use crate::observe::metrics::ResponseFacts;
@@ -91,6 +91,10 @@ pub async fn serve_stream<H: Handler>(
     };
     let status = reply.status.as_u16();
     let queue_time = reply.queue_time;
+    // Before the reply is consumed: the queue time and the response headers the format names.
+    let note = access
+        .as_ref()
+        .map(|(log, _)| note_response(Some(log), &reply));
     let sent = send_response(reply, respond, is_head, limits.socket_timeout).await;
     let body_bytes = match sent {
         Ok(bytes) => bytes,
@@ -110,8 +114,8 @@ pub async fn serve_stream<H: Handler>(
             queue_time,
         });
     }
-    if let Some((log, record)) = access {
-        log.write(&record, status, body_bytes, &Default::default());
+    if let (Some((log, record)), Some(note)) = (access, note) {
+        log.write(&record, status, body_bytes, &note);
     }
 }
 
