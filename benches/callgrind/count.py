@@ -114,13 +114,19 @@ def main() -> None:
         help="one more ferrogate argument (repeat; e.g. --server-arg=--metrics-bind=127.0.0.1:0)",
     )
     args = parser.parse_args()
-    half = args.requests // 2
-    small = measure(args.app, half, args.path, args.server_arg)
-    large = measure(args.app, args.requests, args.path, args.server_arg)
-    per_request = (large - small) / (args.requests - half)
-    print(
-        f"{args.app} {args.path}: {per_request:,.0f} instructions per request "
-        f"(worker totals {small:,} for {half}, {large:,} for {args.requests})"
+    print(f"{args.app} {args.path}: " + per_request(args.app, args.requests, args.path,
+                                                   args.server_arg, "request"))
+
+
+def per_request(app: str, requests: int, path: str, extra: list[str], what: str) -> str:
+    """Measures ``requests``/2 then ``requests`` requests; the difference per request, said."""
+    half = requests // 2
+    small = measure(app, half, path, extra)
+    large = measure(app, requests, path, extra)
+    cost = (large - small) / (requests - half)
+    return (
+        f"{cost:,.0f} instructions per {what} "
+        f"(worker totals {small:,} for {half}, {large:,} for {requests})"
     )
 
 
