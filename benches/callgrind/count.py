@@ -72,7 +72,7 @@ def worker_instructions(outdir: str, master_pid: int) -> int:
     return totals[0]
 
 
-def measure(app: str, count: int, path: str, extra: list[str]) -> int:
+def measure(app: str, count: int, path: str, extra: list[str], only: list[str] = ()) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as outdir:
         command = [
@@ -80,6 +80,7 @@ def measure(app: str, count: int, path: str, extra: list[str]) -> int:
             "--tool=callgrind",
             "--trace-children=yes",
             f"--callgrind-out-file={outdir}/cg.%p.out",
+            *(f"--toggle-collect={pattern}" for pattern in only),
             sys.executable,
             "-m",
             "ferrogate",
@@ -113,16 +114,26 @@ def main() -> None:
         default=[],
         help="one more ferrogate argument (repeat; e.g. --server-arg=--metrics-bind=127.0.0.1:0)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="count only inside functions matching this callgrind pattern (repeat), e.g. "
+        "'*Pipeline*Handler*call*': leaves out the event loop, whose turns per request vary "
+        "with timing by a few hundred instructions from run to run",
+    )
     args = parser.parse_args()
     print(f"{args.app} {args.path}: " + per_request(args.app, args.requests, args.path,
-                                                   args.server_arg, "request"))
+                                                   args.server_arg, "request", args.only))
 
 
-def per_request(app: str, requests: int, path: str, extra: list[str], what: str) -> str:
+def per_request(
+    app: str, requests: int, path: str, extra: list[str], what: str, only: list[str] = ()
+) -> str:
     """Measures ``requests``/2 then ``requests`` requests; the difference per request, said."""
     half = requests // 2
-    small = measure(app, half, path, extra)
-    large = measure(app, requests, path, extra)
+    small = measure(app, half, path, extra, only)
+    large = measure(app, requests, path, extra, only)
     cost = (large - small) / (requests - half)
     return (
         f"{cost:,.0f} instructions per {what} "

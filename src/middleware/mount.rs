@@ -152,10 +152,7 @@ impl<T> Mount<T> {
                     continue;
                 }
             }
-            // A segment boundary: `/api` claims `/api` and `/api/x`, never `/apix`.
-            if path.starts_with(&key.prefix)
-                && matches!(path.get(key.prefix.len()), None | Some(b'/'))
-            {
+            if claims(&key.prefix, path) {
                 return Some(Routed {
                     target,
                     prefix_len: key.prefix.len(),
@@ -167,6 +164,19 @@ impl<T> Mount<T> {
             prefix_len: 0,
         })
     }
+}
+
+/// Whether a prefix claims a path: on a segment boundary, so `/api` claims `/api` and
+/// `/api/x`, never `/apix`.
+fn claims(prefix: &[u8], path: &[u8]) -> bool {
+    let Some(head) = path.get(..prefix.len()) else {
+        return false;
+    };
+    // PERF: sibling prefixes mostly differ in their last byte; comparing it first spares
+    // each entry that does not match a memcmp call (benches/callgrind mount3).
+    head.last() == prefix.last()
+        && head == prefix
+        && matches!(path.get(prefix.len()), None | Some(b'/'))
 }
 
 /// The port a Host value names, or the scheme's default (Paste urlmap's rule); a port that

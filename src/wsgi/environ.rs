@@ -21,7 +21,7 @@ use crate::handler::{ConnectionInfo, Scheme, TlsFacts};
 /// copy of it takes a typical request's headers without growing (which rebuilds the table).
 const TEMPLATE_ROOM: isize = 40;
 
-/// Distinct SCRIPT_NAMEs (native mount points) a thread keeps as strings.
+/// Distinct SCRIPT_NAMEs (native mount points) a thread keeps a template for.
 const MAX_CACHED_SCRIPT_NAMES: usize = 64;
 
 /// Distinct header names whose `HTTP_*` key a thread keeps ready. Bounded, because header
@@ -31,7 +31,6 @@ const MAX_CACHED_HEADER_KEYS: usize = 128;
 /// Interned environ keys, made once per thread.
 struct Keys {
     request_method: Py<PyString>,
-    script_name: Py<PyString>,
     path_info: Py<PyString>,
     query_string: Py<PyString>,
     content_type: Py<PyString>,
@@ -57,7 +56,6 @@ impl Keys {
         let key = |name| PyString::intern(py, name).unbind();
         Keys {
             request_method: key("REQUEST_METHOD"),
-            script_name: key("SCRIPT_NAME"),
             path_info: key("PATH_INFO"),
             query_string: key("QUERY_STRING"),
             content_type: key("CONTENT_TYPE"),
@@ -118,7 +116,8 @@ pub struct EnvironBuilder {
     keys: Keys,
     /// PERF: foldhash, not SipHash; bounded by MAX_CACHED_HEADER_KEYS.
     header_keys: HashMap<HeaderName, Py<PyString>>,
-    script_names: HashMap<Box<[u8]>, Py<PyString>>,
+    /// The template with a native mount point's SCRIPT_NAME in it, per mount point.
+    mounted_templates: HashMap<Box<[u8]>, Py<PyDict>>,
     addresses: AddressStrings,
     root_path: Vec<u8>,
 }
@@ -158,16 +157,18 @@ fn cgi_header_key(name: &HeaderName) -> String {
     key
 }
 
-/// SCRIPT_NAME of a request a native Mount routed: the decoded path's `mounted` start,
-/// after `--root-path` when the path did not begin with it. PERF: the few mount points'
-/// strings are kept (benches/README.md, "mount3").
-fn script_name<'py>(
+/// The environ template of a request a native Mount routed: SCRIPT_NAME is the decoded
+/// path's `mounted` start, after `--root-path` when the path did not begin with it. PERF: a
+/// template per mount point, so such a request pays no SCRIPT_NAME store of its own
+/// (benches/README.md, "mount3").
+fn mounted_template<'py>(
     py: Python<'py>,
-    cache: &mut HashMap<Box<[u8]>, Py<PyString>>,
+    cache: &mut HashMap<Box<[u8]>, Py<PyDict>>,
+    template: &Py<PyDict>,
     root_path: &[u8],
     mounted: &[u8],
     under_root: bool,
-) -> PyResult<Bound<'py, PyString>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let owned;
     let bytes = match under_root {
         true => mounted,
@@ -179,12 +180,13 @@ fn script_name<'py>(
     if let Some(cached) = cache.get(bytes) {
         return Ok(cached.bind(py).clone());
     }
-    let string = latin1_str(py, bytes)?;
+    let mounted_template = template.bind(py).copy()?;
+    mounted_template.set_item("SCRIPT_NAME", latin1_str(py, bytes)?)?;
     // Bounded all the same: one entry per mount point the app was built with.
     if cache.len() < MAX_CACHED_SCRIPT_NAMES {
-        cache.insert(bytes.into(), string.clone().unbind());
+        cache.insert(bytes.into(), mounted_template.clone().unbind());
     }
-    Ok(string)
+    Ok(mounted_template)
 }
 
 impl EnvironBuilder {
@@ -221,7 +223,7 @@ impl EnvironBuilder {
             template: template.unbind(),
             keys,
             header_keys: HashMap::default(),
-            script_names: HashMap::default(),
+            mounted_templates: HashMap::default(),
             addresses: AddressStrings::default(),
             root_path: config.root_path.as_bytes().to_vec(),
         })
@@ -258,32 +260,30 @@ impl EnvironBuilder {
         connection: &ConnectionInfo,
         input: Bound<'py, WsgiInput>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let environ = self.template.bind(py).copy()?;
+        let uri = &head.uri;
+        let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(uri.path()).into();
+        let (environ, path_info) = match connection.mount {
+            // Only a request routed by a native Mount has a SCRIPT_NAME of its own.
+            Some(mount) => {
+                let offset = (mount.path_offset as usize).min(decoded.len());
+                let template = mounted_template(
+                    py,
+                    &mut self.mounted_templates,
+                    &self.template,
+                    &self.root_path,
+                    &decoded[..offset],
+                    mount.under_root,
+                )?;
+                (template.copy()?, &decoded[offset..])
+            }
+            None => (self.template.bind(py).copy()?, self.path_info(&decoded)),
+        };
         let keys = &self.keys;
         let method = match keys.method(&head.method) {
             Some(method) => method.bind(py).clone(),
             None => PyString::new(py, head.method.as_str()),
         };
         environ.set_item(keys.request_method.bind(py), method)?;
-
-        let uri = &head.uri;
-        let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(uri.path()).into();
-        let path_info = match connection.mount {
-            // Only a request routed by a native Mount pays for a SCRIPT_NAME of its own.
-            Some(mount) => {
-                let offset = (mount.path_offset as usize).min(decoded.len());
-                let script_name = script_name(
-                    py,
-                    &mut self.script_names,
-                    &self.root_path,
-                    &decoded[..offset],
-                    mount.under_root,
-                )?;
-                environ.set_item(keys.script_name.bind(py), script_name)?;
-                &decoded[offset..]
-            }
-            None => self.path_info(&decoded),
-        };
         environ.set_item(keys.path_info.bind(py), latin1_str(py, path_info)?)?;
         let query = match uri.query() {
             None | Some("") => keys.empty.bind(py).clone(),
