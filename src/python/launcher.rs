@@ -327,6 +327,7 @@ fn run_worker(
     supervisor::control::close_inherited();
     supervisor::signals::exit_on_quit();
     prefer_batches();
+    crate::middleware::forward::set_worker_slot(slot.index());
     log::info!("Booting worker with pid: {}", std::process::id());
     enable_stack_dumps(py);
     hooks::run_logged(py, "post_fork", 0);

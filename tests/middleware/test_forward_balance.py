@@ -245,3 +245,31 @@ def test_least_conn_counts_the_requests_of_every_worker():
         # Whichever worker each came to (new connections: both take some), the in-flight
         # counts were the host's, so the upstreams took turns: 5 and 5.
         assert collections.Counter(name for _, name in answers) == {"a": 5, "b": 5}, answers
+
+
+def test_least_conn_forgets_the_requests_of_a_killed_worker():
+    with (
+        ferrogate_upstream("a") as a,
+        ferrogate_upstream("b") as b,
+        proxy("lifted", [a.url(""), b.url("")], "--workers", "1", strip_prefix=True,
+              strategy="least_conn") as p,
+    ):
+        assert p.server is not None
+        [worker] = p.server.wait_for_workers(1)
+
+        def slow() -> None:
+            try:
+                requests.get(p.url("/proxy/slow?s=6"), timeout=20)
+            except requests.RequestException:
+                pass  # the worker is killed under it
+
+        for _ in range(3):  # a, b, a in flight: a counts 2, b 1
+            threading.Thread(target=slow, daemon=True).start()
+        time.sleep(1.0)  # the three are at the upstreams
+        os.kill(worker, signal.SIGKILL)
+        p.server.wait_for_workers(1, exclude=[worker])
+        # The new worker took the killed one's slot and its counts off the totals: both
+        # upstreams are idle again, so sequential requests alternate. With the counts left
+        # behind, b (1 in flight) would take every one of them and a (2) none.
+        counts = count_names(p.url("/proxy/echo"), 10)
+        assert counts == {"a": 5, "b": 5}, counts

@@ -7,7 +7,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::HeaderName;
 
@@ -59,6 +59,8 @@ pub struct Balancer {
     weights: Vec<u32>,
     /// The round-robin turn and each upstream's requests in flight, shared by the workers.
     shared: Arc<HealthTable>,
+    /// This process's column of the in-flight counts, claimed at its first request.
+    column: OnceLock<Option<usize>>,
 }
 
 impl Balancer {
@@ -68,6 +70,7 @@ impl Balancer {
             strategy,
             weights,
             shared,
+            column: OnceLock::new(),
         }
     }
 
@@ -145,17 +148,27 @@ impl Balancer {
 
     /// A request is in progress at `index` (least_conn), until `leave`.
     pub fn enter(&self, index: usize) {
-        self.shared
-            .state(index)
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
+        let state = self.shared.state(index);
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        if let Some(column) = self.column() {
+            state.by_slot[column]
+                .in_flight
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn leave(&self, index: usize) {
-        self.shared
-            .state(index)
-            .in_flight
-            .fetch_sub(1, Ordering::Relaxed);
+        let state = self.shared.state(index);
+        state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(column) = self.column() {
+            state.by_slot[column]
+                .in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn column(&self) -> Option<usize> {
+        *self.column.get_or_init(|| self.shared.claim_column())
     }
 }
 

@@ -15,7 +15,7 @@ use std::fs::OpenOptions;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use memmap2::MmapRaw;
 
@@ -24,9 +24,33 @@ use crate::middleware::rate_limit::{monotonic_ns, TableName};
 /// `down_until` for "out until probes say otherwise".
 pub const UNTIL_PROBED: u64 = u64::MAX;
 
-/// One upstream's health and counts.
+/// Worker slots that count their requests in flight in a column of their own, so that a
+/// worker killed mid-request leaves no count behind: the next worker in its slot takes the
+/// column over and takes its leftover off the total. Workers in higher slots count in the
+/// total only.
+pub const SLOT_COLUMNS: usize = 64;
+
+/// This worker's slot (the master's numbering of its workers); `usize::MAX`: none (the
+/// master, or another server's worker).
+static WORKER_SLOT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Set in a worker as it starts, before it serves: its slot is its predecessor's, who is
+/// gone (a slot is given again only after its worker was reaped).
+pub fn set_worker_slot(index: usize) {
+    WORKER_SLOT.store(index, Ordering::Relaxed);
+}
+
+/// One worker slot's share of an upstream's requests in flight.
 #[repr(C)]
 #[derive(Default)]
+pub struct SlotCount {
+    /// The process counting here; another pid found here is a predecessor's leftover.
+    pub pid: AtomicU32,
+    pub in_flight: AtomicU32,
+}
+
+/// One upstream's health and counts.
+#[repr(C)]
 pub struct State {
     /// Failures in a row.
     pub fails: AtomicU64,
@@ -40,9 +64,25 @@ pub struct State {
     pub requests: AtomicU64,
     /// Attempts that got no response head: refused, reset, TLS refused, timed out.
     pub failures: AtomicU64,
-    /// Requests in progress at it, by every worker (least_conn). A worker killed mid-request
-    /// leaves its share counted until the master restarts (the table is the master's).
+    /// Requests in progress at it, by every worker (least_conn).
     pub in_flight: AtomicU64,
+    /// The same, per worker slot (`SLOT_COLUMNS`).
+    pub by_slot: [SlotCount; SLOT_COLUMNS],
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            fails: AtomicU64::default(),
+            passes: AtomicU64::default(),
+            down_until: AtomicU64::default(),
+            last_probe: AtomicU64::default(),
+            requests: AtomicU64::default(),
+            failures: AtomicU64::default(),
+            in_flight: AtomicU64::default(),
+            by_slot: std::array::from_fn(|_| SlotCount::default()),
+        }
+    }
 }
 
 impl State {
@@ -57,7 +97,7 @@ impl State {
 const STATE_BYTES: usize = std::mem::size_of::<State>();
 
 /// "FFH" and a format version; a file of another format is never read as this one.
-const MAGIC: u32 = u32::from_le_bytes(*b"FFH\x02");
+const MAGIC: u32 = u32::from_le_bytes(*b"FFH\x03");
 
 /// One page: the States after it stay aligned.
 const HEADER_BYTES: usize = 4096;
@@ -136,6 +176,34 @@ impl HealthTable {
                 }
             }
         }
+    }
+
+    /// The column this process counts its requests in flight in, taken over from a
+    /// predecessor in its slot whose leftover comes off each upstream's total; `None` when
+    /// the table is this process's own or the process has no column. Once per process and
+    /// table (the caller keeps the answer): a second call finds the column its own.
+    pub fn claim_column(&self) -> Option<usize> {
+        let HealthTable::Shared { count, .. } = self else {
+            return None;
+        };
+        let column = WORKER_SLOT.load(Ordering::Relaxed);
+        if column >= SLOT_COLUMNS {
+            return None;
+        }
+        let pid = std::process::id();
+        for index in 0..*count {
+            let state = self.state(index);
+            let slot = &state.by_slot[column];
+            if slot.pid.swap(pid, Ordering::Relaxed) != pid {
+                let left = slot.in_flight.swap(0, Ordering::Relaxed);
+                if left > 0 {
+                    state
+                        .in_flight
+                        .fetch_sub(u64::from(left), Ordering::Relaxed);
+                }
+            }
+        }
+        Some(column)
     }
 
     /// Header word `index` of a shared table.

@@ -40,6 +40,7 @@ pub use balance::{HashKey, Strategy};
 pub use body::OutgoingBody;
 use body::SentBody;
 pub use health::HealthOptions;
+pub use health_table::set_worker_slot;
 pub use metrics::render_upstreams;
 pub use outside::send_outside;
 pub use tls::UpstreamTls;
