@@ -4,7 +4,9 @@ table. Scraped with http.client and parsed with prometheus_client's parser."""
 
 from __future__ import annotations
 
+import glob
 import http.client
+import signal
 import time
 
 import pytest
@@ -87,3 +89,29 @@ def test_no_forward_no_upstream_families():
     port = serving.free_port()
     with serving.serve("hello:app", "--metrics-bind", f"127.0.0.1:{port}"):
         assert scrape(port) == {}
+
+
+@pytest.mark.timeout(90)
+def test_a_reload_that_changes_the_upstreams_drops_the_old_rows(tmp_path):
+    port = serving.free_port()
+    upstream_file = tmp_path / "upstream.txt"
+    with ferrogate_upstream("old") as old, ferrogate_upstream("new") as new:
+        upstream_file.write_text(old.url(""))
+        env = {"FORWARD_UPSTREAM_FILE": str(upstream_file)}
+        with serving.serve("forward_reloaded:app", "--metrics-bind", f"127.0.0.1:{port}",
+                           env=env) as server:
+            before = server.wait_for_workers(1)
+            assert requests.get(server.url("/echo")).json()["name"] == "old"
+            assert scrape(port)[("ferrogate_upstream_requests_total", old.url(""))][
+                "value"] == 1
+            upstream_file.write_text(new.url(""))
+            server.send_signal(signal.SIGHUP)
+            server.wait_for_workers(1, exclude=before, timeout=30)
+            assert requests.get(server.url("/echo")).json()["name"] == "new"
+            rows = scrape(port)
+            assert rows[("ferrogate_upstream_requests_total", new.url(""))]["value"] == 1
+            # The old layer's table is still there (the master removes tables at exit), but
+            # no live worker opened it: its rows are gone, not frozen at their last values.
+            assert ("ferrogate_upstream_up", old.url("")) not in rows, rows
+            tables = glob.glob(f"/dev/shm/ferrogate-ratelimit-{server.pid}-forward-*")
+            assert len(tables) == 2, tables

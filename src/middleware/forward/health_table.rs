@@ -103,10 +103,13 @@ const MAGIC: u32 = u32::from_le_bytes(*b"FFH\x03");
 const HEADER_BYTES: usize = 4096;
 
 /// Header words: [0] = count << 32 | MAGIC, [1] = labels length in bytes, [2] = the
-/// round-robin turn, then the labels.
+/// round-robin turn, then the labels, then the openers: the pid of the worker in each slot
+/// that opened the table, so the master's /metrics can leave out a table only workers gone
+/// since (a SIGHUP reload that changed the upstreams) opened.
 const TURN_WORD: usize = 2;
 const LABEL_WORDS_START: usize = 3;
-const LABEL_BYTES: usize = HEADER_BYTES - LABEL_WORDS_START * 8;
+const OPENER_WORDS_START: usize = HEADER_BYTES / 8 - SLOT_COLUMNS;
+const LABEL_BYTES: usize = (OPENER_WORDS_START - LABEL_WORDS_START) * 8;
 
 pub enum HealthTable {
     Local { states: Vec<State>, turn: AtomicU64 },
@@ -119,7 +122,14 @@ impl HealthTable {
             return HealthTable::local(count);
         };
         match map(name.path().as_path(), Some(count)) {
-            Ok((map, count)) => HealthTable::Shared { map, count },
+            Ok((map, count)) => {
+                let slot = WORKER_SLOT.load(Ordering::Relaxed);
+                if slot < SLOT_COLUMNS {
+                    Self::word(&map, OPENER_WORDS_START + slot)
+                        .store(u64::from(std::process::id()), Ordering::Relaxed);
+                }
+                HealthTable::Shared { map, count }
+            }
             Err(error) => {
                 log::warn!(
                     "Forward: cannot share upstream health in {} ({error}); keeping it per process",
@@ -228,6 +238,18 @@ impl HealthTable {
                 .store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
         Self::word(map, 1).store(bytes.len() as u64, Ordering::Release);
+    }
+
+    /// The pids of the workers that opened the table, one per slot (the last in each); none
+    /// when only processes without a slot did (the master, with `--preload`).
+    pub fn openers(&self) -> Vec<u32> {
+        let HealthTable::Shared { map, .. } = self else {
+            return Vec::new();
+        };
+        (0..SLOT_COLUMNS)
+            .map(|slot| Self::word(map, OPENER_WORDS_START + slot).load(Ordering::Relaxed) as u32)
+            .filter(|&pid| pid != 0)
+            .collect()
     }
 
     /// Whether labels were written yet (by any worker).

@@ -82,6 +82,12 @@ fn rows(owner: u32) -> Vec<Row> {
         let Ok(table) = HealthTable::open_existing(&path) else {
             continue;
         };
+        // Opened only by workers that are gone: a reload changed this layer's upstreams, and
+        // its rows would stay as they last were for ever (an alert on `up == 0` with them).
+        let openers = table.openers();
+        if !openers.is_empty() && !openers.iter().any(|&pid| is_child_of(pid, owner)) {
+            continue;
+        }
         let labels = table.labels();
         let mut lines = labels.split('\n');
         let forward = match lines.next() {
@@ -107,6 +113,19 @@ fn rows(owner: u32) -> Vec<Row> {
     rows
 }
 
+/// Whether `pid` is a live process whose parent is `owner` (a pid reused by another program
+/// is not): the ppid in /proc/<pid>/stat, after the command name's closing parenthesis.
+fn is_child_of(pid: u32, owner: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // " S 1234 ...": the state, then the ppid; a zombie is gone, only not reaped yet.
+    let mut fields = after_name.split_whitespace();
+    let (state, ppid) = (fields.next(), fields.next());
+    state != Some("Z") && ppid == Some(owner.to_string().as_str())
+}
+
 /// Prometheus' label value escapes: backslash, double quote and new line.
 fn label_value(text: &str) -> String {
     text.replace('\\', "\\\\")
@@ -119,6 +138,16 @@ mod tests {
     use super::super::{Forward, ForwardOptions};
     use super::*;
     use crate::middleware::rate_limit::TableName;
+
+    #[test]
+    fn a_process_is_the_child_of_its_parent_only() {
+        let me = std::process::id();
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() } as u32;
+        assert!(is_child_of(me, parent));
+        assert!(!is_child_of(me, me));
+        assert!(!is_child_of(u32::MAX, parent), "no such process");
+    }
 
     #[test]
     fn renders_the_tables_of_the_owner_with_their_labels() {
