@@ -20,7 +20,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -114,7 +114,7 @@ impl Pool {
     /// new one.
     pub async fn checkout(&self, upstream: usize) -> Result<Conn, ConnectError> {
         while let Some(mut conn) = self.take_idle(upstream) {
-            if poll_fn(|cx| Poll::Ready(conn.poll_is_usable(cx))).await {
+            if conn.poll_is_usable(&mut quiet()) {
                 return Ok(conn);
             }
         }
@@ -150,7 +150,7 @@ impl Pool {
             reused: false,
         };
         // The first poll of the connection makes it ask for a request.
-        poll_fn(|cx| Poll::Ready(conn.poll_is_usable(cx))).await;
+        conn.poll_is_usable(&mut quiet());
         Ok(conn)
     }
 
@@ -208,7 +208,7 @@ impl Conn {
             // The connection first: it writes the request and reads the answer, so the
             // response is ready in the same poll.
             poll_driver(driver, cx);
-            if let Poll::Ready(answered) = response.as_mut().poll(cx) {
+            if let Poll::Ready(answered) = response.as_mut().poll(&mut quiet()) {
                 return Poll::Ready(Some(answered));
             }
             // The body was taken during this poll of the connection (if at all): the flag
@@ -229,6 +229,17 @@ impl Conn {
         poll_driver(&mut self.driver, cx);
         self.driver.is_some() && matches!(self.send.poll_ready(cx), Poll::Ready(Ok(())))
     }
+}
+
+/// A context whose waker does nothing, for what only the connection completes: the response
+/// and its body are filled in by the connection, which only runs when this task polls it
+/// (with the task's waker, so the socket wakes the task). Polled with the task's waker, they
+/// would wake it once more each time the connection fills them in while it runs, and the
+/// whole request would be polled again for nothing (two such polls a request on
+/// proxy_hello); so would the request handed to a connection the checkout polled.
+// PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
+fn quiet() -> Context<'static> {
+    Context::from_waker(Waker::noop())
 }
 
 /// Polls the connection; it is dropped once it has ended (polling it again would panic).
@@ -275,12 +286,12 @@ impl Body for DrivenBody {
         let this = self.get_mut();
         // The body first: the poll of the connection that read the response head often read
         // the body too. Only when it waits is the connection polled for more.
-        let mut next = Pin::new(&mut this.body).poll_frame(cx);
+        let mut next = Pin::new(&mut this.body).poll_frame(&mut quiet());
         if next.is_pending() {
             if let Some(conn) = &mut this.conn {
                 poll_driver(&mut conn.driver, cx);
             }
-            next = Pin::new(&mut this.body).poll_frame(cx);
+            next = Pin::new(&mut this.body).poll_frame(&mut quiet());
         }
         // hyper counts a declared length down: at zero the body is whole (and the
         // connection idle), without polling it once more for the end.
