@@ -69,8 +69,8 @@ class CountingUpstream:
                 if b"/slow" in head.split(b"\r\n")[0]:
                     time.sleep(0.5)
                 body = str(number).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(body), body))
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                conn.sendall(head % len(body) + body)
                 answered += 1
                 if self.close_after and answered >= self.close_after:
                     return

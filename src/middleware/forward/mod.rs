@@ -479,8 +479,6 @@ impl Attempt {
     }
 }
 
-
-
 /// What every attempt of a request shares.
 struct RequestHead<'a> {
     method: &'a Method,

@@ -80,17 +80,15 @@ impl Upstream {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
             }
-            return Upstream::with_authority(
-                Upstream {
-                    name: url.to_owned(),
-                    address: Address::Unix(PathBuf::from(path)),
-                    base: String::new(),
-                    weight,
-                    tls: false,
-                    authority: format!("unix-{index}.invalid"),
-                    host_value: HeaderValue::from_static("localhost"),
-                },
-            );
+            return Upstream::with_authority(Upstream {
+                name: url.to_owned(),
+                address: Address::Unix(PathBuf::from(path)),
+                base: String::new(),
+                weight,
+                tls: false,
+                authority: format!("unix-{index}.invalid"),
+                host_value: HeaderValue::from_static("localhost"),
+            });
         }
         let uri: Uri = url
             .parse()
@@ -116,20 +114,18 @@ impl Upstream {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        Upstream::with_authority(
-            Upstream {
-                name: url.to_owned(),
-                address: Address::Tcp {
-                    host: host.trim_matches(['[', ']']).to_owned(),
-                    port,
-                },
-                base: uri.path().trim_end_matches('/').to_owned(),
-                weight,
-                tls,
-                authority,
-                host_value: HeaderValue::from_static("localhost"),
+        Upstream::with_authority(Upstream {
+            name: url.to_owned(),
+            address: Address::Tcp {
+                host: host.trim_matches(['[', ']']).to_owned(),
+                port,
             },
-        )
+            base: uri.path().trim_end_matches('/').to_owned(),
+            weight,
+            tls,
+            authority,
+            host_value: HeaderValue::from_static("localhost"),
+        })
     }
 
     /// Fills in the Host value (a Unix upstream's stays `localhost`).

@@ -21,8 +21,8 @@ use super::environ::{bytes_of, client_ip, refuse};
 use super::rate_limit::table_owner;
 use crate::http::{BodyContent, BodyError, BodyReadError, Response};
 use crate::middleware::forward::{
-    send_outside, Forward as Layer, DEFAULT_BUFFERED_RESPONSE_BYTES, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
-    UpstreamTls,
+    send_outside, Forward as Layer, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
+    UpstreamTls, DEFAULT_BUFFERED_RESPONSE_BYTES,
 };
 use crate::middleware::rate_limit::TableName;
 
