@@ -210,6 +210,9 @@ class Forward:
     ``max_fails`` failures in a row take an upstream out for ``fail_timeout`` seconds; with
     ``health`` (a path) it is probed every ``health_interval`` seconds and comes back after
     ``health_passes`` passes. Health is shared by the processes of the server (/dev/shm).
+    A response body declared at most ``buffered_response_bytes`` long (16 KiB; up to 1 MiB)
+    is read whole before the answer starts: an upstream that breaks off is then a 502; a
+    longer one is streamed, and a break aborts the client's connection.
     Under ferrogate it is lifted (no GIL); under any other server the same Rust client runs
     with the GIL released."""
 
@@ -236,5 +239,6 @@ class Forward:
         max_connections: int = 1024,
         verify: bool = True,
         ca_certs: Optional[str] = None,
+        buffered_response_bytes: int = 16384,
     ) -> None: ...
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...

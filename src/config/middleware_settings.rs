@@ -177,7 +177,7 @@ fn parse_mounted_app(text: &str) -> Result<String, String> {
 }
 
 /// The options `--forward` takes after its URLs: the keywords of `ferrogate.middleware.Forward`.
-pub const FORWARD_OPTIONS: [&str; 19] = [
+pub const FORWARD_OPTIONS: [&str; 20] = [
     "strategy",
     "hash_key",
     "strip_prefix",
@@ -197,6 +197,7 @@ pub const FORWARD_OPTIONS: [&str; 19] = [
     "max_connections",
     "verify",
     "ca_certs",
+    "buffered_response_bytes",
 ];
 
 /// `--forward /prefix=URL,URL,option=value`: the prefix, at least one upstream (`scheme://`

@@ -115,17 +115,22 @@ def test_upstream_dying_mid_response_aborts_the_client_connection(way, chunked):
         raw.close()
 
 
-# A body declared at most 16 KiB long (BUFFERED_RESPONSE_BYTES) is read whole before the
-# answer starts, so an upstream that breaks off one byte short is a 502; a longer one is
-# streamed, its 200 already sent, and the client's connection is cut instead.
+# A body declared at most buffered_response_bytes long (16 KiB by default) is read whole
+# before the answer starts, so an upstream that breaks off one byte short is a 502; a longer
+# one is streamed, its 200 already sent, and the client's connection is cut instead.
 @pytest.mark.parametrize("way", ["lifted", "python"])
-@pytest.mark.parametrize(("promised", "status"), [
-    (16383, 502), (16384, 502), (16385, 200),
+@pytest.mark.parametrize(("buffered", "promised", "status"), [
+    (None, 16383, 502), (None, 16384, 502), (None, 16385, 200),
+    (1000, 999, 502), (1000, 1000, 502), (1000, 1001, 200),
+    (0, 2, 200),
 ])
-def test_a_short_response_cut_off_upstream_is_502_and_a_longer_one_aborts(way, promised, status):
+def test_a_short_response_cut_off_upstream_is_502_and_a_longer_one_aborts(
+    way, buffered, promised, status
+):
     raw = RawUpstream("partial", promised=promised, sent=promised - 1)
+    options = {} if buffered is None else {"buffered_response_bytes": buffered}
     try:
-        with proxy(way, [raw.url], retries=0) as p:
+        with proxy(way, [raw.url], retries=0, **options) as p:
             conn = http.client.HTTPConnection(p.host, p.port, timeout=10)
             conn.request("GET", "/proxy/short")
             response = conn.getresponse()

@@ -105,6 +105,7 @@ def test_paste_app_factory_builds_a_forward(two_upstreams):
     (["http://x:1"], {"max_fails": 0}, "max_fails and health_passes must be at least 1"),
     (["http://x:1"], {"health": "healthz"}, "must be a path starting with '/'"),
     (["http://x:1"], {"strategy": "hash", "hash_key": "cookie:x"}, "is not client_ip or header"),
+    (["http://x:1"], {"buffered_response_bytes": 1024 * 1024 + 1}, "at most 1048576 (1 MiB)"),
 ])
 def test_bad_forward_arguments_are_refused_with_a_reason(args, keywords, message):
     from ferrogate.middleware import Forward
@@ -118,3 +119,37 @@ def test_weights_at_the_limits_are_accepted():
     from ferrogate.middleware import Forward
 
     Forward(["http://x:1;weight=1", "http://y:1;weight=100"])
+
+
+@pytest.mark.parametrize("size", [0, 1024 * 1024 - 1, 1024 * 1024])
+def test_buffered_response_bytes_up_to_1_mib_is_accepted(size):
+    from ferrogate.middleware import Forward
+
+    Forward(["http://x:1"], buffered_response_bytes=size)
+
+
+def test_buffered_response_bytes_is_a_forward_option_and_a_table_key(tmp_path):
+    """Accepted as a --forward option and a [[forward]] key (what it changes is tested with
+    the keyword in test_forward_failures.py); a value over 1 MiB stops the start."""
+    with ferrogate_upstream("one") as one:
+        spec = f"/s={one.url('')},strip_prefix=true,buffered_response_bytes=1024"
+        (tmp_path / "ferrogate.toml").write_text(
+            f'[[forward]]\nprefix = "/s"\nupstreams = ["{one.url("")}"]\n'
+            f"strip_prefix = true\nbuffered_response_bytes = 1024\n"
+        )
+        config = ["--config", str(tmp_path / "ferrogate.toml")]
+        for flags in (["--forward", spec], config):
+            with serving.serve("hello:app", *flags) as server:
+                response = requests.get(server.url("/s/bytes?n=2048"))
+                assert response.status_code == 200
+                assert response.headers["Content-Length"] == "2048"
+                assert len(response.content) == 2048
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "hello:app", "--bind",
+         f"127.0.0.1:{serving.free_port()}", "--forward",
+         "/s=http://x:1,buffered_response_bytes=2000000"],
+        cwd=serving.APPS_DIR, env=serving.server_env(), capture_output=True, text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "buffered_response_bytes must be at most 1048576" in result.stderr, result.stderr

@@ -5,6 +5,8 @@
 //! rather than filling memory. An upstream that fails mid-body aborts the client's response.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,10 +15,10 @@ use http::header::CONTENT_LENGTH;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::headers::remove_hop_by_hop;
+use super::pool::DrivenBody;
 use crate::http::{BodyError, BodyReadError, BodySender, HeaderBlock, RequestBody};
 use crate::http::{Response, ResponseBody};
 use crate::middleware::Refusal;
@@ -159,17 +161,25 @@ impl Body for OutgoingBody {
 }
 
 /// A request body that says when it has all been taken (or was dropped): the upstream's
-/// timeout starts then.
+/// timeout starts then. A flag rather than a channel: the connection that takes the body is
+/// polled by the request's own task, which looks at the flag after each poll, so nothing
+/// needs waking.
 pub struct SentBody {
     body: OutgoingBody,
-    sent: Option<oneshot::Sender<()>>,
+    sent: Option<Arc<AtomicBool>>,
 }
 
 impl SentBody {
-    pub fn new(body: OutgoingBody, sent: oneshot::Sender<()>) -> SentBody {
+    pub fn new(body: OutgoingBody, sent: Arc<AtomicBool>) -> SentBody {
         SentBody {
             body,
             sent: Some(sent),
+        }
+    }
+
+    fn mark_sent(&mut self) {
+        if let Some(sent) = self.sent.take() {
+            sent.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -177,6 +187,14 @@ impl SentBody {
 impl From<OutgoingBody> for SentBody {
     fn from(body: OutgoingBody) -> SentBody {
         SentBody { body, sent: None }
+    }
+}
+
+impl Drop for SentBody {
+    /// hyper drops a body it needs no more (all sent, none to send, or the connection
+    /// failed): either way the upstream has all it will get.
+    fn drop(&mut self) {
+        self.mark_sent();
     }
 }
 
@@ -191,9 +209,7 @@ impl Body for SentBody {
         let this = self.get_mut();
         let next = Pin::new(&mut this.body).poll_frame(cx);
         if let Poll::Ready(None | Some(Err(_))) = next {
-            if let Some(sent) = this.sent.take() {
-                let _ = sent.send(());
-            }
+            this.mark_sent();
         }
         next
     }
@@ -216,21 +232,28 @@ fn read_whole(first: Option<Bytes>, mut body: RequestBody) -> Result<OutgoingBod
     Ok(OutgoingBody::Full(Some(whole.freeze())))
 }
 
-/// A response body declared this long or shorter is read whole before the response is
-/// answered (nginx's `proxy_buffering`, within one of its default buffers): one write to
-/// the client instead of a head and a body, no pump task, no stream channel, and an upstream
-/// that breaks off is a 502 rather than a cut-off 200.
-// PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
-pub const BUFFERED_RESPONSE_BYTES: u64 = 16 * 1024;
+/// How an upstream's response body is read (the `timeout` and `buffered_response_bytes`
+/// keywords).
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseReading {
+    /// The longest wait for each piece of the body.
+    pub read_timeout: Duration,
+    /// A body declared this long or shorter is read whole before the response is answered
+    /// (nginx's `proxy_buffering`, within one of its default buffers): one write to the
+    /// client instead of a head and a body, no pump task, no stream channel, and an upstream
+    /// that breaks off is a 502 rather than a cut-off 200.
+    // PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
+    pub buffered_bytes: u64,
+}
 
 /// An upstream's response as the server's: hop-by-hop fields removed (`Server`, `Date` and
-/// the rest kept), its Content-Length held to. A short body (`BUFFERED_RESPONSE_BYTES`) is
-/// read here; a longer one is streamed by a task on the current runtime. Either way each
-/// piece is waited for at most `read_timeout`. `keep` (the upstream's connection slot) is
-/// held until the body is done.
+/// the rest kept), its Content-Length held to. A short body (`buffered_bytes`) is read
+/// here; a longer one is streamed by a task on the current runtime, which then also drives
+/// the upstream connection. Either way each piece is waited for at most `read_timeout`.
+/// `keep` (the upstream's connection slot) is held until the body is done.
 pub async fn from_upstream<K: Send + 'static>(
-    response: hyper::Response<Incoming>,
-    read_timeout: Duration,
+    response: hyper::Response<DrivenBody>,
+    reading: ResponseReading,
     keep: K,
 ) -> Result<Response, Refusal> {
     let (mut parts, body) = response.into_parts();
@@ -240,9 +263,11 @@ pub async fn from_upstream<K: Send + 'static>(
         block.push(name.as_str().as_bytes(), value.as_bytes());
     }
     let length = declared_length(&parts.headers);
+    let read_timeout = reading.read_timeout;
     let body = if body.is_end_stream() {
+        drop(body);
         ResponseBody::full(Bytes::new())
-    } else if length.is_some_and(|length| length <= BUFFERED_RESPONSE_BYTES) {
+    } else if length.is_some_and(|length| length <= reading.buffered_bytes) {
         let whole = read_short(body, read_timeout).await?;
         drop(keep);
         ResponseBody::full(whole)
@@ -260,7 +285,7 @@ pub async fn from_upstream<K: Send + 'static>(
 
 /// A short body, whole; nothing of the response has reached the client yet, so a broken
 /// upstream is a 502 and a stalled one a 504.
-async fn read_short(mut body: Incoming, read_timeout: Duration) -> Result<Bytes, Refusal> {
+async fn read_short(mut body: DrivenBody, read_timeout: Duration) -> Result<Bytes, Refusal> {
     let mut whole = Bytes::new();
     loop {
         let failure = match tokio::time::timeout(read_timeout, body.frame()).await {
@@ -273,7 +298,11 @@ async fn read_short(mut body: Incoming, read_timeout: Duration) -> Result<Bytes,
                         false => [whole, data].concat().into(),
                     };
                 }
-                continue;
+                // Its declared length reached: no need to wait for the end to be said.
+                match body.is_end_stream() {
+                    true => return Ok(whole),
+                    false => continue,
+                }
             }
             Ok(Some(Err(error))) => error.to_string(),
             Err(_) => {
@@ -295,7 +324,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Moves the upstream's body to the client. A broken or stalled upstream sends `Aborted`,
 /// so the client's connection is closed instead of the response looking complete.
-async fn pump<K>(mut body: Incoming, sender: BodySender, read_timeout: Duration, keep: K) {
+async fn pump<K>(mut body: DrivenBody, sender: BodySender, read_timeout: Duration, keep: K) {
     loop {
         let frame = tokio::select! {
             frame = tokio::time::timeout(read_timeout, body.frame()) => frame,
@@ -306,6 +335,7 @@ async fn pump<K>(mut body: Incoming, sender: BodySender, read_timeout: Duration,
             Ok(None) => break,
             Ok(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) if !data.is_empty() => match sender.send(Ok(data)).await {
+                    Ok(()) if body.is_end_stream() => break,
                     Ok(()) => continue,
                     Err(_) => break,
                 },

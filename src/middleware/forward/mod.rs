@@ -2,7 +2,8 @@
 //! HTTP servers (a reverse proxy with load balancing). Owns the upstream list, the choice of
 //! upstream, retries, timeouts and the failure answers (502, 504 through `Refusal`). Parts:
 //! - `upstream`: `http[s]://host:port[/base]` / `unix:/path` and the connector that dials them;
-//!   `tls`: the certificate checks for https upstreams.
+//!   `tls`: the certificate checks for https upstreams; `pool`: the keep-alive connections,
+//!   driven by the requests that use them.
 //! - `balance`: round robin, least connections, hash (sticky), weighted.
 //! - `health`: passive and active health; `probe`: the active checks; `health_table`: their
 //!   state and per-upstream counts, shared by the host's workers; `metrics`: the master
@@ -11,7 +12,7 @@
 //! - `body`: request and response bodies streamed with bounded buffers.
 //! - `outside`: the runtime the WSGI object (any server, a Python thread) drives it on.
 //!
-//! The HTTP client is hyper's, pooled by hyper-util's legacy `Client` (keep-alive, an idle
+//! The HTTP client is hyper's (`client::conn::http1`), pooled by `pool` (keep-alive, an idle
 //! limit and timeout); our own HTTP/1 server layer is not used for the upstream side.
 //! Knows nothing of Python or of how the request reached us.
 
@@ -22,23 +23,23 @@ mod health;
 mod health_table;
 mod metrics;
 mod outside;
+mod pool;
 mod probe;
 mod tls;
 mod upstream;
 
 use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::header::HOST;
 use http::{HeaderMap, Method, Request};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use balance::{HashKey, Strategy};
 pub use body::OutgoingBody;
-use body::SentBody;
+use body::{ResponseReading, SentBody};
 pub use health::HealthOptions;
 pub use health_table::set_worker_slot;
 pub use metrics::render_upstreams;
@@ -53,13 +54,18 @@ use crate::observe::LogThrottle;
 use balance::Balancer;
 use headers::{ClientFacts, Rewrite};
 use health::Health;
+use pool::{ConnectError, DrivenBody, Pool, PoolLimits};
 use upstream::Connector;
 
-type UpstreamClient = Client<Connector, SentBody>;
+/// The default of `buffered_response_bytes`: a response body declared up to this long is
+/// read whole before the answer starts (body.rs says why). 16 KiB holds most API answers and
+/// small pages; beyond, a body goes through the stream channel as it comes.
+pub const DEFAULT_BUFFERED_RESPONSE_BYTES: u64 = 16 * 1024;
 
-/// hyper's read buffer per upstream connection (its default grows to ~400 KiB): also the
-/// largest response head an upstream may send.
-const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
+/// The most `buffered_response_bytes` may be: what the stream channel to the client holds
+/// anyway (16 pieces of 64 KiB), so buffering never costs more memory per response than
+/// streaming does.
+pub const MAX_BUFFERED_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// How a `Forward` behaves; every field is a keyword of the WSGI object.
 #[derive(Debug, Clone)]
@@ -88,6 +94,9 @@ pub struct ForwardOptions {
     pub max_connections: usize,
     /// Certificate checks for https upstreams (`verify`, `ca_certs`).
     pub tls: UpstreamTls,
+    /// A response body declared this long or shorter is read whole before it is answered
+    /// (at most `MAX_BUFFERED_RESPONSE_BYTES`).
+    pub buffered_response_bytes: u64,
 }
 
 /// Defaults: nginx's where it has one (1 retry to the next upstream, 3 fails → out for
@@ -118,6 +127,7 @@ impl Default for ForwardOptions {
                 verify: true,
                 ca_certs: None,
             },
+            buffered_response_bytes: DEFAULT_BUFFERED_RESPONSE_BYTES,
         }
     }
 }
@@ -142,11 +152,11 @@ pub struct Forward {
     /// Per upstream: `max_connections` slots.
     slots: Vec<Arc<Semaphore>>,
     connector: Connector,
-    /// The client of the I/O runtime that first used it (a worker's, after the fork: nothing
-    /// runs before). The pool's connections belong to that runtime.
-    client: OnceLock<UpstreamClient>,
-    /// The client of the WSGI object's runtime (outside.rs).
-    outside_client: OnceLock<UpstreamClient>,
+    /// The pool of the I/O runtime that first used it (a worker's, after the fork: nothing
+    /// runs before). Its connections belong to that runtime.
+    pool: OnceLock<Arc<Pool>>,
+    /// The pool of the WSGI object's runtime (outside.rs).
+    outside_pool: OnceLock<Arc<Pool>>,
     /// The active checks started, once per process.
     probing: OnceLock<()>,
 }
@@ -168,6 +178,13 @@ impl Forward {
             .collect::<Result<Vec<_>, _>>()?;
         if options.max_connections == 0 || options.timeout.is_zero() {
             return Err("Forward: timeout and max_connections must be positive".into());
+        }
+        if options.buffered_response_bytes > MAX_BUFFERED_RESPONSE_BYTES {
+            return Err(format!(
+                "buffered_response_bytes must be at most {MAX_BUFFERED_RESPONSE_BYTES} (1 MiB), \
+                 not {}",
+                options.buffered_response_bytes
+            ));
         }
         let mut options = options;
         options.health.probed = options.health_path.is_some();
@@ -197,8 +214,8 @@ impl Forward {
             connector: Connector::new(&upstreams, options.connect_timeout, tls),
             upstreams,
             options,
-            client: OnceLock::new(),
-            outside_client: OnceLock::new(),
+            pool: OnceLock::new(),
+            outside_pool: OnceLock::new(),
             probing: OnceLock::new(),
         })
     }
@@ -217,39 +234,34 @@ impl Forward {
         self.health.label(prefix, &names, false);
     }
 
-    /// A new pooled client; its connections are driven by the runtime it is used on.
-    fn build_client(&self) -> UpstreamClient {
-        Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(self.options.idle_timeout)
-            .pool_max_idle_per_host(self.options.max_idle)
-            // Host is ours to set (rewritten or preserved), not the URI's.
-            .set_host(false)
-            // Bounds each piece of a response body read from an upstream: the stream
-            // channel to the client holds 16 pieces, so at most 1 MiB per response waits.
-            .http1_max_buf_size(UPSTREAM_READ_BUFFER_BYTES)
-            .build(self.connector.clone())
+    /// A new pool; its connections are registered with the runtime they are made on.
+    fn new_pool(&self) -> Arc<Pool> {
+        let limits = PoolLimits {
+            max_idle: self.options.max_idle,
+            idle_timeout: self.options.idle_timeout,
+        };
+        Pool::new(self.upstreams.len(), self.connector.clone(), limits)
     }
 
     /// Forwards a request on the current (I/O) runtime.
     pub async fn send(self: &Arc<Self>, request: ForwardRequest) -> Result<Response, Refusal> {
-        let client = self.client.get_or_init(|| self.build_client()).clone();
+        let pool = self.pool.get_or_init(|| self.new_pool()).clone();
         self.start_probing();
-        self.send_with(&client, request).await
+        self.send_with(&pool, request).await
     }
 
     /// Starts the active checks on the current runtime, once per process.
     pub fn start_probing(self: &Arc<Self>) {
         if self.options.health_path.is_some() && self.probing.get().is_none() {
             self.probing.get_or_init(|| {
-                tokio::spawn(probe::run(self.clone(), self.build_client()));
+                tokio::spawn(probe::run(self.clone(), self.new_pool()));
             });
         }
     }
 
     async fn send_with(
         self: &Arc<Self>,
-        client: &UpstreamClient,
+        pool: &Arc<Pool>,
         request: ForwardRequest,
     ) -> Result<Response, Refusal> {
         let idempotent = matches!(
@@ -288,18 +300,21 @@ impl Forward {
             let replay = this_body.replay();
             let outgoing = self.upstream_request(index, &head, this_body);
             self.health.count_request(index);
-            match self.exchange(client, index, outgoing).await {
+            match self.exchange(pool, index, outgoing).await {
                 Attempt::Answered(response, held) => {
                     self.health.succeeded(index);
-                    return body::from_upstream(response, self.options.timeout, held).await;
+                    let reading = ResponseReading {
+                        read_timeout: self.options.timeout,
+                        buffered_bytes: self.options.buffered_response_bytes,
+                    };
+                    return body::from_upstream(response, reading, held).await;
                 }
-                Attempt::Failed(error) => {
+                Attempt::Failed { refused, why } => {
                     self.health.count_failure(index);
                     if self.health.failed(index) {
                         log::warn!("Forward: upstream {upstream} is out of rotation");
                     }
-                    let refused = error.is_connect();
-                    failures.push(format!("{upstream}: {}", error_chain(&error)));
+                    failures.push(format!("{upstream}: {why}"));
                     // RFC 9110 §9.2.2: only an idempotent request may be sent twice, unless
                     // it never left (the connection was refused).
                     if !(refused || idempotent) {
@@ -341,7 +356,7 @@ impl Forward {
     /// (each of its reads bounded by --socket-timeout), the answer at the upstream's.
     async fn exchange(
         self: &Arc<Self>,
-        client: &UpstreamClient,
+        pool: &Arc<Pool>,
         index: usize,
         request: Request<OutgoingBody>,
     ) -> Attempt {
@@ -352,24 +367,48 @@ impl Forward {
         };
         let permit = permit.expect("invariant: slots are never closed");
         let held = Held::new(self.clone(), index, permit);
-        let (sent, body_sent) = oneshot::channel();
+        let sent = Arc::new(AtomicBool::new(false));
         let (head, body) = request.into_parts();
-        let request = Request::from_parts(head, SentBody::new(body, sent));
-        let response = client.request(request);
-        tokio::pin!(response);
-        let answered = tokio::select! {
-            biased;
-            answered = &mut response => answered,
-            // Sent, or dropped by hyper (it failed, or it needs no polling): either way the
-            // upstream has all it will get.
-            _ = body_sent => match tokio::time::timeout(timeout, &mut response).await {
-                Ok(answered) => answered,
-                Err(_) => return Attempt::TimedOut,
-            },
+        let mut request = Request::from_parts(head, SentBody::new(body, sent.clone()));
+        let mut conn = match pool.checkout(index).await {
+            Ok(conn) => conn,
+            Err(error) => return Attempt::refused(&error),
         };
-        match answered {
-            Ok(response) => Attempt::Answered(response, held),
-            Err(error) => Attempt::Failed(error),
+        loop {
+            let Some(answered) = conn.send(request, &sent, timeout).await else {
+                return Attempt::TimedOut;
+            };
+            let mut error = match answered {
+                Ok(response) => {
+                    let response = response.map(|body| DrivenBody::new(body, conn, pool.clone()));
+                    return Attempt::Answered(response, held);
+                }
+                Err(error) => error,
+            };
+            match error.take_message() {
+                // Not sent: a kept connection the upstream had closed by the time it was
+                // used (its keep-alive timeout). A new one takes the request, whatever the
+                // method; the upstream is not to blame.
+                Some(unsent) if conn.is_reused() => {
+                    request = unsent;
+                    conn = match pool.connect(index).await {
+                        Ok(conn) => conn,
+                        Err(error) => return Attempt::refused(&error),
+                    };
+                }
+                Some(_) => {
+                    return Attempt::Failed {
+                        refused: true,
+                        why: "the connection closed before the request was sent".into(),
+                    }
+                }
+                None => {
+                    return Attempt::Failed {
+                        refused: false,
+                        why: error_chain(&error.into_error()),
+                    }
+                }
+            }
         }
     }
 
@@ -422,9 +461,23 @@ impl Forward {
 
 /// How one attempt at one upstream ended.
 enum Attempt {
-    Answered(hyper::Response<hyper::body::Incoming>, Held),
-    Failed(hyper_util::client::legacy::Error),
+    Answered(hyper::Response<DrivenBody>, Held),
+    Failed {
+        /// Nothing was sent (no connection): any method may go to another upstream.
+        refused: bool,
+        /// The error and its causes, for the log line.
+        why: String,
+    },
     TimedOut,
+}
+
+impl Attempt {
+    fn refused(error: &ConnectError) -> Attempt {
+        Attempt::Failed {
+            refused: true,
+            why: error_chain(error),
+        }
+    }
 }
 
 /// What every attempt of a request shares.
@@ -471,7 +524,7 @@ fn withheld_note(withheld: u64) -> String {
     }
 }
 
-/// An error and its causes, on one line: hyper-util's own says only "client error (Connect)".
+/// An error and its causes, on one line: hyper's own says only "connection error".
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();

@@ -1,6 +1,6 @@
 //! The runtime the WSGI object forwards on when another server (wsgiref, gunicorn) calls it
 //! from a Python thread: one small multi-threaded tokio runtime per process, made on first
-//! use (after any fork), on which the same client and code as the lifted layer run. The
+//! use (after any fork), on which the same pool and code as the lifted layer run. The
 //! caller waits on the returned receiver (with the GIL released).
 
 use std::sync::{Arc, OnceLock};
@@ -35,12 +35,12 @@ pub fn send_outside(
     let forward = forward.clone();
     let (tx, rx) = oneshot::channel();
     runtime().spawn(async move {
-        let client = forward
-            .outside_client
-            .get_or_init(|| forward.build_client())
+        let pool = forward
+            .outside_pool
+            .get_or_init(|| forward.new_pool())
             .clone();
         forward.start_probing();
-        let _ = tx.send(forward.send_with(&client, request).await);
+        let _ = tx.send(forward.send_with(&pool, request).await);
     });
     rx
 }

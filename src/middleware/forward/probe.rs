@@ -1,17 +1,19 @@
 //! The active health checks: every `health_interval`, a GET of the health path on each
 //! upstream; a 2xx or 3xx within the interval (and the timeout) is a pass. Runs as one task
 //! per worker on its I/O runtime (started with the worker, or on the first request of the
-//! WSGI object), with its own pooled client; the workers take turns (`claim_probe`), so an
+//! WSGI object), with its own pool; the workers take turns (`claim_probe`), so an
 //! upstream is probed once per interval per host.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use http::{Method, Request};
 
 use super::body::{OutgoingBody, SentBody};
-use super::{Forward, UpstreamClient};
+use super::pool::Pool;
+use super::Forward;
 
-pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
+pub async fn run(forward: Arc<Forward>, pool: Arc<Pool>) {
     let Some(path) = forward.options.health_path.clone() else {
         return;
     };
@@ -32,13 +34,15 @@ pub async fn run(forward: Arc<Forward>, client: UpstreamClient) {
             *request.uri_mut() = upstream.uri(&path);
             let host = upstream.host_header().clone();
             request.headers_mut().insert(http::header::HOST, host);
-            let answer = tokio::time::timeout(limit, client.request(request)).await;
-            let healthy = match answer {
-                Ok(Ok(response)) => {
-                    let status = response.status();
-                    // The body is dropped unread: small, and the connection may be lost.
-                    status.is_success() || status.is_redirection()
-                }
+            let check = async {
+                let mut conn = pool.checkout(index).await.ok()?;
+                // The body is dropped unread (and the connection with it): small, once an
+                // interval.
+                let answered = conn.send(request, &AtomicBool::new(true), limit).await?;
+                answered.ok().map(|response| response.status())
+            };
+            let healthy = match tokio::time::timeout(limit, check).await {
+                Ok(Some(status)) => status.is_success() || status.is_redirection(),
                 _ => false,
             };
             if forward.health.probed(index, healthy) {

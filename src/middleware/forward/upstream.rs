@@ -1,10 +1,8 @@
 //! One upstream server as the user named it (`http[s]://host:port[/base]` or `unix:/path`,
-//! with an optional `;weight=N`), and the connector the pooled client dials them with (TLS
+//! with an optional `;weight=N`), and the connector the pool (pool.rs) dials them with (TLS
 //! for https, its configuration from tls.rs). Knows nothing of balancing, health or requests.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -13,10 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, Parts, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Uri};
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
@@ -50,11 +46,6 @@ pub struct Upstream {
     pub tls: bool,
     /// `host:port` as dialled (and sent as Host), or for a Unix socket a made-up host.
     pub authority: String,
-    /// The authority of the URIs the pooled client is given: a short made-up name (`u3`)
-    /// that the connector maps back to the address. The pool hashes it byte by byte
-    /// several times a request; `127.0.0.1:8080` cost ~3,000 instructions a request.
-    // PERF: proxy_hello (benches/callgrind/count_proxy.py; benches/README.md, issue 16).
-    pool_authority: Authority,
     /// The `Host` sent when it is rewritten, built once (shared by every request).
     host_value: HeaderValue,
 }
@@ -89,19 +80,15 @@ impl Upstream {
             if !path.starts_with('/') {
                 return Err(format!("{text:?}: a Unix socket is unix:/absolute/path"));
             }
-            return Upstream::with_authority(
-                Upstream {
-                    name: url.to_owned(),
-                    address: Address::Unix(PathBuf::from(path)),
-                    base: String::new(),
-                    weight,
-                    tls: false,
-                    authority: format!("unix-{index}.invalid"),
-                    pool_authority: Authority::from_static("localhost"),
-                    host_value: HeaderValue::from_static("localhost"),
-                },
-                index,
-            );
+            return Upstream::with_authority(Upstream {
+                name: url.to_owned(),
+                address: Address::Unix(PathBuf::from(path)),
+                base: String::new(),
+                weight,
+                tls: false,
+                authority: format!("unix-{index}.invalid"),
+                host_value: HeaderValue::from_static("localhost"),
+            });
         }
         let uri: Uri = url
             .parse()
@@ -127,31 +114,23 @@ impl Upstream {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        Upstream::with_authority(
-            Upstream {
-                name: url.to_owned(),
-                address: Address::Tcp {
-                    host: host.trim_matches(['[', ']']).to_owned(),
-                    port,
-                },
-                base: uri.path().trim_end_matches('/').to_owned(),
-                weight,
-                tls,
-                authority,
-                pool_authority: Authority::from_static("localhost"),
-                host_value: HeaderValue::from_static("localhost"),
+        Upstream::with_authority(Upstream {
+            name: url.to_owned(),
+            address: Address::Tcp {
+                host: host.trim_matches(['[', ']']).to_owned(),
+                port,
             },
-            index,
-        )
+            base: uri.path().trim_end_matches('/').to_owned(),
+            weight,
+            tls,
+            authority,
+            host_value: HeaderValue::from_static("localhost"),
+        })
     }
 
-    /// Fills in the pool's name for upstream `index` and the Host value (a Unix upstream's
-    /// stays `localhost`).
-    fn with_authority(mut upstream: Upstream, index: usize) -> Result<Upstream, String> {
+    /// Fills in the Host value (a Unix upstream's stays `localhost`).
+    fn with_authority(mut upstream: Upstream) -> Result<Upstream, String> {
         let invalid = format!("{:?}: not a valid host:port", upstream.name);
-        upstream.pool_authority = format!("u{index}")
-            .parse()
-            .expect("invariant: u<digits> is an authority");
         if let Address::Tcp { .. } = upstream.address {
             upstream.host_value =
                 HeaderValue::from_str(&upstream.authority).map_err(|_| invalid)?;
@@ -159,18 +138,11 @@ impl Upstream {
         Ok(upstream)
     }
 
-    /// The URI the pooled client is given for `path_and_query` (after the base): its scheme
-    /// tells the connector whether to speak TLS, its authority keys the pool.
+    /// The request target sent to the upstream for `path_and_query` (after the base), in
+    /// origin form (RFC 9112 §3.2.1): hyper sends the URI as it is given.
     pub fn uri(&self, path_and_query: &str) -> Uri {
-        let mut parts = Parts::default();
-        parts.scheme = Some(if self.tls {
-            Scheme::HTTPS
-        } else {
-            Scheme::HTTP
-        });
-        parts.authority = Some(self.pool_authority.clone());
-        // PERF: proxy_hello: the scheme and authority are not formatted and parsed again for
-        // each request, only the path (benches/README.md, issue 16).
+        // PERF: proxy_hello: only the path is parsed for each request, no scheme or
+        // authority (benches/README.md, issue 16).
         let path = match self.base.is_empty() {
             true => {
                 PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(path_and_query.as_bytes()))
@@ -180,8 +152,7 @@ impl Upstream {
                 self.base
             ))),
         };
-        parts.path_and_query = Some(path.unwrap_or_else(|_| PathAndQuery::from_static("/")));
-        Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+        Uri::from(path.unwrap_or_else(|_| PathAndQuery::from_static("/")))
     }
 
     /// The value of `Host` when it is rewritten for the upstream.
@@ -190,13 +161,13 @@ impl Upstream {
     }
 }
 
-/// Dials upstreams for hyper-util's pooled client: TCP (no Nagle: requests are written
-/// whole), TLS over it for https, or a Unix socket, each within the connect timeout (the
-/// handshake included).
+/// Dials upstreams for the pool (pool.rs): TCP (no Nagle: requests are written whole), TLS
+/// over it for https, or a Unix socket, each within the connect timeout (the handshake
+/// included).
 #[derive(Clone)]
 pub struct Connector {
-    /// Pool authority (`u3`) → the address it stands for.
-    addresses: Arc<HashMap<String, Address>>,
+    /// Per upstream (by index): where it listens, and whether it speaks TLS.
+    addresses: Arc<Vec<(Address, bool)>>,
     connect_timeout: Duration,
     /// For https upstreams (None when there are none).
     tls: Option<TlsConnector>,
@@ -210,10 +181,7 @@ impl Connector {
     ) -> Connector {
         let addresses = upstreams
             .iter()
-            .map(|upstream| {
-                let key = upstream.pool_authority.as_str().to_owned();
-                (key, upstream.address.clone())
-            })
+            .map(|upstream| (upstream.address.clone(), upstream.tls))
             .collect();
         Connector {
             addresses: Arc::new(addresses),
@@ -221,51 +189,34 @@ impl Connector {
             tls: tls.map(TlsConnector::from),
         }
     }
-}
 
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stream>>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let address = uri
-            .authority()
-            .and_then(|a| self.addresses.get(a.as_str()).cloned());
-        let timeout = self.connect_timeout;
-        let tls = match uri.scheme_str() {
-            Some("https") => Some(self.tls.clone()),
-            _ => None,
-        };
-        Box::pin(async move {
-            let connect = async {
-                match address {
-                    Some(Address::Unix(path)) => UnixStream::connect(path).await.map(Stream::Unix),
-                    Some(Address::Tcp { host, port }) => {
-                        let stream = TcpStream::connect((host.as_str(), port)).await?;
-                        stream.set_nodelay(true)?;
-                        match tls {
-                            None => Ok(Stream::Tcp(stream)),
-                            Some(connector) => handshake(connector, &host, stream).await,
-                        }
+    /// A new connection to upstream `index`.
+    pub async fn connect(&self, index: usize) -> io::Result<Stream> {
+        let (address, tls) = self
+            .addresses
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("invariant: no upstream {index}")))?;
+        let connect = async {
+            match address {
+                Address::Unix(path) => UnixStream::connect(path).await.map(Stream::Unix),
+                Address::Tcp { host, port } => {
+                    let stream = TcpStream::connect((host.as_str(), *port)).await?;
+                    stream.set_nodelay(true)?;
+                    match tls {
+                        false => Ok(Stream::Tcp(stream)),
+                        true => handshake(self.tls.clone(), host, stream).await,
                     }
-                    None => Err(io::Error::other(format!(
-                        "invariant: {uri} names no upstream"
-                    ))),
                 }
-            };
-            match tokio::time::timeout(timeout, connect).await {
-                Ok(stream) => stream.map(TokioIo::new),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no connection within {} ms", timeout.as_millis()),
-                )),
             }
-        })
+        };
+        let timeout = self.connect_timeout;
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(stream) => stream,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no connection within {} ms", timeout.as_millis()),
+            )),
+        }
     }
 }
 
@@ -296,12 +247,6 @@ pub enum Stream {
     /// Boxed: a TLS session's state is ~1 KiB, the others a descriptor.
     Tls(Box<TlsStream<TcpStream>>),
     Unix(UnixStream),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
 }
 
 impl AsyncRead for Stream {
@@ -392,9 +337,9 @@ mod tests {
         let upstream = Upstream::parse("https://api.example/v1", 0).unwrap();
         assert!(upstream.tls);
         assert_eq!(upstream.authority, "api.example:443");
-        assert_eq!(upstream.uri("/a?b").to_string(), "https://u0/v1/a?b");
+        assert_eq!(upstream.uri("/a?b").to_string(), "/v1/a?b");
         let plain = Upstream::parse("http://x:1", 4).unwrap();
-        assert_eq!(plain.uri("/").to_string(), "http://u4/");
+        assert_eq!(plain.uri("/").to_string(), "/");
         assert_eq!(plain.host_header(), "x:1");
     }
 

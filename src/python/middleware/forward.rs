@@ -22,7 +22,7 @@ use super::rate_limit::table_owner;
 use crate::http::{BodyContent, BodyError, BodyReadError, Response};
 use crate::middleware::forward::{
     send_outside, Forward as Layer, ForwardOptions, ForwardRequest, OutgoingBody, Strategy,
-    UpstreamTls,
+    UpstreamTls, DEFAULT_BUFFERED_RESPONSE_BYTES,
 };
 use crate::middleware::rate_limit::TableName;
 
@@ -82,6 +82,7 @@ impl Forward {
         preserve_host = false, via = false, max_fails = 3, fail_timeout = 10.0, health = None,
         health_interval = 5.0, health_passes = 2, max_idle = 32, idle_timeout = 60.0,
         max_connections = 1024, verify = true, ca_certs = None,
+        buffered_response_bytes = DEFAULT_BUFFERED_RESPONSE_BYTES,
     ))]
     #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per option.
     fn new(
@@ -105,6 +106,7 @@ impl Forward {
         max_connections: usize,
         verify: bool,
         ca_certs: Option<std::path::PathBuf>,
+        buffered_response_bytes: u64,
     ) -> PyResult<Forward> {
         let invalid = |error: String| PyValueError::new_err(format!("Forward: {error}"));
         if let Some(path) = &health {
@@ -140,6 +142,7 @@ impl Forward {
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             max_connections,
             tls: UpstreamTls { verify, ca_certs },
+            buffered_response_bytes,
         };
         let layer =
             Layer::new(&upstreams, options, Some(&health_table(&upstreams))).map_err(invalid)?;
