@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import statistics
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -32,15 +34,57 @@ def percentile(values: list[float], pct: int) -> float:
     return statistics.quantiles(values, n=100)[pct - 1]
 
 
-@pytest.mark.timeout(90)
+#: How long /spin holds the GIL while the layers are measured beside it.
+SPIN_S = 20
+
+
+def spin(server, seconds: float) -> None:
+    """GET /spin?SECONDS, waiting for the answer however long the machine makes it take."""
+    resp = server.request("GET", f"/spin?{seconds}", timeout=seconds + 30)
+    assert resp.status == 200, resp.text
+
+
+def python_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by ``pid``'s Python threads (named ferrogate-py-N)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if not (task / "comm").read_text().startswith("ferrogate-py-"):
+                continue
+            # utime and stime: fields 14 and 15, counted after the ")" that ends comm.
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_python_computes(pid: int, timeout: float = 20.0) -> None:
+    """Wait until the worker's Python threads have computed for 0.2 s: a fixed sleep after
+    sending /spin may end, on a loaded machine, before the request reached the app."""
+    deadline = time.monotonic() + timeout
+    while python_cpu_s(pid) < 0.2:
+        assert time.monotonic() < deadline, "the app never started computing"
+        time.sleep(0.02)
+
+
+@pytest.mark.timeout(120)
 def test_layers_answer_while_a_python_request_holds_the_gil(static_root):
     env = {"STATIC_ROOT": str(static_root)}
-    with serving.serve("gil_hog_stack:app", "--threads", "4", env=env) as server:
+    with (
+        serving.serve("gil_hog_stack:app", "--threads", "4", env=env) as server,
+        serving.favoured(server),  # the time slices of other processes are not the GIL's
+    ):
         way = Way("lifted", server.host, server.port)
         send(way, "GET", "/limited/x")  # spends the one request /limited allows
-        spinning = threading.Thread(target=send, args=(way, "GET", "/spin?10"))
+        # The spin must outlast the three windows of measurements even on a loaded machine
+        # (each can take seconds there), and its client must wait for its answer: with
+        # send()'s 10 s timeout a 10 s spin always ended its thread early, so is_alive()
+        # below no longer said whether the app was still computing.
+        spinning = threading.Thread(target=spin, args=(server, SPIN_S))
         spinning.start()
-        time.sleep(0.3)  # the app is now computing, holding the GIL
+        (worker,) = server.wait_for_workers(1)
+        wait_until_python_computes(worker)  # the app now holds the GIL
         windows = []
         # A request that needed the GIL would wait for the spinning thread's switch interval
         # (5 ms) several times over; these need none. Up to three windows of measurements, so
