@@ -213,7 +213,11 @@ mod tests {
         let sleeping = [sleeper_rx.recv().unwrap()];
         let mut delays = RunDelays::default();
         let mut sleeper_delays = RunDelays::default();
-        assert_eq!(delays.since_last(&spinning), Duration::ZERO, "first seen now");
+        assert_eq!(
+            delays.since_last(&spinning),
+            Duration::ZERO,
+            "first seen now"
+        );
         sleeper_delays.since_last(&sleeping);
         let started = Instant::now();
         std::thread::sleep(Duration::from_millis(200));
@@ -225,7 +229,13 @@ mod tests {
         }
         sleeper.join().unwrap();
         // Two waiting at any time: about 2 x wall in all; half of it on any machine.
-        assert!(waited > wall, "3 threads on one core waited {waited:?} in {wall:?}");
-        assert!(slept < wall / 4, "a sleeping thread waited {slept:?} in {wall:?}");
+        assert!(
+            waited > wall,
+            "3 threads on one core waited {waited:?} in {wall:?}"
+        );
+        assert!(
+            slept < wall / 4,
+            "a sleeping thread waited {slept:?} in {wall:?}"
+        );
     }
 }
