@@ -24,12 +24,12 @@ build: venv
 run: build
 	$(VENV)/bin/ferrogate examples/hello.py:app --bind 127.0.0.1:8000 --access-log -
 
-# The CPU-share tests measure the whole process, so they run on their own (one at a time), after the rest
+# The CPU-share tests measure the whole process, so they run on their own, after the rest
 # (compressing, racing threads on the rate limit's table) and before the fuzzer, which keeps
 # a core busy.
 cargo-test: venv
 	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet -- --skip fuzz_tests --skip cpu_share
-	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet cpu_share -- --test-threads=1
+	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet cpu_share
 	LD_LIBRARY_PATH=$(PY_LIBDIR) cargo test --release --quiet fuzz_tests -- --nocapture
 
 # Debian packages the tests drive as real peers: nginx (PROXY protocol in front of ferrogate,

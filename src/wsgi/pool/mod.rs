@@ -34,7 +34,7 @@ mod request_timeout;
 pub use request_timeout::RequestTimeouts;
 
 use super::blocking::threads_waiting_on_clients;
-use super::cpu_share::{current_thread_id, SmoothedShare, ThreadId};
+use super::cpu_share::SmoothedShare;
 use super::environ::EnvironBuilder;
 use super::handler::{Job, WsgiHandler};
 use super::job::run_job;
@@ -52,8 +52,7 @@ const QUEUE_LINGER: Duration = Duration::from_millis(1);
 /// from which they count as CPU-bound: another thread would only wait for the GIL, and make
 /// each switch of it cost a request ~5 ms (CPython's switch interval). Below it they are
 /// blocked. Observed on the 2-core machine: 0.6-1.0 for threads computing, down to ~0.4
-/// with another process spinning on their core (~1.0 once their wait for it counts, as it
-/// does now: `cpu_share`); 0-0.2 for threads in sleep() or I/O.
+/// with another process spinning on their core; 0-0.2 for threads in sleep() or I/O.
 const SATURATED_SHARE: f64 = 0.3;
 
 /// How long a request waits behind CPU-bound threads before another thread is put on it
@@ -91,8 +90,6 @@ struct RunningJob {
     id: u64,
     /// The running thread's CPython id, for `PyThreadState_SetAsyncExc`.
     thread_ident: std::os::raw::c_ulong,
-    /// Its kernel id, whose run delay the lingering check reads (`cpu_share`).
-    thread_id: ThreadId,
     /// Its app's request timeout, if it has one.
     timeout: Option<Duration>,
     /// Its request timeout has interrupted it already.
@@ -144,26 +141,6 @@ impl Queue {
             .iter()
             .filter_map(|state| match state {
                 ThreadState::Busy(job) => Some(now.saturating_duration_since(job.started)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The kernel ids of the busy threads, when another thread could be put on the queue (an
-    /// idle one, or a place for a new one): otherwise none, as nothing would be decided.
-    fn busy_threads_if_room(&self, places: usize) -> Vec<ThreadId> {
-        let room = self.threads.len() < places
-            || self
-                .threads
-                .iter()
-                .any(|state| matches!(state, ThreadState::Vacant | ThreadState::Idle));
-        if !room {
-            return Vec::new();
-        }
-        self.threads
-            .iter()
-            .filter_map(|state| match state {
-                ThreadState::Busy(job) => Some(job.thread_id),
                 _ => None,
             })
             .collect()
@@ -366,9 +343,8 @@ impl Pool {
             let mut cpu = SmoothedShare::assume_busy();
             loop {
                 tokio::time::sleep(QUEUE_LINGER).await;
-                let busy = self.lock().busy_threads_if_room(self.wake_ups.len());
                 let cpu_bound =
-                    cpu.sample(&busy) >= SATURATED_SHARE && threads_waiting_on_clients() == 0;
+                    cpu.sample() >= SATURATED_SHARE && threads_waiting_on_clients() == 0;
                 let linger = if cpu_bound {
                     SATURATED_LINGER
                 } else {
@@ -467,7 +443,6 @@ impl Pool {
             id: queue.taken,
             // SAFETY: returns the calling thread's id (pthread_self); needs no GIL.
             thread_ident: unsafe { pyo3::ffi::PyThread_get_thread_ident() },
-            thread_id: current_thread_id(),
             timeout: self.config.request_timeout.of_app(job.app_index()),
             interrupted: false,
         });
