@@ -30,10 +30,15 @@ def test_concurrent_fresh_connections_reach_several_workers(server):
     # Concurrent, because spreading is about load: workers share one listening socket and
     # sequential connections to an idle server may all go to whichever worker wakes first.
     workers = server.wait_for_workers(3)
+    # A worker process exists before it accepts: on a loaded machine the others may still be
+    # loading the app during the first batch. Batches of 300 until two workers answered.
+    counts: Counter = Counter()
+    deadline = time.monotonic() + 30
     with ThreadPoolExecutor(max_workers=8) as pool:
-        counts = Counter(pool.map(lambda _: served_by(server), range(300)))
+        while len(counts) < 2:
+            assert time.monotonic() < deadline, f"one worker answered every connection: {counts}"
+            counts.update(pool.map(lambda _: served_by(server), range(300)))
     assert set(counts) <= set(workers)
-    assert len(counts) >= 2, f"one worker answered all 300 connections: {counts}"
 
 
 @pytest.mark.timeout(90)
