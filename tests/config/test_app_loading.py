@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serving import APPS_DIR, start
+from tests.serving import APPS_DIR, start, wait_for_text
 
 #: Exit code for "app failed to load" (interface contract).
 EXIT_APP_LOAD = 3
@@ -42,6 +42,9 @@ def test_factory_is_called_once_per_worker(serve, tmp_path):
         workers = server.wait_for_workers(2)
         for _ in range(4):
             assert body_of(server).startswith("hello from ")
+        # A worker process exists before it has loaded the app (and one that has not yet
+        # answered may still be loading it on a loaded machine): wait for both calls.
+        wait_for_text(log.read_text, r"^\d+ hello$", count=2, timeout=20)
         calls = log.read_text().split("\n")[:-1]
     assert sorted(int(line.split()[0]) for line in calls) == sorted(workers), calls
 

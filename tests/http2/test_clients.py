@@ -155,7 +155,9 @@ def test_concurrent_httpx_requests_share_one_connection(server):
     def fetch(client):
         results.append(client.get(server.url("/slow?0.3")).text)
 
-    with httpx.Client(http2=True, http1=False) as client:
+    # httpx's default 5 s timeout (which a thread's failure would leave unreported but for
+    # the missing result) is too short for six streams on a loaded machine.
+    with httpx.Client(http2=True, http1=False, timeout=30) as client:
         client.get(server.url("/env"))
         threads = [threading.Thread(target=fetch, args=(client,)) for _ in range(6)]
         for t in threads:

@@ -136,8 +136,13 @@ def test_an_upstream_brought_back_rejoins_after_its_health_checks():
         comeback = serving.start(["upstream:app"], binds=[bind],
                                  env={"UPSTREAM_NAME": "comeback"})
         try:
+            # A probe must pass within the interval: both answer before the proxy's first
+            # ones (a listening socket is not yet an app that answers, on a loaded machine),
+            # and the interval leaves a busy machine time to answer one (0.2 s did not).
+            for upstream in (steady, comeback):
+                assert upstream.get("/health").status == 200
             with proxy("lifted", [steady.url(""), f"http://{bind}"], strip_prefix=True,
-                       health="/health", health_interval=0.2, health_passes=2) as p:
+                       health="/health", health_interval=0.5, health_passes=2) as p:
                 assert count_names(p.url("/proxy/echo"), 4) == {"steady": 2, "comeback": 2}
                 comeback.stop()
                 serving.wait_for_text(p.log, r"upstream http://.* failed its health check")

@@ -25,23 +25,27 @@ def server(serve):
         yield s
 
 
-
 @pytest.mark.timeout(30)
 def test_concurrent_fresh_connections_reach_several_workers(server):
     # Concurrent, because spreading is about load: workers share one listening socket and
     # sequential connections to an idle server may all go to whichever worker wakes first.
     workers = server.wait_for_workers(3)
+    # A worker process exists before it accepts: on a loaded machine the others may still be
+    # loading the app during the first batch. Batches of 300 until two workers answered.
+    counts: Counter = Counter()
+    deadline = time.monotonic() + 30
     with ThreadPoolExecutor(max_workers=8) as pool:
-        counts = Counter(pool.map(lambda _: served_by(server), range(300)))
+        while len(counts) < 2:
+            assert time.monotonic() < deadline, f"one worker answered every connection: {counts}"
+            counts.update(pool.map(lambda _: served_by(server), range(300)))
     assert set(counts) <= set(workers)
-    assert len(counts) >= 2, f"one worker answered all 300 connections: {counts}"
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(90)
 def test_sigkill_under_load_loses_only_in_flight_requests(server):
     workers = server.wait_for_workers(3)
     with Load(server, CLIENTS) as load:
-        load.wait_for_answers(100, since=0)
+        load.wait_for_answers(100, since=0, timeout=20)
         busy = Counter(o.answer["pid"] for o in load.ok())
         victim = busy.most_common(1)[0][0]
         os.kill(victim, signal.SIGKILL)
@@ -51,7 +55,7 @@ def test_sigkill_under_load_loses_only_in_flight_requests(server):
         dead_at = time.monotonic()
         assert not is_alive(victim)
         new = server.wait_for_workers(3, exclude=[victim], timeout=15)
-        load.wait_for_answers(100, since=time.monotonic())
+        load.wait_for_answers(100, since=time.monotonic(), timeout=20)
     (replacement,) = set(new) - set(workers)
     failed = load.failed()
     # A request can only be lost if it was under way when the worker died.
@@ -61,8 +65,11 @@ def test_sigkill_under_load_loses_only_in_flight_requests(server):
     assert not any(o.answer["pid"] == victim for o in load.ok() if o.started > dead_at)
     server.wait_for_log(rf"Worker {victim} was killed by signal 9")
     server.wait_for_log(rf"Booting worker with pid: {replacement}\b")
-    for _ in range(1000):
-        if served_by(server) == replacement:
-            break
-    else:
-        raise AssertionError(f"replacement worker {replacement} answered none of 1000 requests")
+    # Sequential connections to a server at rest go to whichever worker wakes first, which
+    # may be another one for a long run on a loaded machine: go on for a while, not a count.
+    deadline, sent = time.monotonic() + 30, 0
+    while served_by(server) != replacement:
+        sent += 1
+        assert time.monotonic() < deadline, (
+            f"replacement worker {replacement} answered none of {sent} requests in 30 s"
+        )

@@ -134,6 +134,10 @@ def test_cpu_bound_requests_from_many_clients_share_few_threads(serve):
     # of SATURATED_LINGER.
     with serve("sleepy:app") as server:
         (worker,) = server.wait_for_workers(1)
+        # The first thread started: while a new thread starts (slow on a loaded machine) no
+        # Python thread computes, so requests queued behind it read as waiting on a blocked
+        # one, and every 10 ms (WAKING_TIMEOUT) another is started for them.
+        assert server.get("/").status == 200
         work_requests(server, clients=16, requests_each=40, turns=50_000)
         threads = thread_count(worker)
     assert threads - NON_POOL_THREADS <= MAX_POOL_THREADS_WHEN_CPU_BOUND, (
