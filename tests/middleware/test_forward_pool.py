@@ -29,6 +29,8 @@ class CountingUpstream:
     def __init__(self, close_after: int = 0):
         self.close_after = close_after
         self.connections = 0
+        #: Connections the proxy closed (their end of the stream read here).
+        self.closed_by_peer = 0
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -55,6 +57,8 @@ class CountingUpstream:
                 while b"\r\n\r\n" not in data:
                     piece = conn.recv(65536)
                     if not piece:
+                        with self.lock:
+                            self.closed_by_peer += 1
                         return
                     data += piece
                 head, _, data = data.partition(b"\r\n\r\n")
@@ -141,3 +145,18 @@ def test_a_connection_idle_longer_than_idle_timeout_is_not_used(upstream, pause,
         time.sleep(pause)
         connection_of(p.url("/proxy/a"))
     assert upstream.connections == connections
+
+
+@pytest.mark.parametrize("way", POOLED_WAYS)
+def test_an_idle_connection_is_closed_at_idle_timeout_without_traffic(way, upstream):
+    """No request comes after the first: the kept connection is closed by the pool when it
+    passes idle_timeout (before it, not), not left open until some next checkout."""
+    with proxy(way, [upstream.url], "--workers", "1", idle_timeout=1.0) as p:
+        connection_of(p.url("/proxy/a"))
+        time.sleep(0.5)
+        assert upstream.closed_by_peer == 0, "closed below idle_timeout"
+        deadline = time.monotonic() + 5
+        while upstream.closed_by_peer == 0:
+            assert time.monotonic() < deadline, "still open past idle_timeout"
+            time.sleep(0.05)
+        assert upstream.connections == 1

@@ -5,7 +5,9 @@
 //! with the response body (`DrivenBody`); when the body is done the pair is parked in the
 //! pool again, unpolled, until the next request checks it out. A parked connection the
 //! upstream closed is seen at checkout: the `Connection` is polled once there, reads the
-//! end of the stream and ends.
+//! end of the stream and ends. A sweep task per upstream, alive only while connections are
+//! parked, closes each as it passes `idle_timeout`, so an idle pool holds no sockets the
+//! upstream has given up on (CLOSE_WAIT).
 //!
 //! Why not hyper-util's pooled `Client`: it drives every connection from a task of its own,
 //! so each request crossed tasks twice (request in, response out) and paid for a keyed pool
@@ -19,7 +21,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,8 @@ pub struct Pool {
     /// Per upstream, oldest first: checkout takes the newest (warmest, least likely to have
     /// been closed by the upstream's keep-alive timeout), expiry looks at the oldest.
     idle: Vec<Mutex<VecDeque<Idle>>>,
+    /// Per upstream: a sweep task is waiting for its oldest idle connection to expire.
+    sweeping: Vec<AtomicBool>,
     connector: Connector,
     limits: PoolLimits,
 }
@@ -105,6 +109,7 @@ impl Pool {
     pub fn new(upstreams: usize, connector: Connector, limits: PoolLimits) -> Arc<Pool> {
         Arc::new(Pool {
             idle: (0..upstreams).map(|_| Mutex::default()).collect(),
+            sweeping: (0..upstreams).map(|_| AtomicBool::new(false)).collect(),
             connector,
             limits,
         })
@@ -167,21 +172,73 @@ impl Pool {
         }
     }
 
-    fn park(&self, mut conn: Conn) {
+    fn park(self: &Arc<Self>, mut conn: Conn) {
         conn.reused = true;
-        let Ok(mut idle) = self.idle[conn.upstream].lock() else {
-            return;
-        };
+        let upstream = conn.upstream;
+        {
+            let Ok(mut idle) = self.idle[upstream].lock() else {
+                return;
+            };
+            Self::expire(&mut idle, self.limits.idle_timeout);
+            if idle.len() >= self.limits.max_idle {
+                return; // dropped, which closes it
+            }
+            idle.push_back(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+        self.sweep_later(upstream);
+    }
+
+    /// Closes the idle connections older than `timeout`; returns when the oldest left
+    /// expires (None: none left, or it never does).
+    fn expire(idle: &mut VecDeque<Idle>, timeout: Duration) -> Option<Instant> {
         let now = Instant::now();
         while idle
             .front()
-            .is_some_and(|oldest| now.duration_since(oldest.since) >= self.limits.idle_timeout)
+            .is_some_and(|oldest| now.duration_since(oldest.since) >= timeout)
         {
             idle.pop_front();
         }
-        if idle.len() < self.limits.max_idle {
-            idle.push_back(Idle { conn, since: now });
+        idle.front()?.since.checked_add(timeout)
+    }
+
+    /// Starts the upstream's sweep task unless one is waiting already. Without a runtime
+    /// (none to register a timer with) the connections expire at checkout only.
+    fn sweep_later(self: &Arc<Self>, upstream: usize) {
+        if self.sweeping[upstream].swap(true, Ordering::AcqRel) {
+            return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping[upstream].store(false, Ordering::Release);
+            return;
+        };
+        runtime.spawn(sweep(Arc::downgrade(self), upstream));
+    }
+}
+
+/// Closes `upstream`'s idle connections as they expire, until none is left (or the pool is
+/// gone); a connection parked meanwhile finds the flag still set, or starts a new task.
+async fn sweep(pool: Weak<Pool>, upstream: usize) {
+    loop {
+        let next = {
+            let Some(pool) = pool.upgrade() else {
+                return;
+            };
+            let Ok(mut idle) = pool.idle[upstream].lock() else {
+                return;
+            };
+            match Pool::expire(&mut idle, pool.limits.idle_timeout) {
+                Some(next) => next,
+                None => {
+                    // Cleared under the lock: a park after it starts a task of its own.
+                    pool.sweeping[upstream].store(false, Ordering::Release);
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep_until(next.into()).await;
     }
 }
 
