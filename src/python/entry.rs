@@ -231,6 +231,11 @@ fn launch(py: Python<'_>, loaded: Loaded, app: AppSource, start: Start) -> i32 {
     let settings = &loaded.settings;
     // Before anything imports the app: its rate limiters' tables are named for this master.
     let table_owner = super::middleware::own_tables();
+    // Tables named for this pid are a dead master's (one killed before it could remove
+    // them, whose pid came round again): nobody's now, and never this master's to inherit.
+    if let Err(error) = rate_limit::remove_tables(&table_owner.to_string()) {
+        log::warn!("Cannot remove a former master's tables: {error}");
+    }
     if settings.reload && settings.preload {
         eprintln!(
             "ferrogate: --reload and --preload do not go together: a preloaded app is not \
