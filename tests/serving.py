@@ -238,7 +238,7 @@ def favoured(server: Server) -> Iterator[None]:
     # On Linux: this thread only, and the threads it starts from now on (clients).
     os.setpriority(os.PRIO_PROCESS, 0, FAVOURED_NICE)
     own_group = Path("/proc/self/autogroup")
-    own_before = own_group.read_text().split()[-1] if own_group.exists() else None
+    own_before = autogroup_nice(own_group)
     if own_before is not None:
         Path(f"/proc/{server.pid}/autogroup").write_text(str(FAVOURED_NICE))
         own_group.write_text(str(FAVOURED_NICE))
@@ -248,6 +248,16 @@ def favoured(server: Server) -> Iterator[None]:
         os.setpriority(os.PRIO_PROCESS, 0, before)
         if own_before is not None:
             own_group.write_text(own_before)
+
+
+def autogroup_nice(path: Path) -> str | None:
+    """The nice value of the autogroup ``path`` (/proc/PID/autogroup) names, or None where
+    the kernel has no autogroups: the file is missing, or (autogroups off) reads empty."""
+    try:
+        match = re.fullmatch(r"/autogroup-\d+ nice (-?\d+)\s*", path.read_text())
+    except OSError:
+        return None
+    return match.group(1) if match else None
 
 
 def is_alive(pid: int) -> bool:
