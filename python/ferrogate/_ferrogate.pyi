@@ -234,7 +234,7 @@ class Forward:
         health: Optional[str] = None,
         health_interval: float = 5.0,
         health_passes: int = 2,
-        max_idle: int = 32,
+        max_idle: int = 1024,
         idle_timeout: float = 60.0,
         max_connections: int = 1024,
         verify: bool = True,

@@ -120,7 +120,7 @@ impl Default for ForwardOptions {
             },
             health_path: None,
             health_interval: Duration::from_secs(5),
-            max_idle: 32,
+            max_idle: 1024,
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             tls: UpstreamTls {

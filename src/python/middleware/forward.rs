@@ -80,7 +80,7 @@ impl Forward {
         upstreams, strategy = "round_robin", *, hash_key = "client_ip", strip_prefix = false,
         timeout = 30.0, connect_timeout = 2.0, retries = 1, retry_non_idempotent = false,
         preserve_host = false, via = false, max_fails = 3, fail_timeout = 10.0, health = None,
-        health_interval = 5.0, health_passes = 2, max_idle = 32, idle_timeout = 60.0,
+        health_interval = 5.0, health_passes = 2, max_idle = 1024, idle_timeout = 60.0,
         max_connections = 1024, verify = true, ca_certs = None,
         buffered_response_bytes = DEFAULT_BUFFERED_RESPONSE_BYTES,
     ))]
