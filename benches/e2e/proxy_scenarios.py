@@ -95,7 +95,10 @@ NGINX = "/usr/sbin/nginx"
 NGINX_DIR = os.path.join(tempfile.gettempdir(), "ferrogate-bench-nginx")
 
 # One worker, no access log, HTTP/1.1 to the upstream with a pool of keep-alive connections
-# (`keepalive 64`, `Connection ""`): nginx's fastest proxy_pass, the anchor.
+# (`keepalive 64`, `Connection ""`): nginx's fastest proxy_pass, the anchor. It sends the
+# upstream the forwarding headers Forward sends (X-Forwarded-For/-Proto/-Host, Forwarded),
+# as a reverse-proxy configuration does: without them the upstream builds four fewer
+# environ keys per request, which on a shared CPU moved nginx's row by 15% (issue 16).
 NGINX_CONF = """daemon off;
 master_process on;
 worker_processes 1;
@@ -113,6 +116,10 @@ http {{
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=\\"$http_host\\"";
         }}
     }}
 }}
