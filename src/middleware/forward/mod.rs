@@ -282,12 +282,12 @@ impl Forward {
         let head = RequestHead {
             method: &method,
             path_and_query: &path_and_query,
-            headers: &headers,
             client_ip,
             scheme,
         };
+        let mut headers = Some(headers);
         let mut body = Some(body);
-        for _ in 0..=self.options.retries {
+        for attempt in 0..=self.options.retries {
             let Some(index) = self
                 .balancer
                 .pick(&key, |i| !tried[i] && self.health.is_up(i))
@@ -298,7 +298,15 @@ impl Forward {
             let upstream = &self.upstreams[index];
             let Some(this_body) = body.take() else { break };
             let replay = this_body.replay();
-            let outgoing = self.upstream_request(index, &head, this_body);
+            // PERF: proxy_hello: the fields are copied only for an attempt that another may
+            // follow (benches/README.md, issue 16).
+            let last = attempt == self.options.retries || tried.iter().all(|&t| t);
+            let fields = match (last, &mut headers) {
+                (true, headers) => headers.take(),
+                (false, headers) => headers.clone(),
+            };
+            let Some(fields) = fields else { break };
+            let outgoing = self.upstream_request(index, &head, fields, this_body);
             self.health.count_request(index);
             match self.exchange(pool, index, outgoing).await {
                 Attempt::Answered(response, held) => {
@@ -361,11 +369,18 @@ impl Forward {
         request: Request<OutgoingBody>,
     ) -> Attempt {
         let timeout = self.options.timeout;
-        let slot = tokio::time::timeout(timeout, self.slots[index].clone().acquire_owned());
-        let Ok(permit) = slot.await else {
-            return Attempt::TimedOut;
+        // PERF: proxy_hello: a free slot is taken without arming the timeout's timer
+        // (benches/README.md, issue 16).
+        let permit = match self.slots[index].clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let slot = tokio::time::timeout(timeout, self.slots[index].clone().acquire_owned());
+                let Ok(permit) = slot.await else {
+                    return Attempt::TimedOut;
+                };
+                permit.expect("invariant: slots are never closed")
+            }
         };
-        let permit = permit.expect("invariant: slots are never closed");
         let held = Held::new(self.clone(), index, permit);
         let sent = Arc::new(AtomicBool::new(false));
         let (head, body) = request.into_parts();
@@ -431,10 +446,10 @@ impl Forward {
         &self,
         index: usize,
         head: &RequestHead<'_>,
+        mut headers: HeaderMap,
         body: OutgoingBody,
     ) -> Request<OutgoingBody> {
         let upstream = &self.upstreams[index];
-        let mut headers = head.headers.clone();
         // Room for what `to_upstream` adds (X-Forwarded-*, Forwarded, Via): one growth here
         // rather than one per insert.
         headers.reserve(5);
@@ -484,7 +499,6 @@ impl Attempt {
 struct RequestHead<'a> {
     method: &'a Method,
     path_and_query: &'a str,
-    headers: &'a HeaderMap,
     client_ip: Option<IpAddr>,
     scheme: &'static str,
 }
