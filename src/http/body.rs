@@ -149,7 +149,13 @@ impl ResponseBody {
 
     /// A body whose first chunk is ready and whose rest arrives through the returned sender.
     pub fn streaming(first: Bytes) -> (ResponseBody, BodySender) {
-        let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CHUNKS);
+        Self::streaming_ahead(first, STREAM_CHANNEL_CHUNKS)
+    }
+
+    /// `streaming`, with the producer at most `chunks` pieces ahead of the socket: for a
+    /// producer whose pieces are large (a proxied body read 64 KiB at a time).
+    pub fn streaming_ahead(first: Bytes, chunks: usize) -> (ResponseBody, BodySender) {
+        let (tx, rx) = mpsc::channel(chunks);
         let body = ResponseBody {
             source: Source::Stream { first, rx },
             declared_length: None,

@@ -30,6 +30,13 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// another upstream after a failure (nginx buffers request bodies for the same reason).
 pub const REPLAYABLE_BYTES: u64 = 64 * 1024;
 
+/// Pieces of a streamed response body (each up to hyper's 64 KiB read buffer) that may wait
+/// for a slow client: 256 KiB a response, with the one in hyper's buffer. The server's
+/// default for app bodies (16 small yields) would let a proxied body hold 1 MiB per
+/// connection.
+// PERF: proxy1m held 4 against 16 pieces (benches/README.md, issue 16).
+const PUMP_AHEAD_PIECES: usize = 4;
+
 /// Pieces read off the socket that may wait for the upstream: two, so the next read
 /// overlaps the write of the last one, and a slow upstream holds at most 128 KiB.
 const READ_AHEAD_CHUNKS: usize = 2;
@@ -272,7 +279,7 @@ pub async fn from_upstream<K: Send + 'static>(
         drop(keep);
         ResponseBody::full(whole)
     } else {
-        let (streamed, sender) = ResponseBody::streaming(Bytes::new());
+        let (streamed, sender) = ResponseBody::streaming_ahead(Bytes::new(), PUMP_AHEAD_PIECES);
         tokio::spawn(pump(body, sender, read_timeout, keep));
         streamed
     };

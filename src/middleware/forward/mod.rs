@@ -62,9 +62,9 @@ use upstream::Connector;
 /// small pages; beyond, a body goes through the stream channel as it comes.
 pub const DEFAULT_BUFFERED_RESPONSE_BYTES: u64 = 16 * 1024;
 
-/// The most `buffered_response_bytes` may be: what the stream channel to the client holds
-/// anyway (16 pieces of 64 KiB), so buffering never costs more memory per response than
-/// streaming does.
+/// The most `buffered_response_bytes` may be: a body read whole costs its length in memory
+/// per response in flight, so it is held to 1 MiB, four times what a streamed one may hold
+/// waiting for its client (body.rs).
 pub const MAX_BUFFERED_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// How a `Forward` behaves; every field is a keyword of the WSGI object.

@@ -40,7 +40,7 @@ type Driver = Connection<TokioIo<Stream>, SentBody>;
 
 /// hyper's read buffer per upstream connection (its default grows to ~400 KiB): also the
 /// largest response head an upstream may send, and the largest piece of a response body
-/// read at once (the stream channel to the client holds 16 pieces: at most 1 MiB waits).
+/// read at once (body.rs's pump lets 4 such pieces wait for the client).
 const UPSTREAM_READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How the pool keeps connections (the `max_idle` and `idle_timeout` keywords).
