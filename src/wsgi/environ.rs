@@ -119,7 +119,40 @@ pub struct EnvironBuilder {
     /// The template with a native mount point's SCRIPT_NAME in it, per mount point.
     mounted_templates: HashMap<Box<[u8]>, Py<PyDict>>,
     addresses: AddressStrings,
+    /// PATH_INFO and REQUEST_URI as last made, for the next request on this thread.
+    recent_path: RecentString,
+    recent_target: RecentString,
     root_path: Vec<u8>,
+}
+
+/// Paths longer than this are made anew each time rather than remembered.
+const MAX_RECENT_BYTES: usize = 256;
+
+/// The string last made for one environ key, kept for the next request that sends the same
+/// bytes: a keep-alive client, or the clients of a busy endpoint, send one path again and
+/// again, and a `str` is immutable, so one can serve them all.
+// PERF: hello at /c/ (benches/callgrind; benches/README.md, issue 12's mount3 row).
+#[derive(Default)]
+struct RecentString {
+    bytes: Vec<u8>,
+    string: Option<Py<PyString>>,
+}
+
+impl RecentString {
+    fn get<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+        if let Some(string) = &self.string {
+            if self.bytes == bytes {
+                return Ok(string.bind(py).clone());
+            }
+        }
+        let string = latin1_str(py, bytes)?;
+        if bytes.len() <= MAX_RECENT_BYTES {
+            self.bytes.clear();
+            self.bytes.extend_from_slice(bytes);
+            self.string = Some(string.clone().unbind());
+        }
+        Ok(string)
+    }
 }
 
 /// A `str` whose code points are the bytes (PEP 3333's "native string" for header data).
@@ -225,6 +258,8 @@ impl EnvironBuilder {
             header_keys: HashMap::default(),
             mounted_templates: HashMap::default(),
             addresses: AddressStrings::default(),
+            recent_path: RecentString::default(),
+            recent_target: RecentString::default(),
             root_path: config.root_path.as_bytes().to_vec(),
         })
     }
@@ -284,7 +319,8 @@ impl EnvironBuilder {
             None => PyString::new(py, head.method.as_str()),
         };
         environ.set_item(keys.request_method.bind(py), method)?;
-        environ.set_item(keys.path_info.bind(py), latin1_str(py, path_info)?)?;
+        let path_info = self.recent_path.get(py, path_info)?;
+        environ.set_item(keys.path_info.bind(py), path_info)?;
         let query = match uri.query() {
             None | Some("") => keys.empty.bind(py).clone(),
             Some(query) => latin1_str(py, query.as_bytes())?,
@@ -292,7 +328,7 @@ impl EnvironBuilder {
         environ.set_item(keys.query_string.bind(py), query)?;
         // RFC 9112 §3.2: origin-form is what clients send; absolute-form is kept whole.
         let target = match (uri.scheme(), uri.path_and_query()) {
-            (None, Some(origin)) => latin1_str(py, origin.as_str().as_bytes())?,
+            (None, Some(origin)) => self.recent_target.get(py, origin.as_str().as_bytes())?,
             _ => latin1_str(py, uri.to_string().as_bytes())?,
         };
         environ.set_item(keys.raw_uri.bind(py), &target)?;

@@ -100,6 +100,21 @@ def test_raw_uri_and_request_uri_are_the_undecoded_target(server):
     assert env["REQUEST_URI"] == target
 
 
+def test_each_request_on_a_connection_sees_its_own_path(server):
+    # A thread keeps the last PATH_INFO and REQUEST_URI strings it made for the next request
+    # with the same path: a path that changes, comes back, or is too long to keep is still
+    # each request's own.
+    long_path = "/" + "x" * 300
+    paths = ["/a/b?q=1", "/a/b?q=1", "/c", "/a/b?q=1", long_path, long_path, "/", "/a/b?q=2"]
+    host = f"127.0.0.1:{server.port}"
+    with server.connect() as conn:
+        for target in paths:
+            conn.send(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            resp = conn.read_response()
+            env = json.loads(resp.body)
+            assert (env["PATH_INFO"], env["REQUEST_URI"]) == (target.split("?")[0], target)
+
+
 def test_query_string_is_passed_undecoded(server):
     env = get_environ(server, "/p?a=1&b=%20x&c=%2F")
     assert env["QUERY_STRING"] == "a=1&b=%20x&c=%2F"
