@@ -14,17 +14,15 @@ use tokio::task::JoinHandle;
 
 use super::outcome;
 use super::room::OpenConnections;
-use super::tls::{self, Handshake, HandshakeError, ServerTls};
+use super::tls::{self, Handshake, ServerTls};
 use super::Listener;
 use crate::config::Protocol;
 use crate::handler::{ConnectionInfo, Handler, Scheme};
-use crate::http::status::Failure;
 use crate::http::{
     refuse_connection, ConnectionActivity, ConnectionError, ConnectionOptions, HttpServer,
     RequestError,
 };
 use crate::observe::metrics::ConnectionRefusal;
-use crate::observe::LogThrottle;
 
 /// Pause after an accept error such as EMFILE, so a full fd table does not spin the loop.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -108,10 +106,6 @@ const ROOM_LOOK_INTERVAL: Duration = Duration::from_millis(50);
 /// reload or worker retirement. A connection that gets a request is served; its response
 /// says `Connection: close`.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
-
-/// Lines a second about clients that sent something wrong. Why a bound: such lines are
-/// caused by clients, and a flood of bad requests must not become a flood of log writes.
-static CLIENT_FAULT_LOG: LogThrottle = LogThrottle::new(20);
 
 /// What every connection task of one server shares.
 struct ConnectionContext<H> {
@@ -460,7 +454,7 @@ fn spawn_connection<H: Handler>(
             if let Some(metrics) = &server.options.metrics {
                 outcome::count_end(metrics, &served, info.listener);
             }
-            finish(served, &info);
+            outcome::log_end(served, &info);
         })
     };
     let key = context
@@ -481,7 +475,7 @@ fn spawn_connection<H: Handler>(
             _ = serving => {}
             () = activity.idle_for(timeout) => {
                 abort.abort();
-                log::debug!("Closed an idle or slow connection from {}", peer_name(&info));
+                log::debug!("Closed an idle or slow connection from {}", outcome::peer_name(&info));
             }
             () = idle_after_stop(&mut stop, &activity) => abort.abort(),
         }
@@ -517,25 +511,8 @@ async fn serve_tls<H: Handler>(
             Err(refuse_connection(socket, RequestError::PlainHttpOnTlsPort).await)
         }
         Err(error) => {
-            log_handshake_failure(&error, info);
+            outcome::log_handshake_failure(&error, info);
             Ok(())
-        }
-    }
-}
-
-/// A client that goes away before a byte is only worth a debug line; the rest are clients'
-/// faults, throttled like refused requests.
-fn log_handshake_failure(error: &HandshakeError, info: &ConnectionInfo) {
-    let peer = peer_name(info);
-    match error {
-        HandshakeError::Closed => log::debug!("Connection from {peer}: {error}"),
-        _ => {
-            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
-                log::warn!(
-                    "Closed the connection from {peer}: {error}{}",
-                    withheld_note(withheld)
-                );
-            }
         }
     }
 }
@@ -547,55 +524,4 @@ async fn idle_after_stop(stop: &mut watch::Receiver<bool>, activity: &Connection
         return std::future::pending().await;
     }
     activity.idle_for(DRAIN_QUIET).await;
-}
-
-fn peer_name(info: &ConnectionInfo) -> String {
-    info.peer
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "unix socket".into())
-}
-
-fn withheld_note(withheld: u64) -> String {
-    match withheld {
-        0 => String::new(),
-        n => format!(" ({n} similar lines withheld)"),
-    }
-}
-
-/// One readable line for a connection that ended badly.
-fn finish(result: Result<(), ConnectionError>, info: &ConnectionInfo) {
-    let Err(error) = result else { return };
-    let peer = peer_name(info);
-    match error {
-        ConnectionError::Refused(error) => {
-            let status = Failure::Refused(error.clone()).status().as_u16();
-            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
-                log::warn!("{status} from {peer}: {error}{}", withheld_note(withheld));
-            }
-        }
-        ConnectionError::Preamble(error) => {
-            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
-                log::warn!(
-                    "Closed the connection from {peer}: {error}{}",
-                    withheld_note(withheld)
-                );
-            }
-        }
-        ConnectionError::Response(error @ crate::http::BodyError::LengthMismatch { .. }) => {
-            log::error!("Response to {peer}: {error}; closing the connection")
-        }
-        // The app's failure was logged where it happened.
-        ConnectionError::Response(error) => {
-            log::debug!("Aborted the connection from {peer}: {error}")
-        }
-        ConnectionError::IncompleteHead => {
-            log::debug!("Connection from {peer} closed in the middle of a request head")
-        }
-        ConnectionError::Io(error) if error.kind() == io::ErrorKind::TimedOut => {
-            if let Some(withheld) = CLIENT_FAULT_LOG.admit() {
-                log::warn!("Cut off {peer}: {error}{}", withheld_note(withheld));
-            }
-        }
-        ConnectionError::Io(error) => log::debug!("Connection from {peer} ended: {error}"),
-    }
 }
