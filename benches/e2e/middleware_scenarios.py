@@ -1,9 +1,10 @@
 """The ferrogate.middleware rows of the end-to-end benchmark: static files, an IP deny list, a
 rate limit and a mount, each against the peers that can do the same thing, plus nginx as the
-static-file anchor. ferrogate serves native_apps.py (its lifted middleware); the Python peers
-serve apps.py's plain-Python middleware or peer_apps.py's whitenoise / werkzeug; granian and
-uWSGI serve static files with their own flags. bench.py merges `scenarios()` and `servers()`
-into its tables and appends `targets()` to the report. Knows no wrk and no processes.
+anchor for static files and for refusals (its `deny` and `limit_req`). ferrogate serves
+native_apps.py (its lifted middleware); the Python peers serve apps.py's plain-Python
+middleware or peer_apps.py's whitenoise / werkzeug; granian and uWSGI serve static files with
+their own flags. bench.py merges `scenarios()` and `servers()` into its tables and appends
+`targets()` to the report. Knows no wrk and no processes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from definitions import HOST, Scenario, Server, expect_body, expect_status
 NAMES = ("static1k", "static1m", "deny403", "ratelimit429", "mount3")
 STATIC_PEERS = ("ferrogate", "granian", "uwsgi", "gunicorn", "nginx")
 PYTHON_PEERS = ("ferrogate", "gunicorn", "granian", "bjoern")
+# The refusal rows: the Python peers, and nginx refusing in C as the physical anchor.
+REFUSAL_PEERS = PYTHON_PEERS + ("nginx",)
 
 
 def _static(name: str, file: str, title: str) -> Scenario:
@@ -56,9 +59,10 @@ def scenarios() -> dict:
             "every request refused by an IP deny list (403)",
             status=403,
             check=expect_status(403),
-            servers=PYTHON_PEERS,
+            servers=REFUSAL_PEERS,
             apps={"ferrogate": "native_apps:deny_loopback"},
-            labels={"ferrogate": "IPFilter (lifted)"} | dict.fromkeys(PYTHON_PEERS[1:], "Python"),
+            labels={"ferrogate": "IPFilter (lifted)", "nginx": "deny (anchor)"}
+            | dict.fromkeys(PYTHON_PEERS[1:], "Python"),
         ),
         Scenario(
             "ratelimit429",
@@ -66,9 +70,10 @@ def scenarios() -> dict:
             'every request refused by a rate limit of "1/h", burst 1 (429)',
             status=429,
             check=expect_status(429),  # the readiness probe took the one request allowed
-            servers=PYTHON_PEERS,
+            servers=REFUSAL_PEERS,
             apps={"ferrogate": "native_apps:rate_limited"},
-            labels={"ferrogate": "RateLimit (lifted)"} | dict.fromkeys(PYTHON_PEERS[1:], "Python"),
+            labels={"ferrogate": "RateLimit (lifted)", "nginx": "limit_req (anchor)"}
+            | dict.fromkeys(PYTHON_PEERS[1:], "Python"),
         ),
         Scenario(
             "mount3",
@@ -100,7 +105,18 @@ NGINX_DIR = os.path.join(tempfile.gettempdir(), "ferrogate-bench-nginx")
 # One worker, sendfile, no access log, keep-alive connections never closed by request count
 # (nginx closes after 1000 by default; no WSGI peer here does). Otherwise Debian's defaults:
 # tcp_nopush on, no open_file_cache (each request opens, fstats and closes the file, as
-# ferrogate does). `/` answers the readiness probe.
+# ferrogate does). `/` answers the readiness probe; in the refusal rows it refuses, as the
+# other servers' `/` does there: `deny` by CIDR (the access module) for deny403, and
+# `limit_req` at its lowest rate, 1 a minute with a burst of 1, for ratelimit429. No `return`
+# there: it runs in the rewrite phase, before either module would look at the request.
+NGINX_ROOT = {
+    # Each refusal is logged at `error` (there is no switch for it): `crit` keeps it off
+    # stderr, as ferrogate's refusals stay out of a log the bench does not ask for.
+    "deny_loopback": "deny 127.0.0.0/8; error_log stderr crit;",
+    "token_bucket": (
+        "limit_req zone=bench burst=1 nodelay; limit_req_status 429; limit_req_log_level info;"
+    ),
+}
 NGINX_CONF = """daemon off;
 master_process on;
 worker_processes 1;
@@ -114,10 +130,11 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 75s;
     default_type application/octet-stream;
+    limit_req_zone $binary_remote_addr zone=bench:1m rate=1r/m;
     server {{
         listen {host}:{port};
         location /static/ {{ alias {root}/; }}
-        location / {{ return 200 "Hello, world!"; }}
+        location / {{ {root_rule} }}
     }}
 }}
 """
@@ -128,7 +145,15 @@ def _nginx_argv(app: str, port: int) -> list:
     os.makedirs(NGINX_DIR, exist_ok=True)
     conf = os.path.join(NGINX_DIR, f"nginx-{port}.conf")
     with open(conf, "w") as fh:
-        fh.write(NGINX_CONF.format(dir=NGINX_DIR, host=HOST, port=port, root=apps.STATIC_DIR))
+        fh.write(
+            NGINX_CONF.format(
+                dir=NGINX_DIR,
+                host=HOST,
+                port=port,
+                root=apps.STATIC_DIR,
+                root_rule=NGINX_ROOT.get(app, 'return 200 "Hello, world!";'),
+            )
+        )
     return [NGINX, "-p", NGINX_DIR, "-c", conf, "-e", "stderr"]
 
 
@@ -190,6 +215,21 @@ def _against_hello(results: dict, scn: str, what: str, met) -> str:
     )
 
 
+def _refusal_anchor(results: dict, scn: str) -> Optional[str]:
+    """nginx refusing the same requests in C: how far below hello a refusal can go here."""
+    row = results.get(scn, {})
+    fg, nginx = row.get("ferrogate"), row.get("nginx")
+    hello = results.get("hello", {}).get("ferrogate")
+    if not (_ok(fg) and _ok(nginx) and _ok(hello)):
+        return None
+    return (
+        f"| {scn}: nginx's own refusal, for scale | {nginx['rps']:,.0f} req/s, "
+        f"{nginx['cpu_us_per_req']:.1f} µs/req: {nginx['rps'] / hello['rps']:.2f}× ferrogate's "
+        f"hello; ferrogate's refusal takes {fg['cpu_us_per_req'] / nginx['cpu_us_per_req']:.2f}× "
+        f"nginx's CPU | informational |"
+    )
+
+
 def targets(results: dict) -> str:
     """The issue's targets for these rows, and each server's row against its own hello."""
     if not any(n in results for n in NAMES):
@@ -201,6 +241,9 @@ def targets(results: dict) -> str:
     for scn in ("deny403", "ratelimit429"):
         if scn in results:
             L.append(_against_hello(results, scn, "≥ 1.5× ferrogate's hello", lambda r: r >= 1.5))
+            anchor = _refusal_anchor(results, scn)
+            if anchor:
+                L.append(anchor)
     if "mount3" in results:
         L.append(_against_hello(results, "mount3", "within 3% of hello", lambda r: r >= 0.97))
     L.append("")
@@ -230,7 +273,8 @@ def targets(results: dict) -> str:
         "`tcp_nopush on`, no access log, no open_file_cache; informational anchor); ferrogate "
         '`StaticFiles(hello, {"/static": DIR})`. deny403 / ratelimit429: apps.py\'s '
         "`DenyList` (ipaddress networks) and `TokenBucket` (a lock and a dict) around hello; "
-        'ferrogate `IPFilter(hello, deny=["127.0.0.0/8"])`, `RateLimit(hello, "1/h", burst=1)`. '
+        'ferrogate `IPFilter(hello, deny=["127.0.0.0/8"])`, `RateLimit(hello, "1/h", burst=1)`; '
+        "nginx `deny 127.0.0.0/8` and `limit_req` (1r/m, burst 1) with their log lines off. "
         "mount3: werkzeug `DispatcherMiddleware(NotFound(), {/a, /b, /c})`; ferrogate "
         "`Mount({/a, /b, /c})`. Refusal rows count a 2xx/3xx answer as the error.\n",
     ]

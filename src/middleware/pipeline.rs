@@ -21,7 +21,7 @@ use super::compress::choose;
 use super::compress_response::{self, Negotiated};
 use super::forward::{upstream_path, Forward, ForwardRequest, OutgoingBody};
 use super::health::Probes;
-use super::limit_key::{client_key, RateKey, RateLimit, Verdict};
+use super::limit_key::{client_key, LimitKey, RateKey, RateLimit, Verdict};
 use super::node::Node;
 use super::refusal::Refusal;
 use super::request_id::request_id;
@@ -75,7 +75,7 @@ enum Step {
     /// A rate limit kept in Redis: a round trip decides (awaited in `finish`).
     RateLimit {
         limit: Arc<RateLimit>,
-        key: Vec<u8>,
+        key: LimitKey,
         next: Arc<Node>,
     },
 }
@@ -138,9 +138,11 @@ impl Walk {
                 }
                 Node::RateLimit { limit, next } => {
                     let key = match &limit.key {
-                        RateKey::Header(name) => {
-                            self.head.headers.get(name).map(|v| v.as_bytes().to_vec())
-                        }
+                        RateKey::Header(name) => self
+                            .head
+                            .headers
+                            .get(name)
+                            .map(|v| LimitKey::from_slice(v.as_bytes())),
                         RateKey::ClientIp => None,
                     };
                     let key = key.unwrap_or_else(|| client_key(self.client_ip()));
@@ -308,8 +310,9 @@ impl<H: Handler> Handler for Pipeline<H> {
         let path = decoded_path.as_deref().unwrap_or(raw);
         let root = self.root_path.as_ref();
         // PEP 3333: PATH_INFO is what follows SCRIPT_NAME; outside --root-path, all of it.
-        let under_root =
-            path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/'));
+        // PERF: without --root-path (most servers) no comparison is made (perf, deny403).
+        let under_root = root.is_empty()
+            || path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/'));
         let script_len = if under_root { root.len() } else { 0 };
         let mut walk = Walk {
             head,
@@ -408,8 +411,14 @@ async fn compressed(response: Response, walk: &Walk) -> Response {
 
 /// A layer's refusal as a response.
 pub fn refused(refusal: &Refusal) -> Response {
-    let mut headers = HeaderBlock::with_capacity(96);
-    refusal.each_header(|name, value| headers.push(name.as_bytes(), value.as_bytes()));
+    let headers = match refusal.fixed_lines() {
+        Some(lines) => HeaderBlock::from_static(lines),
+        None => {
+            let mut headers = HeaderBlock::with_capacity(160);
+            refusal.each_header(|name, value| headers.push(name.as_bytes(), value.as_bytes()));
+            headers
+        }
+    };
     Response::new(
         refusal.status(),
         headers,

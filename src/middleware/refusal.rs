@@ -4,6 +4,8 @@
 
 use http::StatusCode;
 
+use super::rate_limit::LimitHeaders;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// ProxyHeaders: a trusted proxy's headers contradict each other.
@@ -15,9 +17,7 @@ pub enum Refusal {
     /// A static mount got a method other than GET or HEAD and has no app behind it.
     MethodNotAllowed,
     /// The rate limit; `headers` are the limit's own (Retry-After, RateLimit...).
-    TooManyRequests {
-        headers: Vec<(&'static str, String)>,
-    },
+    TooManyRequests { headers: LimitHeaders },
     /// The rate limit's store (Redis) did not answer and the limit fails closed.
     Unavailable,
     /// Forward: no upstream answered (refused, reset, all out of rotation).
@@ -70,11 +70,7 @@ impl Refusal {
         push("Content-Type", "text/plain; charset=utf-8");
         match self {
             Refusal::MethodNotAllowed => push("Allow", "GET, HEAD"),
-            Refusal::TooManyRequests { headers } => {
-                for (name, value) in headers {
-                    push(name, value);
-                }
-            }
+            Refusal::TooManyRequests { headers } => headers.each(push),
             // RFC 9110 §10.2.3: a short outage, so a well-behaved client comes back soon.
             Refusal::Unavailable => push("Retry-After", "1"),
             Refusal::BadRequest
@@ -85,11 +81,55 @@ impl Refusal {
         }
     }
 
+    /// The header lines `each_header` gives, encoded, when they are the same every time
+    /// (every answer but the rate limit's), so the pipeline's answer borrows them.
+    pub fn fixed_lines(&self) -> Option<&'static [u8]> {
+        Some(match self {
+            Refusal::MethodNotAllowed => {
+                b"Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n"
+            }
+            Refusal::Unavailable => {
+                b"Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
+            }
+            Refusal::TooManyRequests { .. } => return None,
+            Refusal::BadRequest
+            | Refusal::Forbidden
+            | Refusal::NotFound
+            | Refusal::BadGateway
+            | Refusal::GatewayTimeout => b"Content-Type: text/plain; charset=utf-8\r\n",
+        })
+    }
+
     /// Every header of the answer, Content-Length included.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::with_capacity(4);
         self.each_header(|name, value| headers.push((name, value.to_owned())));
         headers.insert(1, ("Content-Length", self.body().len().to_string()));
         headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::HeaderBlock;
+
+    #[test]
+    fn fixed_lines_say_what_each_header_says() {
+        for refusal in [
+            Refusal::BadRequest,
+            Refusal::Forbidden,
+            Refusal::NotFound,
+            Refusal::MethodNotAllowed,
+            Refusal::Unavailable,
+            Refusal::BadGateway,
+            Refusal::GatewayTimeout,
+        ] {
+            let fixed = HeaderBlock::from_static(refusal.fixed_lines().expect("fixed"));
+            let mut pushed = HeaderBlock::default();
+            refusal.each_header(|name, value| pushed.push(name.as_bytes(), value.as_bytes()));
+            assert_eq!(fixed.encoded(), pushed.encoded(), "{refusal:?}");
+            assert!(fixed.lines().eq(pushed.lines()), "{refusal:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri, Version};
+use smallvec::SmallVec;
 
 use super::fields::{body_framing, is_conventional_method, FramingHeaders};
 use super::target::{check_target, TargetForm};
@@ -140,7 +141,8 @@ fn parse_into(
     let target = request.path.unwrap_or_default();
     let form = check_target(&method, target.as_bytes())?;
     let target_range = (offset(target.as_bytes()), target.len());
-    let mut names = Vec::with_capacity(request.headers.len());
+    // PERF: on the stack for a usual head: no allocation per request (perf, deny403).
+    let mut names: SmallVec<[(HeaderName, usize, usize); 16]> = SmallVec::new();
     let mut noted = FramingHeaders::default();
     for header in request.headers.iter() {
         let line = offset(header.value) + header.value.len() - offset(header.name.as_bytes());

@@ -107,7 +107,7 @@ impl RateLimit {
         };
         let key = match from_header {
             Some(value) => value,
-            None => client_key(client_ip(environ)?),
+            None => client_key(client_ip(environ)?).into_vec(),
         };
         // PEP 3333 servers call this with the GIL: a round trip to Redis must not hold it.
         let layer = &self.layer;
