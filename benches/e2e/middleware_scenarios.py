@@ -107,14 +107,15 @@ NGINX_DIR = os.path.join(tempfile.gettempdir(), "ferrogate-bench-nginx")
 # tcp_nopush on, no open_file_cache (each request opens, fstats and closes the file, as
 # ferrogate does). `/` answers the readiness probe; in the refusal rows it refuses, as the
 # other servers' `/` does there: `deny` by CIDR (the access module) for deny403, and
-# `limit_req` at its lowest rate, 1 a minute with a burst of 1, for ratelimit429. No `return`
-# there: it runs in the rewrite phase, before either module would look at the request.
+# `limit_req` at its lowest rate, 1 a minute and no burst (one request, then 429s), for
+# ratelimit429. No `return` there: it runs in the rewrite phase, before either module would
+# look at the request.
 NGINX_ROOT = {
     # Each refusal is logged at `error` (there is no switch for it): `crit` keeps it off
     # stderr, as ferrogate's refusals stay out of a log the bench does not ask for.
     "deny_loopback": "deny 127.0.0.0/8; error_log stderr crit;",
     "token_bucket": (
-        "limit_req zone=bench burst=1 nodelay; limit_req_status 429; limit_req_log_level info;"
+        "limit_req zone=bench nodelay; limit_req_status 429; limit_req_log_level info;"
     ),
 }
 NGINX_CONF = """daemon off;
@@ -151,7 +152,7 @@ def _nginx_argv(app: str, port: int) -> list:
                 host=HOST,
                 port=port,
                 root=apps.STATIC_DIR,
-                root_rule=NGINX_ROOT.get(app, 'return 200 "Hello, world!";'),
+                root_rule=NGINX_ROOT.get(app.rpartition(":")[2], 'return 200 "Hello, world!";'),
             )
         )
     return [NGINX, "-p", NGINX_DIR, "-c", conf, "-e", "stderr"]
@@ -274,7 +275,7 @@ def targets(results: dict) -> str:
         '`StaticFiles(hello, {"/static": DIR})`. deny403 / ratelimit429: apps.py\'s '
         "`DenyList` (ipaddress networks) and `TokenBucket` (a lock and a dict) around hello; "
         'ferrogate `IPFilter(hello, deny=["127.0.0.0/8"])`, `RateLimit(hello, "1/h", burst=1)`; '
-        "nginx `deny 127.0.0.0/8` and `limit_req` (1r/m, burst 1) with their log lines off. "
+        "nginx `deny 127.0.0.0/8` and `limit_req` (1r/m, no burst) with their log lines off. "
         "mount3: werkzeug `DispatcherMiddleware(NotFound(), {/a, /b, /c})`; ferrogate "
         "`Mount({/a, /b, /c})`. Refusal rows count a 2xx/3xx answer as the error.\n",
     ]

@@ -28,7 +28,7 @@ struct FieldEnd {
 
 /// Header lines a handler chose, encoded as `Name: value\r\n`. Callers check names and
 /// values (no CR, LF or other control bytes) before pushing them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct HeaderBlock {
     /// Borrowed for a fixed answer's lines (`from_static`), owned once a line is pushed.
     encoded: Cow<'static, [u8]>,

@@ -411,8 +411,8 @@ async fn compressed(response: Response, walk: &Walk) -> Response {
 
 /// A layer's refusal as a response.
 pub fn refused(refusal: &Refusal) -> Response {
-    let headers = match refusal.fixed_lines() {
-        Some(lines) => HeaderBlock::from_static(lines),
+    let headers = match refusal.fixed_block() {
+        Some(block) => block,
         None => {
             let mut headers = HeaderBlock::with_capacity(160);
             refusal.each_header(|name, value| headers.push(name.as_bytes(), value.as_bytes()));
