@@ -76,8 +76,9 @@ impl LimitHeaders {
     }
 }
 
-/// The headers for `decision`, as owned pairs (for the response of a request let through).
-pub fn headers(options: &LimitOptions, decision: &Decision) -> Vec<(&'static str, String)> {
+/// The headers for `decision`, as owned pairs.
+#[cfg(test)]
+fn headers(options: &LimitOptions, decision: &Decision) -> Vec<(&'static str, String)> {
     LimitHeaders::new(options, decision).to_vec()
 }
 

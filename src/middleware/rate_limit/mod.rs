@@ -29,7 +29,7 @@ use std::io;
 
 pub use clock::monotonic_ns;
 pub use gcra::Decision;
-pub use headers::{headers, LimitHeaders};
+pub use headers::LimitHeaders;
 pub use rate::{Rate, RateError};
 pub use redis_store::{RedisStore, StoreError};
 pub use shm::{owned_tables, remove_tables, TableName};
