@@ -9,17 +9,19 @@ use http::StatusCode;
 use super::rate_limit::LimitHeaders;
 use crate::http::HeaderBlock;
 
-/// The fixed answers' header blocks (`fixed_lines` read once), which `fixed_block` clones:
-/// the lines stay borrowed, so a refusal's head allocates nothing. PERF: reading the lines
-/// per request cost ~300 instructions (benches/callgrind deny403).
-static FIXED_BLOCKS: LazyLock<[HeaderBlock; 3]> = LazyLock::new(|| {
-    [
-        Refusal::Forbidden,
-        Refusal::MethodNotAllowed,
-        Refusal::Unavailable,
-    ]
-    .map(|refusal| HeaderBlock::from_static(refusal.fixed_lines().unwrap_or_default()))
-});
+/// The header lines of the answers that are the same every time (all but the rate limit's),
+/// encoded; `Refusal::fixed_index` says which is whose.
+const FIXED_LINES: [&[u8]; 3] = [
+    b"Content-Type: text/plain; charset=utf-8\r\n",
+    b"Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n",
+    b"Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n",
+];
+
+/// `FIXED_LINES` read once into header blocks, which `fixed_block` clones: the lines stay
+/// borrowed, so a refusal's head allocates nothing. PERF: reading the lines per request cost
+/// ~300 instructions (benches/callgrind deny403).
+static FIXED_BLOCKS: LazyLock<[HeaderBlock; 3]> =
+    LazyLock::new(|| FIXED_LINES.map(HeaderBlock::from_static));
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -96,38 +98,29 @@ impl Refusal {
         }
     }
 
-    /// The header lines `each_header` gives, encoded, when they are the same every time
-    /// (every answer but the rate limit's), so the pipeline's answer borrows them.
-    pub fn fixed_lines(&self) -> Option<&'static [u8]> {
-        Some(match self {
-            Refusal::MethodNotAllowed => {
-                b"Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n"
-            }
-            Refusal::Unavailable => {
-                b"Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n"
-            }
-            Refusal::TooManyRequests { .. } => return None,
+    /// Which of `FIXED_LINES` are this answer's; `None` for the rate limit's, whose headers
+    /// change with every decision.
+    fn fixed_index(&self) -> Option<usize> {
+        match self {
+            Refusal::MethodNotAllowed => Some(1),
+            Refusal::Unavailable => Some(2),
+            Refusal::TooManyRequests { .. } => None,
             Refusal::BadRequest
             | Refusal::Forbidden
             | Refusal::NotFound
             | Refusal::BadGateway
-            | Refusal::GatewayTimeout => b"Content-Type: text/plain; charset=utf-8\r\n",
-        })
+            | Refusal::GatewayTimeout => Some(0),
+        }
     }
 
-    /// `fixed_lines` as a header block, or `None` for the rate limit's answer.
+    /// The header lines `each_header` gives, encoded, when they are the same every time.
+    pub fn fixed_lines(&self) -> Option<&'static [u8]> {
+        self.fixed_index().map(|index| FIXED_LINES[index])
+    }
+
+    /// `fixed_lines` as a header block, borrowing them, for the pipeline's answer.
     pub fn fixed_block(&self) -> Option<HeaderBlock> {
-        let index = match self {
-            Refusal::MethodNotAllowed => 1,
-            Refusal::Unavailable => 2,
-            Refusal::TooManyRequests { .. } => return None,
-            Refusal::BadRequest
-            | Refusal::Forbidden
-            | Refusal::NotFound
-            | Refusal::BadGateway
-            | Refusal::GatewayTimeout => 0,
-        };
-        Some(FIXED_BLOCKS[index].clone())
+        self.fixed_index().map(|index| FIXED_BLOCKS[index].clone())
     }
 
     /// Every header of the answer, Content-Length included.
