@@ -113,12 +113,8 @@ impl Refusal {
         }
     }
 
-    /// The header lines `each_header` gives, encoded, when they are the same every time.
-    pub fn fixed_lines(&self) -> Option<&'static [u8]> {
-        self.fixed_index().map(|index| FIXED_LINES[index])
-    }
-
-    /// `fixed_lines` as a header block, borrowing them, for the pipeline's answer.
+    /// The header lines `each_header` gives, as a block borrowing `FIXED_LINES`, when they
+    /// are the same every time: the pipeline's answer.
     pub fn fixed_block(&self) -> Option<HeaderBlock> {
         self.fixed_index().map(|index| FIXED_BLOCKS[index].clone())
     }
@@ -147,7 +143,8 @@ mod tests {
             Refusal::BadGateway,
             Refusal::GatewayTimeout,
         ] {
-            let fixed = HeaderBlock::from_static(refusal.fixed_lines().expect("fixed"));
+            let index = refusal.fixed_index().expect("fixed");
+            let fixed = HeaderBlock::from_static(FIXED_LINES[index]);
             let block = refusal.fixed_block().expect("fixed");
             let mut pushed = HeaderBlock::default();
             refusal.each_header(|name, value| pushed.push(name.as_bytes(), value.as_bytes()));
