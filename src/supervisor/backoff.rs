@@ -1,7 +1,7 @@
 //! The crash-loop back-off: a worker that dies young is replaced after a pause that doubles
 //! with each young death in a row (1 s, 2 s, 4 s ... 30 s), so an app that crashes at start
 //! does not become a fork loop; a worker that lived long enough starts its line afresh.
-//! Pure arithmetic; the master (master.rs) keeps one streak per line of replacements.
+//! Pure arithmetic; the master (master/exits.rs) keeps one streak per line of replacements.
 
 use std::time::Duration;
 
